@@ -1,0 +1,395 @@
+// Package images owns the images directory: it watches it with fsnotify,
+// records the images a command makes, deletes images past their TTL and
+// opens them for serving. Nothing else in vmd touches the directory.
+package images
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"github.com/hashicorp/go-hclog"
+)
+
+// barrierPrefix names the marker files End writes to flush the watcher's
+// queue. Names starting with a dot are never images and never served.
+const barrierPrefix = ".vmd-barrier-"
+
+// barrierWait bounds how long End waits for its marker to come through the
+// watcher before it falls back to scanning the directory.
+const barrierWait = 2 * time.Second
+
+var (
+	// ErrInvalidName is returned by Open for a name that is not a plain file
+	// name inside the directory.
+	ErrInvalidName = errors.New("invalid image name")
+	// ErrNotFound is returned by Open when no regular file has that name.
+	ErrNotFound = errors.New("image not found")
+)
+
+// contentTypes maps the extensions counted as images to their media types.
+var contentTypes = map[string]string{
+	".png":  "image/png",
+	".jpg":  "image/jpeg",
+	".jpeg": "image/jpeg",
+	".gif":  "image/gif",
+	".webp": "image/webp",
+	".svg":  "image/svg+xml",
+	".avif": "image/avif",
+	".bmp":  "image/bmp",
+}
+
+// ContentType returns the media type for a file name, by its extension.
+func ContentType(name string) string {
+	if t, ok := contentTypes[strings.ToLower(filepath.Ext(name))]; ok {
+		return t
+	}
+	switch strings.ToLower(filepath.Ext(name)) {
+	case ".pdf":
+		return "application/pdf"
+	case ".json":
+		return "application/json"
+	case ".txt", ".log", ".md":
+		return "text/plain; charset=utf-8"
+	}
+	return "application/octet-stream"
+}
+
+// IsImage reports whether name is counted as an image: a visible file with
+// an image extension.
+func IsImage(name string) bool {
+	_, ok := contentTypes[strings.ToLower(filepath.Ext(name))]
+	return ok && !strings.HasPrefix(name, ".")
+}
+
+// ValidName reports whether name is a plain file name that stays inside the
+// directory: not empty, no separators of any platform, no NUL or other
+// control characters, not a dot name (".", "..", hidden files).
+func ValidName(name string) bool {
+	if name == "" || len(name) > 255 || name[0] == '.' {
+		return false
+	}
+	for _, r := range name {
+		if r == '/' || r == '\\' || r < 0x20 || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// Store is the images directory and its watcher. Run is its actor.
+type Store struct {
+	dir string
+	ttl time.Duration
+	log hclog.Logger
+	w   *fsnotify.Watcher
+
+	stop     chan struct{}
+	stopOnce sync.Once
+
+	mu       sync.Mutex
+	rec      *Recording               // the recording in progress, if any
+	barriers map[string]chan struct{} // marker name → closed when seen
+	seq      int
+}
+
+// Open creates the directory if need be and starts watching it.
+func Open(dir string, ttl time.Duration, log hclog.Logger) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("images_dir %q: %w", dir, err)
+	}
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return nil, fmt.Errorf("images_dir %q: watcher: %w", dir, err)
+	}
+	if err := w.Add(dir); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("images_dir %q: watch: %w", dir, err)
+	}
+	return &Store{
+		dir: dir, ttl: ttl, log: log, w: w,
+		stop:     make(chan struct{}),
+		barriers: map[string]chan struct{}{},
+	}, nil
+}
+
+// Dir is the directory the store owns.
+func (s *Store) Dir() string { return s.dir }
+
+// Run handles the watcher's events and deletes expired images until Stop.
+func (s *Store) Run() error {
+	defer s.w.Close()
+	s.clean(time.Now())
+	tick := time.NewTicker(cleanInterval(s.ttl))
+	defer tick.Stop()
+	for {
+		select {
+		case ev, ok := <-s.w.Events:
+			if !ok {
+				return errors.New("images watcher closed")
+			}
+			s.event(ev)
+		case err, ok := <-s.w.Errors:
+			if !ok {
+				return errors.New("images watcher closed")
+			}
+			s.watchError(err)
+		case now := <-tick.C:
+			s.clean(now)
+		case <-s.stop:
+			return nil
+		}
+	}
+}
+
+// Stop ends Run.
+func (s *Store) Stop() { s.stopOnce.Do(func() { close(s.stop) }) }
+
+// cleanInterval checks for expired images often enough that none lives
+// much past its TTL, and at most once a second.
+func cleanInterval(ttl time.Duration) time.Duration {
+	return min(max(ttl/4, time.Second), time.Minute)
+}
+
+func (s *Store) event(ev fsnotify.Event) {
+	name := filepath.Base(ev.Name)
+	if ev.Name == s.dir || ev.Name == filepath.Clean(s.dir) {
+		if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
+			s.rewatch()
+		}
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ch, ok := s.barriers[name]; ok {
+		if ev.Has(fsnotify.Create) {
+			close(ch)
+			delete(s.barriers, name)
+			if s.rec != nil && name == s.rec.mark {
+				s.rec.armed = true
+			}
+		}
+		return
+	}
+	if s.rec != nil && s.rec.armed && IsImage(name) && (ev.Has(fsnotify.Create) || ev.Has(fsnotify.Write)) {
+		s.rec.add(name)
+	}
+}
+
+// rewatch recreates the directory after someone removed or moved it, so
+// that later screenshots have somewhere to go and are still seen.
+func (s *Store) rewatch() {
+	s.log.Warn("images directory removed; recreating it", "dir", s.dir)
+	_ = s.w.Remove(s.dir)
+	if err := os.MkdirAll(s.dir, 0o755); err != nil {
+		s.log.Error("cannot recreate images directory", "dir", s.dir, "error", err)
+		return
+	}
+	if err := s.w.Add(s.dir); err != nil {
+		s.log.Error("cannot watch images directory", "dir", s.dir, "error", err)
+	}
+}
+
+func (s *Store) watchError(err error) {
+	s.mu.Lock()
+	if s.rec != nil {
+		// Events were lost; End scans the directory instead.
+		s.rec.lost = true
+	}
+	s.mu.Unlock()
+	s.log.Warn("images watcher error", "error", err)
+}
+
+// clean deletes images older than the TTL, except those of the recording in
+// progress: a command longer than the TTL still gets its screenshots back.
+func (s *Store) clean(now time.Time) {
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		s.log.Warn("cannot list images directory", "dir", s.dir, "error", err)
+		return
+	}
+	s.mu.Lock()
+	keep := map[string]bool{}
+	if s.rec != nil {
+		for _, n := range s.rec.names {
+			keep[n] = true
+		}
+	}
+	s.mu.Unlock()
+	removed := 0
+	for _, e := range entries {
+		if !e.Type().IsRegular() || !IsImage(e.Name()) || keep[e.Name()] {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil || now.Sub(info.ModTime()) < s.ttl {
+			continue
+		}
+		if err := os.Remove(filepath.Join(s.dir, e.Name())); err == nil {
+			removed++
+		}
+	}
+	if removed > 0 {
+		s.log.Info("expired images deleted", "count", removed, "ttl", s.ttl)
+	}
+}
+
+// Recording collects the images made while one command runs.
+type Recording struct {
+	s     *Store
+	start time.Time
+	mark  string // the marker written by Begin
+	armed bool   // the watcher has passed the marker: events are the command's
+	names []string
+	seen  map[string]bool
+	lost  bool // the watcher dropped events; End scans instead
+}
+
+// Begin starts recording. One recording at a time: the supervisor runs one
+// command at a time. Events the watcher has not handled yet belong to
+// earlier writes, so recording starts once the watcher passes a marker
+// written here, before the command starts.
+func (s *Store) Begin() *Recording {
+	r := &Recording{s: s, start: time.Now(), seen: map[string]bool{}}
+	name, _, ok := s.mark()
+	s.mu.Lock()
+	r.mark, r.armed, r.lost = name, !ok, !ok
+	s.rec = r
+	s.mu.Unlock()
+	return r
+}
+
+func (r *Recording) add(name string) {
+	if !r.seen[name] {
+		r.seen[name] = true
+		r.names = append(r.names, name)
+	}
+}
+
+// End stops recording and returns the images made since Begin that still
+// exist, in the order they appeared. Call it once nothing of the command can
+// write any more: it first waits until the watcher has caught up.
+func (r *Recording) End() []string {
+	s := r.s
+	caughtUp := s.barrier()
+	os.Remove(filepath.Join(s.dir, r.mark))
+	s.mu.Lock()
+	s.rec = nil
+	names, lost := r.names, r.lost || !caughtUp || !r.armed
+	s.mu.Unlock()
+	if lost {
+		names = r.scan(names)
+	}
+	out := names[:0:0]
+	for _, n := range names {
+		if fi, err := os.Lstat(filepath.Join(s.dir, n)); err == nil && fi.Mode().IsRegular() {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// scan adds the images modified since the recording began, for when the
+// watcher could not be trusted to have seen them all.
+func (r *Recording) scan(names []string) []string {
+	entries, err := os.ReadDir(r.s.dir)
+	if err != nil {
+		return names
+	}
+	for _, e := range entries {
+		if !IsImage(e.Name()) || r.seen[e.Name()] {
+			continue
+		}
+		if info, err := e.Info(); err == nil && !info.ModTime().Before(r.start) {
+			r.seen[e.Name()] = true
+			names = append(names, e.Name())
+		}
+	}
+	return names
+}
+
+// mark writes a marker file the watcher will report, and returns its name
+// and the channel closed when the watcher gets to it. inotify keeps a
+// directory's events in order: once the marker is seen, every event before
+// it has been handled.
+func (s *Store) mark() (string, chan struct{}, bool) {
+	s.mu.Lock()
+	s.seq++
+	name := fmt.Sprintf("%s%d-%d", barrierPrefix, os.Getpid(), s.seq)
+	ch := make(chan struct{})
+	s.barriers[name] = ch
+	s.mu.Unlock()
+	f, err := os.OpenFile(filepath.Join(s.dir, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		s.log.Debug("images marker unavailable; scanning instead", "error", err)
+		s.mu.Lock()
+		delete(s.barriers, name)
+		s.mu.Unlock()
+		return name, ch, false
+	}
+	f.Close()
+	return name, ch, true
+}
+
+// barrier waits until the watcher has handled every event so far.
+func (s *Store) barrier() bool {
+	name, ch, ok := s.mark()
+	if !ok {
+		return false
+	}
+	defer func() {
+		os.Remove(filepath.Join(s.dir, name))
+		s.mu.Lock()
+		delete(s.barriers, name)
+		s.mu.Unlock()
+	}()
+	t := time.NewTimer(barrierWait)
+	defer t.Stop()
+	select {
+	case <-ch:
+		return true
+	case <-t.C:
+		s.log.Warn("images watcher did not catch up; scanning instead", "waited", barrierWait)
+		return false
+	case <-s.stop:
+		return false
+	}
+}
+
+// File is an open image, ready to serve.
+type File struct {
+	*os.File
+	Size        int64
+	ContentType string
+}
+
+// OpenFile opens the image called name for reading. Only a regular file
+// directly inside the directory is opened: symlinks are not followed, and
+// FIFOs, devices and directories are not served.
+func (s *Store) OpenFile(name string) (*File, error) {
+	if !ValidName(name) {
+		return nil, ErrInvalidName
+	}
+	// O_NOFOLLOW refuses a symlink in the last (only) element; O_NONBLOCK
+	// keeps a FIFO planted under an image's name from blocking the open.
+	f, err := os.OpenFile(filepath.Join(s.dir, name), os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ELOOP) || errors.Is(err, syscall.ENXIO) {
+			return nil, ErrNotFound
+		}
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, ErrNotFound
+	}
+	return &File{File: f, Size: fi.Size(), ContentType: ContentType(name)}, nil
+}

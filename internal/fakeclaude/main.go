@@ -1,0 +1,146 @@
+// Command fakeclaude stands in for the Claude Code CLI in vmd's tests. It is
+// a real process: it reads its prompt from stdin like `claude -p` and takes
+// the prompt as a script, one instruction a line, to act out what the real
+// CLI and the programs below it do (answer, fail, hang, leave processes
+// behind, hold pipes open, write screenshots). A prompt that is not a script
+// is answered "echo: <prompt>".
+//
+//	say TEXT        print TEXT to stdout
+//	err TEXT        print TEXT to stderr
+//	bytes N         print N bytes to stdout
+//	sleep DUR       sleep (Go duration)
+//	ignore-term     ignore SIGTERM and SIGINT
+//	hold            start a child in the same group that keeps stdout open
+//	escape          start a child in a session of its own (like Chromium)
+//	orphans N       leave N short-lived orphans for vmd to reap
+//	image NAME      write a PNG called NAME into $IMAGES_DIR
+//	args | pwd | tmpdir | env NAME   print them
+//	die SIG         kill itself with signal SIG (e.g. SEGV)
+//	exit N          exit with status N
+//
+// Pids of started children are printed to stdout as "pid ROLE PID".
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// A 1×1 PNG.
+var png = []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82")
+
+func main() {
+	switch os.Getenv("FAKECLAUDE_ROLE") {
+	case "sleeper":
+		signal.Ignore(syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+		time.Sleep(time.Hour)
+		return
+	case "parent":
+		// Start a short-lived child and exit at once, orphaning it.
+		child("orphan", nil, false)
+		return
+	case "orphan":
+		time.Sleep(20 * time.Millisecond)
+		return
+	}
+
+	in, err := io.ReadAll(os.Stdin)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "reading stdin:", err)
+		os.Exit(2)
+	}
+	prompt := string(in)
+	if !isScript(prompt) {
+		fmt.Printf("echo: %s\n", prompt)
+		return
+	}
+	out := bufio.NewWriter(os.Stdout)
+	defer out.Flush()
+	sc := bufio.NewScanner(strings.NewReader(prompt))
+	for sc.Scan() {
+		verb, arg, _ := strings.Cut(strings.TrimSpace(sc.Text()), " ")
+		switch verb {
+		case "say":
+			fmt.Fprintln(out, arg)
+		case "err":
+			fmt.Fprintln(os.Stderr, arg)
+		case "bytes":
+			n, _ := strconv.Atoi(arg)
+			out.Write([]byte(strings.Repeat("x", n)))
+		case "sleep":
+			out.Flush()
+			d, _ := time.ParseDuration(arg)
+			time.Sleep(d)
+		case "ignore-term":
+			signal.Ignore(syscall.SIGTERM, syscall.SIGINT)
+		case "hold":
+			fmt.Fprintf(out, "pid holder %d\n", child("sleeper", os.Stdout, false))
+		case "escape":
+			fmt.Fprintf(out, "pid escaped %d\n", child("sleeper", nil, true))
+		case "orphans":
+			n, _ := strconv.Atoi(arg)
+			for range n {
+				child("parent", nil, false)
+			}
+		case "image":
+			if err := os.WriteFile(filepath.Join(os.Getenv("IMAGES_DIR"), arg), png, 0o644); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+			}
+		case "args":
+			fmt.Fprintln(out, strings.Join(os.Args[1:], " "))
+		case "pwd":
+			wd, _ := os.Getwd()
+			fmt.Fprintln(out, wd)
+		case "tmpdir":
+			d := os.Getenv("TMPDIR")
+			os.WriteFile(filepath.Join(d, "left-behind"), []byte("x"), 0o644)
+			fmt.Fprintln(out, d)
+		case "env":
+			fmt.Fprintf(out, "%s=%s\n", arg, os.Getenv(arg))
+		case "die":
+			out.Flush()
+			sig := map[string]syscall.Signal{"SEGV": syscall.SIGSEGV, "KILL": syscall.SIGKILL, "TERM": syscall.SIGTERM, "ABRT": syscall.SIGABRT}[arg]
+			signal.Reset()
+			syscall.Kill(os.Getpid(), sig)
+			time.Sleep(time.Second)
+		case "exit":
+			n, _ := strconv.Atoi(arg)
+			out.Flush()
+			os.Exit(n)
+		}
+	}
+}
+
+var verbs = map[string]bool{"say": true, "err": true, "bytes": true, "sleep": true, "ignore-term": true,
+	"hold": true, "escape": true, "orphans": true, "image": true, "args": true, "pwd": true,
+	"tmpdir": true, "env": true, "die": true, "exit": true}
+
+func isScript(prompt string) bool {
+	verb, _, _ := strings.Cut(strings.TrimSpace(prompt), " ")
+	verb, _, _ = strings.Cut(verb, "\n")
+	return verbs[verb]
+}
+
+// child starts this program again in another role and returns its pid
+// without waiting for it.
+func child(role string, stdout *os.File, setsid bool) int {
+	self, _ := os.Executable()
+	cmd := exec.Command(self)
+	cmd.Env = append(os.Environ(), "FAKECLAUDE_ROLE="+role)
+	cmd.Stdout = stdout
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: setsid}
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, "start:", err)
+		return 0
+	}
+	return cmd.Process.Pid
+}

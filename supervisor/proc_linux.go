@@ -1,0 +1,162 @@
+//go:build linux && (amd64 || arm64 || riscv64 || ppc64le || s390x || loong64)
+
+package supervisor
+
+import (
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// This file holds every fork, wait and kill vmd makes. They all run under
+// Supervisor.reapMu, which is what makes them safe together:
+//
+//   - A pid is registered in waiters while the lock is still held after the
+//     fork, so the reaper can never collect a child before anyone waits for it
+//     (the race os/exec's Wait has with a wait4(-1) reaper).
+//   - A child is only signalled while it has not been reaped. Until then its
+//     pid, and its process group id if it leads one, cannot be reused by an
+//     unrelated process, so a kill can never hit a stranger.
+
+// becomeSubreaper makes orphaned descendants of vmd come to vmd instead of
+// the system's init, so they can be killed and reaped. As PID 1 this is what
+// already happens; under another init (Fly.io runs its own) it is needed.
+func becomeSubreaper() error {
+	return unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+}
+
+// spawn forks and execs argv in a new process group with the given stdio and
+// registers the child's pid for its exit status. The caller holds reapMu.
+func spawn(bin string, argv, env []string, dir string, stdin, stdout, stderr *os.File) (int, error) {
+	return syscall.ForkExec(bin, argv, &syscall.ProcAttr{
+		Dir:   dir,
+		Env:   env,
+		Files: []uintptr{stdin.Fd(), stdout.Fd(), stderr.Fd()},
+		// Its own group, so one kill(-pgid) reaches everything the CLI starts
+		// that does not start a session of its own.
+		Sys: &syscall.SysProcAttr{Setpgid: true},
+	})
+}
+
+// exitedInfo is the start of the kernel's siginfo_t as waitid fills it for a
+// child, on 64-bit Linux: three ints, padding, then si_pid in the union,
+// which is 8-byte aligned. unix.Siginfo hides the union.
+type exitedInfo struct {
+	Signo int32
+	Errno int32
+	Code  int32
+	_     int32
+	Pid   int32
+	_     [108]byte
+}
+
+// exitedInfo must be exactly as large as siginfo_t: waitid writes all of it.
+var (
+	_ [unsafe.Sizeof(unix.Siginfo{}) - unsafe.Sizeof(exitedInfo{})]struct{}
+	_ [unsafe.Sizeof(exitedInfo{}) - unsafe.Sizeof(unix.Siginfo{})]struct{}
+)
+
+// peekExited returns the pid of a child that has exited, leaving it a zombie
+// (WNOWAIT), or 0 when none has.
+func peekExited() int {
+	var info exitedInfo
+	err := unix.Waitid(unix.P_ALL, 0, (*unix.Siginfo)(unsafe.Pointer(&info)), unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
+	if err != nil || info.Signo == 0 {
+		return 0
+	}
+	return int(info.Pid)
+}
+
+// reapPid collects the status of a child known to have exited.
+func reapPid(pid int) (syscall.WaitStatus, *syscall.Rusage, bool) {
+	var ws syscall.WaitStatus
+	var ru syscall.Rusage
+	for {
+		got, err := syscall.Wait4(pid, &ws, syscall.WNOHANG, &ru)
+		if err == syscall.EINTR {
+			continue
+		}
+		return ws, &ru, err == nil && got == pid
+	}
+}
+
+// killTree sends SIGKILL to a child of vmd that has not been reaped, and to
+// its whole process group when it leads one (Chromium's zygotes and
+// renderers stay in the group of the browser's main process).
+func killTree(pid int) {
+	if pgid, err := syscall.Getpgid(pid); err == nil && pgid == pid {
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
+	}
+	_ = syscall.Kill(pid, syscall.SIGKILL)
+}
+
+// children lists vmd's direct children, zombies included. Linux lists each
+// thread's children apart (a child belongs to the thread that forked it).
+func children() []int {
+	self := os.Getpid()
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return childrenByScan(self)
+	}
+	var pids []int
+	for _, t := range tasks {
+		b, err := os.ReadFile("/proc/self/task/" + t.Name() + "/children")
+		if err != nil {
+			if os.IsNotExist(err) && t.Name() == strconv.Itoa(self) {
+				// A kernel without CONFIG_PROC_CHILDREN.
+				return childrenByScan(self)
+			}
+			continue // the thread exited meanwhile
+		}
+		for _, f := range strings.Fields(string(b)) {
+			if pid, err := strconv.Atoi(f); err == nil {
+				pids = append(pids, pid)
+			}
+		}
+	}
+	return pids
+}
+
+// childrenByScan finds the children of parent by reading every process's
+// stat: slower, for kernels without /proc/<pid>/task/<tid>/children.
+func childrenByScan(parent int) []int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if ppid, _, ok := procStat(pid); ok && ppid == parent {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// procStat reads a process's parent pid and state letter from
+// /proc/<pid>/stat. The command name may hold spaces and parentheses, so the
+// fields are counted from the last ')'.
+func procStat(pid int) (ppid int, state byte, ok bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, 0, false
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0, 0, false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 2 {
+		return 0, 0, false
+	}
+	ppid, err = strconv.Atoi(f[1])
+	return ppid, f[0][0], err == nil
+}

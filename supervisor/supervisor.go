@@ -1,0 +1,549 @@
+// Package supervisor owns vmd's single command slot and every process vmd
+// starts. It runs the Claude Code CLI for one prompt at a time, enforces the
+// timeout with a process-group SIGKILL, kills whatever the command leaves
+// behind, and reaps every zombie that comes to vmd, as PID 1 or as a child
+// subreaper.
+//
+// The supervisor makes every wait4 in the process: a program that runs one
+// must not use os/exec (or anything else that waits for children) beside it.
+package supervisor
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"golang.org/x/sys/unix"
+
+	"github.com/vmd-dev/vmd/images"
+)
+
+// Bounds on the waits after a command, so that nothing can hang a request.
+const (
+	// killWait is how long a SIGKILLed CLI may take to die. Only a process
+	// stuck in the kernel (D state) takes longer.
+	killWait = time.Second
+	// sweepWait is how long the processes left behind may take to die.
+	sweepWait = time.Second
+	// drainPipes is how long output may still flow once every process of
+	// the command is dead; only a pipe passed outside vmd's tree lasts longer.
+	drainPipes = 500 * time.Millisecond
+	// stderrTail is how much of the end of stderr is kept.
+	stderrTail = 64 << 10
+)
+
+var (
+	// ErrBusy is returned by Exec while another command runs.
+	ErrBusy = errors.New("a command is already in progress")
+	// ErrDraining is returned by Exec once Stop has been called.
+	ErrDraining = errors.New("shutting down")
+)
+
+// Config is what the supervisor needs to run a command.
+type Config struct {
+	// Bin is the CLI, a path or a name looked up on PATH at each command.
+	Bin string
+	// Args follow Bin on the command line.
+	Args []string
+	// Dir is the CLI's working directory; empty is vmd's own.
+	Dir string
+	// Env is the CLI's environment; TMPDIR is replaced by a fresh directory
+	// for each command.
+	Env []string
+	// TempRoot holds the per-command temporary directories; empty is the
+	// system's.
+	TempRoot string
+	// Timeout bounds one command.
+	Timeout time.Duration
+	// DrainTimeout is how long a running command may go on after Stop.
+	DrainTimeout time.Duration
+	// MaxOutput is how much stdout is kept.
+	MaxOutput int
+}
+
+// Outcome says how a command ended.
+type Outcome int
+
+// The ways a command ends.
+const (
+	// Exited: the CLI exited by itself, with any exit code or signal.
+	Exited Outcome = iota
+	// TimedOut: the timeout expired and the command was killed.
+	TimedOut
+	// Drained: vmd was stopping and the drain budget expired.
+	Drained
+	// StartFailed: the CLI could not be started; Result.Err says why.
+	StartFailed
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case Exited:
+		return "exited"
+	case TimedOut:
+		return "timeout"
+	case Drained:
+		return "drained"
+	case StartFailed:
+		return "start_failed"
+	}
+	return fmt.Sprintf("outcome(%d)", int(o))
+}
+
+// Result is what a command produced.
+type Result struct {
+	Outcome Outcome
+	// Pid was the CLI's process id; 0 if it never started.
+	Pid int
+	// Stdout is the CLI's standard output, up to Config.MaxOutput bytes.
+	Stdout []byte
+	// Truncated is set when stdout went past Config.MaxOutput.
+	Truncated bool
+	// Stderr is the end of the CLI's standard error.
+	Stderr []byte
+	// ExitCode is the CLI's exit status, or -1 when it has none (killed by a
+	// signal, never started, or not seen to exit).
+	ExitCode int
+	// Signal is the signal that ended the CLI, or 0.
+	Signal syscall.Signal
+	// Duration runs from the request to the end of the cleanup.
+	Duration time.Duration
+	// Images are the files the command left in the images directory.
+	Images []string
+	// Strays counts the processes still alive once the CLI was gone, killed
+	// by the sweep.
+	Strays int
+	// Err is why the CLI could not start (StartFailed).
+	Err error
+}
+
+// Supervisor runs commands one at a time. Run is its actor.
+type Supervisor struct {
+	cfg    Config
+	log    hclog.Logger
+	images *images.Store
+
+	sigchld chan os.Signal
+	stop    chan struct{}
+	done    chan struct{}
+	once    sync.Once
+
+	mu       sync.Mutex // guards cur and stopping
+	cur      *command
+	stopping bool
+
+	reapMu  sync.Mutex // guards waiters and every fork, wait and kill: see proc_linux.go
+	waiters map[int]chan exit
+	orphans int
+}
+
+// command is the one in the slot.
+type command struct {
+	halted   chan struct{} // closed to stop the command early
+	reason   Outcome       // why it was halted
+	once     sync.Once
+	finished chan struct{} // closed once the slot is free again
+}
+
+func (c *command) halt(why Outcome) {
+	c.once.Do(func() {
+		c.reason = why
+		close(c.halted)
+	})
+}
+
+type exit struct {
+	status syscall.WaitStatus
+	usage  *syscall.Rusage
+}
+
+// New makes a supervisor and makes vmd a child subreaper, so that orphans of
+// its commands come back to it. img may be nil: no images are recorded.
+func New(cfg Config, log hclog.Logger, img *images.Store) (*Supervisor, error) {
+	if os.Getpid() != 1 {
+		if err := becomeSubreaper(); err != nil {
+			return nil, fmt.Errorf("becoming a child subreaper: %w", err)
+		}
+	}
+	env := make([]string, 0, len(cfg.Env)+1)
+	for _, kv := range cfg.Env {
+		if !strings.HasPrefix(kv, "TMPDIR=") {
+			env = append(env, kv)
+		}
+	}
+	cfg.Env = env
+	s := &Supervisor{
+		cfg: cfg, log: log, images: img,
+		sigchld: make(chan os.Signal, 1),
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
+		waiters: map[int]chan exit{},
+	}
+	// Listen before any child exists, so no exit goes unnoticed.
+	signal.Notify(s.sigchld, syscall.SIGCHLD)
+	return s, nil
+}
+
+// Run reaps children until Stop, then drains: the command in the slot may
+// finish within the drain budget, after which it is killed. Run returns once
+// the slot is empty.
+func (s *Supervisor) Run() error {
+	defer close(s.done)
+	defer signal.Stop(s.sigchld)
+	s.reap()
+	for {
+		select {
+		case <-s.sigchld:
+			s.reap()
+		case <-s.stop:
+			s.drain()
+			return nil
+		}
+	}
+}
+
+func (s *Supervisor) drain() {
+	s.mu.Lock()
+	c := s.cur
+	s.mu.Unlock()
+	if c == nil {
+		return
+	}
+	s.log.Info("draining", "budget", s.cfg.DrainTimeout)
+	budget := time.NewTimer(s.cfg.DrainTimeout)
+	defer budget.Stop()
+	for {
+		select {
+		case <-s.sigchld:
+			s.reap()
+		case <-budget.C:
+			c.halt(Drained)
+		case <-c.finished:
+			return
+		}
+	}
+}
+
+// Stop makes Exec refuse new commands and starts the drain.
+func (s *Supervisor) Stop() {
+	s.once.Do(func() {
+		s.mu.Lock()
+		s.stopping = true
+		s.mu.Unlock()
+		close(s.stop)
+	})
+}
+
+// Done is closed when Run has returned: no command runs and none will.
+func (s *Supervisor) Done() <-chan struct{} { return s.done }
+
+// Busy reports whether a command is running.
+func (s *Supervisor) Busy() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cur != nil
+}
+
+// Exec runs one command with prompt on its stdin and returns what it
+// produced. It returns ErrBusy at once while another command runs and
+// ErrDraining after Stop. Run must be running: it delivers exit statuses.
+func (s *Supervisor) Exec(prompt string) (*Result, error) {
+	c, err := s.acquire()
+	if err != nil {
+		return nil, err
+	}
+	defer s.release(c)
+	return s.execute(c, prompt), nil
+}
+
+func (s *Supervisor) acquire() (*command, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopping {
+		return nil, ErrDraining
+	}
+	if s.cur != nil {
+		return nil, ErrBusy
+	}
+	s.cur = &command{halted: make(chan struct{}), finished: make(chan struct{})}
+	return s.cur, nil
+}
+
+func (s *Supervisor) release(c *command) {
+	s.mu.Lock()
+	s.cur = nil
+	s.mu.Unlock()
+	close(c.finished)
+}
+
+func (s *Supervisor) execute(c *command, prompt string) *Result {
+	start := time.Now()
+	res := &Result{ExitCode: -1}
+	var rec *images.Recording
+	if s.images != nil {
+		rec = s.images.Begin()
+	}
+	s.run(c, prompt, start, res)
+	// Every process of the command is gone: no image can appear any more.
+	if rec != nil {
+		res.Images = rec.End()
+	}
+	res.Duration = time.Since(start)
+	return res
+}
+
+// run starts the CLI and sees it through to the end, filling res.
+func (s *Supervisor) run(c *command, prompt string, start time.Time, res *Result) {
+	log := s.log
+	fail := func(err error) {
+		res.Outcome, res.Err = StartFailed, err
+		log.Error("spawn failed", "error", err)
+	}
+	bin, err := exec.LookPath(s.cfg.Bin)
+	if err == nil {
+		// The CLI starts in Dir: a relative path must not change meaning.
+		bin, err = filepath.Abs(bin)
+	}
+	if err != nil {
+		fail(fmt.Errorf("claude_bin %q: %w", s.cfg.Bin, err))
+		return
+	}
+	// Its own TMPDIR: the CLI, Playwright and Chromium leave sockets,
+	// profiles and downloads there, all the more when killed.
+	tmp, err := os.MkdirTemp(s.cfg.TempRoot, "vmd-cmd-")
+	if err != nil {
+		fail(fmt.Errorf("command temp dir: %w", err))
+		return
+	}
+	defer func() {
+		if err := os.RemoveAll(tmp); err != nil {
+			log.Warn("cannot remove command temp dir", "dir", tmp, "error", err)
+		}
+	}()
+	stdin, stdout, stderr, err := newPipes()
+	if err != nil {
+		fail(fmt.Errorf("pipes: %w", err))
+		return
+	}
+	argv := append([]string{bin}, s.cfg.Args...)
+	env := append(s.cfg.Env[:len(s.cfg.Env):len(s.cfg.Env)], "TMPDIR="+tmp)
+	pid, exitc, err := s.start(bin, argv, env, stdin.theirs, stdout.theirs, stderr.theirs)
+	// The child has its copies; ours would keep the pipes open forever.
+	stdin.theirs.Close()
+	stdout.theirs.Close()
+	stderr.theirs.Close()
+	if err != nil {
+		stdin.ours.Close()
+		stdout.ours.Close()
+		stderr.ours.Close()
+		fail(fmt.Errorf("starting %s: %w", bin, err))
+		return
+	}
+	res.Pid = pid
+	log = log.With("pid", pid)
+	log.Info("spawn", "bin", bin)
+
+	var pipes sync.WaitGroup
+	out := capture{max: s.cfg.MaxOutput}
+	errTail := tail{max: stderrTail}
+	pipes.Go(func() {
+		// A CLI that exits without reading its stdin breaks the pipe: not
+		// an error of ours.
+		_, _ = stdin.ours.WriteString(prompt)
+		stdin.ours.Close()
+	})
+	pipes.Go(func() { out.fill(stdout.ours) })
+	pipes.Go(func() { errTail.fill(stderr.ours) })
+
+	timer := time.NewTimer(s.cfg.Timeout)
+	defer timer.Stop()
+	var ex exit
+	exited := false
+	select {
+	case ex = <-exitc:
+		exited = true
+	case <-timer.C:
+		res.Outcome = TimedOut
+		log.Warn("timeout", "duration", s.cfg.Timeout)
+	case <-c.halted:
+		res.Outcome = c.reason
+		log.Warn("stopping command", "reason", c.reason)
+	}
+	if !exited {
+		ex, exited = s.kill(pid, exitc)
+	}
+
+	// The CLI is gone. Nothing it started may live on: the reaper already
+	// killed its process group; the sweep gets the rest (processes in
+	// sessions of their own, like Chromium), which also closes any pipe a
+	// grandchild was holding open.
+	res.Strays = s.sweep(log)
+
+	// Output still in the pipes is read to the end; a writer that escaped
+	// vmd's tree cannot hold the answer back for long.
+	stdin.ours.Close()
+	pipesDone := make(chan struct{})
+	go func() { pipes.Wait(); close(pipesDone) }()
+	select {
+	case <-pipesDone:
+	case <-time.After(drainPipes):
+		log.Warn("output pipes still open after the command; closing them")
+		_ = stdout.ours.SetReadDeadline(time.Now())
+		_ = stderr.ours.SetReadDeadline(time.Now())
+		<-pipesDone
+	}
+	stdout.ours.Close()
+	stderr.ours.Close()
+
+	res.Stdout, res.Truncated = out.buf, out.dropped > 0
+	res.Stderr = errTail.bytes()
+	if exited {
+		switch {
+		case ex.status.Exited():
+			res.ExitCode = ex.status.ExitStatus()
+		case ex.status.Signaled():
+			res.Signal = ex.status.Signal()
+		}
+	}
+	log.Info("done", "outcome", res.Outcome, "exit_code", res.ExitCode, "signal", signalName(res.Signal),
+		"stdout_bytes", len(out.buf)+int(out.dropped), "stderr_bytes", len(errTail.buf),
+		"strays", res.Strays, "cpu", cpuTime(ex.usage), "duration", time.Since(start))
+}
+
+// start forks the CLI. The pid is registered under reapMu, before the reaper
+// can see the child exit.
+func (s *Supervisor) start(bin string, argv, env []string, stdin, stdout, stderr *os.File) (int, <-chan exit, error) {
+	s.reapMu.Lock()
+	defer s.reapMu.Unlock()
+	pid, err := spawn(bin, argv, env, s.cfg.Dir, stdin, stdout, stderr)
+	if err != nil {
+		return 0, nil, err
+	}
+	ch := make(chan exit, 1)
+	s.waiters[pid] = ch
+	return pid, ch, nil
+}
+
+// kill ends the CLI early: SIGKILL to its whole process group, at once. Not
+// SIGTERM first: the timeout is a promise to the caller, and a CLI (or a
+// browser below it) that ignores SIGTERM must not stretch it.
+func (s *Supervisor) kill(pid int, exitc <-chan exit) (exit, bool) {
+	s.reapMu.Lock()
+	if _, ok := s.waiters[pid]; ok { // not reaped: pid and group are still ours
+		killTree(pid)
+	}
+	s.reapMu.Unlock()
+	t := time.NewTimer(killWait)
+	defer t.Stop()
+	select {
+	case ex := <-exitc:
+		return ex, true
+	case <-t.C:
+	}
+	// Stuck in the kernel. Stop waiting for it: the reaper will collect it
+	// as an orphan if it ever dies.
+	s.reapMu.Lock()
+	delete(s.waiters, pid)
+	s.reapMu.Unlock()
+	s.log.Error("command survives SIGKILL", "pid", pid, "waited", killWait)
+	return exit{}, false
+}
+
+// reap collects every child that has exited.
+func (s *Supervisor) reap() {
+	s.reapMu.Lock()
+	defer s.reapMu.Unlock()
+	s.reapLocked()
+}
+
+func (s *Supervisor) reapLocked() {
+	for {
+		pid := peekExited()
+		if pid == 0 {
+			return
+		}
+		ch, ours := s.waiters[pid]
+		if ours {
+			// The CLI exited. Kill what is left of its group now, while its
+			// zombie still holds the group id; once it is reaped the id
+			// could name someone else's group.
+			_ = syscall.Kill(-pid, syscall.SIGKILL)
+		}
+		status, usage, ok := reapPid(pid)
+		if !ok {
+			return
+		}
+		if ours {
+			delete(s.waiters, pid)
+			ch <- exit{status: status, usage: usage}
+			continue
+		}
+		s.orphans++
+		s.log.Debug("reaped orphan", "pid", pid)
+	}
+}
+
+// sweep kills every process still below vmd and waits for them to die. It
+// kills only direct children of vmd, which nobody else can reap, so no pid
+// it signals can have been reused; their own children come to vmd as they
+// die and are killed in the next round.
+func (s *Supervisor) sweep(log hclog.Logger) int {
+	killed := map[int]bool{}
+	deadline := time.Now().Add(sweepWait)
+	pause := 50 * time.Microsecond
+	for {
+		s.reapMu.Lock()
+		s.reapLocked()
+		kids := children()
+		for _, pid := range kids {
+			if _, state, ok := procStat(pid); ok && state != 'Z' {
+				killTree(pid)
+				killed[pid] = true
+			}
+		}
+		s.reapMu.Unlock()
+		if len(kids) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			log.Error("processes survive SIGKILL", "pids", kids)
+			break
+		}
+		time.Sleep(pause)
+		pause = min(2*pause, 10*time.Millisecond)
+	}
+	if len(killed) > 0 {
+		log.Warn("killed stray processes", "count", len(killed))
+	}
+	return len(killed)
+}
+
+// Orphans is how many processes other than the CLI vmd has reaped.
+func (s *Supervisor) Orphans() int {
+	s.reapMu.Lock()
+	defer s.reapMu.Unlock()
+	return s.orphans
+}
+
+func cpuTime(ru *syscall.Rusage) time.Duration {
+	if ru == nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// signalName is "" for no signal, else its name ("SIGKILL").
+func signalName(sig syscall.Signal) string {
+	if sig == 0 {
+		return ""
+	}
+	return unix.SignalName(sig)
+}
