@@ -258,11 +258,12 @@ type Recording struct {
 // written here, before the command starts.
 func (s *Store) Begin() *Recording {
 	r := &Recording{s: s, start: time.Now(), seen: map[string]bool{}}
-	name, _, ok := s.mark()
-	s.mu.Lock()
-	r.mark, r.armed, r.lost = name, !ok, !ok
-	s.rec = r
-	s.mu.Unlock()
+	_, _, ok := s.mark(r)
+	if !ok {
+		s.mu.Lock()
+		r.armed, r.lost = true, true
+		s.mu.Unlock()
+	}
 	return r
 }
 
@@ -318,15 +319,30 @@ func (r *Recording) scan(names []string) []string {
 // mark writes a marker file the watcher will report, and returns its name
 // and the channel closed when the watcher gets to it. inotify keeps a
 // directory's events in order: once the marker is seen, every event before
-// it has been handled.
-func (s *Store) mark() (string, chan struct{}, bool) {
+// it has been handled. With rec, the marker also starts rec's recording; rec
+// is in place before the marker exists, so the watcher cannot miss it.
+func (s *Store) mark(rec *Recording) (string, chan struct{}, bool) {
 	s.mu.Lock()
 	s.seq++
 	name := fmt.Sprintf("%s%d-%d", barrierPrefix, os.Getpid(), s.seq)
 	ch := make(chan struct{})
 	s.barriers[name] = ch
+	if rec != nil {
+		rec.mark = name
+		s.rec = rec
+	}
 	s.mu.Unlock()
-	f, err := os.OpenFile(filepath.Join(s.dir, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	path := filepath.Join(s.dir, name)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err == nil {
+		var fi os.FileInfo
+		if fi, err = f.Stat(); err == nil && rec != nil {
+			// The scan fallback compares with the file system's own clock,
+			// which is coarser than time.Now and may run a little behind it.
+			rec.start = fi.ModTime()
+		}
+		f.Close()
+	}
 	if err != nil {
 		s.log.Debug("images marker unavailable; scanning instead", "error", err)
 		s.mu.Lock()
@@ -334,13 +350,12 @@ func (s *Store) mark() (string, chan struct{}, bool) {
 		s.mu.Unlock()
 		return name, ch, false
 	}
-	f.Close()
 	return name, ch, true
 }
 
 // barrier waits until the watcher has handled every event so far.
 func (s *Store) barrier() bool {
-	name, ch, ok := s.mark()
+	name, ch, ok := s.mark(nil)
 	if !ok {
 		return false
 	}

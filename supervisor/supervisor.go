@@ -242,6 +242,16 @@ func (s *Supervisor) Stop() {
 	})
 }
 
+// Kill stops the running command at once, as if its drain budget had run
+// out: for a second SIGTERM or SIGINT, when the operator will not wait.
+func (s *Supervisor) Kill() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cur != nil {
+		s.cur.halt(Drained)
+	}
+}
+
 // Done is closed when Run has returned: no command runs and none will.
 func (s *Supervisor) Done() <-chan struct{} { return s.done }
 
@@ -540,7 +550,10 @@ func cpuTime(ru *syscall.Rusage) time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// signalName is "" for no signal, else its name ("SIGKILL").
+// SignalName is the name of the signal that ended the CLI ("SIGKILL"), or
+// "" if none did.
+func (r *Result) SignalName() string { return signalName(r.Signal) }
+
 func signalName(sig syscall.Signal) string {
 	if sig == 0 {
 		return ""

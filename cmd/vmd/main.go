@@ -1,0 +1,127 @@
+// Command vmd runs the Claude Code CLI behind an HTTP API, one command at a
+// time. It is meant to be a container's entrypoint (PID 1).
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/oklog/run"
+
+	"github.com/vmd-dev/vmd/config"
+	"github.com/vmd-dev/vmd/httpapi"
+	"github.com/vmd-dev/vmd/images"
+	"github.com/vmd-dev/vmd/supervisor"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	os.Exit(vmd(os.Args[1:], os.Getenv, os.Environ(), os.Stderr))
+}
+
+func vmd(args []string, getenv func(string) string, environ []string, stderr io.Writer) int {
+	// Before anything else, so no SIGTERM finds vmd without a handler.
+	signals := listenForSignals()
+
+	flags := flag.NewFlagSet("vmd", flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	configPath := flags.String("config", getenv("VM_CONFIG"), "`path` to vm.hcl (env VM_CONFIG); none for the built-in defaults")
+	showVersion := flags.Bool("version", false, "print the version and exit")
+	if err := flags.Parse(args); err != nil {
+		return 2
+	}
+	if *showVersion {
+		fmt.Fprintln(stderr, "vmd", version)
+		return 0
+	}
+	cfg, err := config.Load(*configPath, getenv)
+	if err != nil {
+		for _, line := range strings.Split(err.Error(), "\n") {
+			fmt.Fprintln(stderr, "vmd:", line)
+		}
+		return 1
+	}
+	logger := cfg.Logger(stderr)
+
+	// Listen first, so that a port in use fails at start, not inside the group.
+	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
+	if err != nil {
+		logger.Error("cannot listen", "address", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)), "error", err)
+		return 1
+	}
+	img, err := images.Open(cfg.ImagesDir, cfg.ImageTTL, logger.Named("images"))
+	if err != nil {
+		logger.Error("cannot open the images directory", "error", err)
+		return 1
+	}
+	sup, err := supervisor.New(supervisor.Config{
+		Bin:          cfg.ClaudeBin,
+		Args:         cfg.ClaudeArgs,
+		Dir:          cfg.WorkDir,
+		Env:          childEnv(environ, cfg),
+		Timeout:      cfg.CommandTimeout,
+		DrainTimeout: cfg.DrainTimeout,
+		MaxOutput:    cfg.MaxOutput,
+	}, logger.Named("supervisor"), img)
+	if err != nil {
+		logger.Error("cannot start the supervisor", "error", err)
+		return 1
+	}
+	api := httpapi.New(sup, img, logger.Named("http"), httpapi.Options{
+		MaxRequestBody: cfg.MaxRequestBody,
+		CommandTimeout: cfg.CommandTimeout,
+		DrainTimeout:   cfg.DrainTimeout,
+	})
+	if _, err := exec.LookPath(cfg.ClaudeBin); err != nil {
+		logger.Warn("claude not found; commands will fail until it is installed", "claude_bin", cfg.ClaudeBin, "error", err)
+	}
+
+	// oklog/run calls the interrupts in this order: the API stops taking
+	// commands before the supervisor is told to stop the one running.
+	var g run.Group
+	// Signals: the first SIGTERM (Docker) or SIGINT (Fly.io, Ctrl-C) starts
+	// the drain; a second one kills the running command at once.
+	g.Add(signals.actor(sup))
+	// API: answers 503 to new commands once draining, and serves until the
+	// supervisor is done, so the answer of the command in flight gets out.
+	g.Add(func() error { return api.Serve(ln, sup.Done()) }, func(error) { api.Drain() })
+	// Supervisor: lets the running command finish within the drain budget,
+	// then kills its process group and everything else below vmd.
+	g.Add(sup.Run, func(error) { sup.Stop() })
+	// Images: watches the directory and deletes expired images.
+	g.Add(img.Run, func(error) { img.Stop() })
+
+	logger.Info("startup", "version", version, "address", ln.Addr().String(), "port", ln.Addr().(*net.TCPAddr).Port,
+		"pid", os.Getpid(), "claude_bin", cfg.ClaudeBin, "images_dir", cfg.ImagesDir, "command_timeout", cfg.CommandTimeout)
+	err = g.Run()
+	if err == nil || errors.Is(err, run.ErrSignal) {
+		logger.Info("stopped", "reason", err)
+		return 0
+	}
+	logger.Error("stopped", "error", err)
+	return 1
+}
+
+// childEnv is vmd's environment for the CLI, without vmd's own settings
+// (a PORT=3001 would send the dev servers the agent starts onto vmd's port),
+// and with IMAGES_DIR as resolved, for the MCP config to use.
+func childEnv(environ []string, cfg *config.Config) []string {
+	env := make([]string, 0, len(environ)+1)
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if !slices.Contains(config.EnvVars, name) {
+			env = append(env, kv)
+		}
+	}
+	return append(env, "IMAGES_DIR="+cfg.ImagesDir)
+}

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/oklog/run"
+
+	"github.com/vmd-dev/vmd/supervisor"
+)
+
+// signalListener holds SIGINT and SIGTERM from the moment vmd starts.
+//
+// This stands in for run.SignalHandler, which only starts listening once the
+// group runs, and stops at the first signal. Listening from the start closes
+// the window in which a SIGTERM would kill vmd with the default action
+// (outside PID 1) and leave its command running; listening on lets a second
+// signal cut the drain short.
+type signalListener chan os.Signal
+
+func listenForSignals() signalListener {
+	c := make(signalListener, 2)
+	signal.Notify(c, syscall.SIGINT, syscall.SIGTERM)
+	return c
+}
+
+// actor returns on the first signal with a run.SignalError (errors.Is
+// run.ErrSignal), and kills the command in flight on a second one until the
+// supervisor is done.
+func (c signalListener) actor(sup *supervisor.Supervisor) (func() error, func(error)) {
+	quit := make(chan struct{})
+	return func() error {
+			select {
+			case sig := <-c:
+				go func() {
+					select {
+					case <-c:
+						sup.Kill()
+					case <-sup.Done():
+					}
+				}()
+				return run.SignalError{Signal: sig}
+			case <-quit:
+				return nil
+			}
+		}, func(error) {
+			close(quit)
+		}
+}

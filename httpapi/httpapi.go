@@ -1,0 +1,380 @@
+// Package httpapi is vmd's HTTP API: /health, /command and /images/. It
+// asks the supervisor to run commands and the images store for files; it
+// starts, waits for and touches nothing itself.
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/valyala/fasthttp"
+
+	"github.com/vmd-dev/vmd/images"
+	"github.com/vmd-dev/vmd/supervisor"
+)
+
+const (
+	// readTimeout bounds reading one request, body included.
+	readTimeout = 30 * time.Second
+	// idleTimeout closes a keep-alive connection left unused this long.
+	idleTimeout = 2 * time.Minute
+	// writeTimeout bounds writing a response once the handler has returned
+	// (fasthttp starts it then), so it need not cover the command itself.
+	writeTimeout = 30 * time.Second
+	// shutdownGrace bounds the wait for the last responses after a drain.
+	shutdownGrace = time.Second
+	// messageTail is how much of stderr (or stdout) an error message holds.
+	messageTail = 4 << 10
+	// maxConns bounds concurrent connections: one command runs at a time,
+	// and a storm of them should cost vmd little memory.
+	maxConns = 1024
+)
+
+// Options are the API's settings.
+type Options struct {
+	// MaxRequestBody is the largest body accepted, in bytes.
+	MaxRequestBody int
+	// CommandTimeout is reported in timeout messages.
+	CommandTimeout time.Duration
+	// DrainTimeout is reported in drain messages.
+	DrainTimeout time.Duration
+}
+
+// API serves vmd's endpoints.
+type API struct {
+	sup  *supervisor.Supervisor
+	img  *images.Store
+	log  hclog.Logger
+	opts Options
+	srv  *fasthttp.Server
+
+	draining  chan struct{}
+	drainOnce sync.Once
+}
+
+// New builds the API over a supervisor and an images store.
+func New(sup *supervisor.Supervisor, img *images.Store, log hclog.Logger, opts Options) *API {
+	a := &API{sup: sup, img: img, log: log, opts: opts, draining: make(chan struct{})}
+	a.srv = &fasthttp.Server{
+		Handler:               a.Handler,
+		ErrorHandler:          a.errorHandler,
+		ReadTimeout:           readTimeout,
+		IdleTimeout:           idleTimeout,
+		WriteTimeout:          writeTimeout,
+		MaxRequestBodySize:    opts.MaxRequestBody,
+		Concurrency:           maxConns,
+		NoDefaultServerHeader: true,
+		CloseOnShutdown:       true,
+		ReduceMemoryUsage:     true,
+		// fasthttp logs what clients get wrong (bodies too large, broken
+		// connections): debug material, answered in JSON anyway.
+		Logger: log.StandardLogger(&hclog.StandardLoggerOptions{ForceLevel: hclog.Debug}),
+	}
+	return a
+}
+
+// Serve answers requests on ln until the drain is over: after Drain, new
+// commands get 503 while the one in flight may finish; once stopped is
+// closed (the supervisor's slot is empty for good) the server closes,
+// letting the last responses go out first.
+func (a *API) Serve(ln net.Listener, stopped <-chan struct{}) error {
+	errc := make(chan error, 1)
+	go func() { errc <- a.srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-a.draining:
+	}
+	select {
+	case err := <-errc:
+		return err
+	case <-stopped:
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	err := a.srv.ShutdownWithContext(ctx)
+	if serr := <-errc; serr != nil {
+		return serr
+	}
+	if err != nil {
+		a.log.Warn("connections still open at exit", "error", err)
+	}
+	return nil
+}
+
+// Drain makes the API refuse new commands with 503; the rest still answers.
+func (a *API) Drain() { a.drainOnce.Do(func() { close(a.draining) }) }
+
+func (a *API) isDraining() bool {
+	select {
+	case <-a.draining:
+		return true
+	default:
+		return false
+	}
+}
+
+// Handler routes a request. Routing looks at the path as sent, before any
+// decoding or dot-segment cleaning, so that /images/..%2f.. is seen for what
+// it is rather than cleaned into some other route.
+func (a *API) Handler(ctx *fasthttp.RequestCtx) {
+	path := string(ctx.Request.URI().PathOriginal())
+	switch {
+	case path == "/health":
+		if a.allow(ctx, "GET, HEAD", fasthttp.MethodGet, fasthttp.MethodHead) {
+			a.log.Debug("health")
+			writeJSON(ctx, fasthttp.StatusOK, map[string]string{"status": "ok"})
+		}
+	case path == "/command":
+		if a.allow(ctx, "POST", fasthttp.MethodPost) {
+			a.command(ctx)
+		}
+	case strings.HasPrefix(path, "/images/"):
+		if a.allow(ctx, "GET, HEAD", fasthttp.MethodGet, fasthttp.MethodHead) {
+			a.image(ctx, path[len("/images/"):])
+		}
+	default:
+		writeJSON(ctx, fasthttp.StatusNotFound, errorBody{Error: "not_found",
+			Message: fmt.Sprintf("No route for %s %s", ctx.Method(), truncate(path, 200))})
+	}
+}
+
+// allow answers 405 with an Allow header unless the method is one of ok.
+func (a *API) allow(ctx *fasthttp.RequestCtx, header string, ok ...string) bool {
+	m := string(ctx.Method())
+	for _, o := range ok {
+		if m == o {
+			return true
+		}
+	}
+	ctx.Response.Header.Set(fasthttp.HeaderAllow, header)
+	writeJSON(ctx, fasthttp.StatusMethodNotAllowed, errorBody{Error: "method_not_allowed",
+		Message: fmt.Sprintf("Method %s is not allowed here; use %s", truncate(m, 20), header)})
+	return false
+}
+
+// errorBody is the shape of every error without command output.
+type errorBody struct {
+	Error   string `json:"error"`
+	Message string `json:"message,omitempty"`
+}
+
+// commandBody is the 200 answer.
+type commandBody struct {
+	Text       string   `json:"text"`
+	Images     []string `json:"images"`
+	ExitCode   int      `json:"exitCode"`
+	DurationMs int64    `json:"durationMs"`
+	Truncated  bool     `json:"truncated,omitempty"`
+}
+
+// partialBody answers a command stopped early (timeout, drain) with what it
+// had produced.
+type partialBody struct {
+	Error      string   `json:"error"`
+	Message    string   `json:"message"`
+	Text       string   `json:"text"`
+	Images     []string `json:"images"`
+	DurationMs int64    `json:"durationMs"`
+	Truncated  bool     `json:"truncated,omitempty"`
+}
+
+// failureBody answers a command that failed or could not start.
+type failureBody struct {
+	Error      string `json:"error"`
+	Message    string `json:"message"`
+	ExitCode   *int   `json:"exitCode"`
+	Signal     string `json:"signal,omitempty"`
+	DurationMs int64  `json:"durationMs"`
+}
+
+var badRequest = errorBody{Error: "bad_request", Message: "Request body must include a non-empty 'text' field"}
+
+// ParsePrompt returns the prompt of a /command body: a JSON object whose
+// "text" member is a string that is not blank. Other members are ignored.
+func ParsePrompt(body []byte) (string, bool) {
+	var req map[string]json.RawMessage
+	if err := json.Unmarshal(body, &req); err != nil {
+		return "", false
+	}
+	raw, ok := req["text"]
+	if !ok || len(raw) == 0 || raw[0] != '"' {
+		return "", false
+	}
+	var text string
+	if err := json.Unmarshal(raw, &text); err != nil || strings.TrimSpace(text) == "" {
+		return "", false
+	}
+	return text, true
+}
+
+func (a *API) command(ctx *fasthttp.RequestCtx) {
+	if a.isDraining() {
+		writeJSON(ctx, fasthttp.StatusServiceUnavailable, errorBody{Error: "shutting_down", Message: "vmd is shutting down"})
+		return
+	}
+	prompt, ok := ParsePrompt(ctx.PostBody())
+	if !ok {
+		writeJSON(ctx, fasthttp.StatusBadRequest, badRequest)
+		return
+	}
+	a.log.Info("command received", "prompt_length", len(prompt))
+	res, err := a.sup.Exec(prompt)
+	switch {
+	case errors.Is(err, supervisor.ErrBusy):
+		writeJSON(ctx, fasthttp.StatusConflict, errorBody{Error: "busy", Message: "A command is already in progress"})
+		return
+	case errors.Is(err, supervisor.ErrDraining):
+		writeJSON(ctx, fasthttp.StatusServiceUnavailable, errorBody{Error: "shutting_down", Message: "vmd is shutting down"})
+		return
+	case err != nil:
+		writeJSON(ctx, fasthttp.StatusInternalServerError, errorBody{Error: "internal_error", Message: err.Error()})
+		return
+	}
+	status, body := a.answer(res)
+	if status == fasthttp.StatusInternalServerError {
+		a.log.Error("command failed", "status", status, "outcome", res.Outcome, "pid", res.Pid,
+			"exit_code", res.ExitCode, "stderr", string(tailOf(res.Stderr)))
+	}
+	writeJSON(ctx, status, body)
+}
+
+// answer maps a command's result to the contract's status and body.
+func (a *API) answer(res *supervisor.Result) (int, any) {
+	ms := res.Duration.Milliseconds()
+	urls := make([]string, 0, len(res.Images))
+	for _, n := range res.Images {
+		urls = append(urls, "/images/"+url.PathEscape(n))
+	}
+	switch res.Outcome {
+	case supervisor.TimedOut:
+		return fasthttp.StatusRequestTimeout, partialBody{Error: "timeout",
+			Message: fmt.Sprintf("Command timed out after %dms", a.opts.CommandTimeout.Milliseconds()),
+			Text:    string(res.Stdout), Images: urls, DurationMs: ms, Truncated: res.Truncated}
+	case supervisor.Drained:
+		return fasthttp.StatusServiceUnavailable, partialBody{Error: "shutting_down",
+			Message: fmt.Sprintf("vmd is shutting down; the command was stopped after the %dms drain budget", a.opts.DrainTimeout.Milliseconds()),
+			Text:    string(res.Stdout), Images: urls, DurationMs: ms, Truncated: res.Truncated}
+	case supervisor.StartFailed:
+		return fasthttp.StatusInternalServerError, failureBody{Error: "execution_error",
+			Message: res.Err.Error(), DurationMs: ms}
+	}
+	if res.ExitCode == 0 {
+		return fasthttp.StatusOK, commandBody{Text: string(res.Stdout), Images: urls,
+			ExitCode: 0, DurationMs: ms, Truncated: res.Truncated}
+	}
+	body := failureBody{Error: "execution_error", DurationMs: ms}
+	if res.Signal != 0 {
+		body.Signal = res.SignalName()
+	} else {
+		code := res.ExitCode
+		body.ExitCode = &code
+	}
+	// The CLI reports API failures (401, 5xx, overloaded) on stdout with
+	// nothing on stderr.
+	switch msg := tailOf(res.Stderr); {
+	case len(msg) > 0:
+		body.Message = string(msg)
+	case len(tailOf(res.Stdout)) > 0:
+		body.Message = string(tailOf(res.Stdout))
+	case res.Signal != 0:
+		body.Message = "claude was killed by " + body.Signal
+	default:
+		body.Message = fmt.Sprintf("claude exited with status %d", res.ExitCode)
+	}
+	return fasthttp.StatusInternalServerError, body
+}
+
+// tailOf is the end of an output, trimmed, cut on a character boundary.
+func tailOf(b []byte) []byte {
+	b = bytes.TrimSpace(b)
+	if len(b) > messageTail {
+		b = b[len(b)-messageTail:]
+		for len(b) > 0 && !utf8.RuneStart(b[0]) {
+			b = b[1:]
+		}
+	}
+	return b
+}
+
+func (a *API) image(ctx *fasthttp.RequestCtx, raw string) {
+	name, err := url.PathUnescape(raw)
+	if err != nil || !images.ValidName(name) {
+		writeJSON(ctx, fasthttp.StatusBadRequest, errorBody{Error: "bad_request", Message: "Invalid image name"})
+		return
+	}
+	f, err := a.img.OpenFile(name)
+	switch {
+	case errors.Is(err, images.ErrNotFound):
+		writeJSON(ctx, fasthttp.StatusNotFound, errorBody{Error: "not_found", Message: "No image named " + truncate(name, 200)})
+		return
+	case err != nil:
+		a.log.Error("cannot open image", "name", name, "error", err)
+		writeJSON(ctx, fasthttp.StatusInternalServerError, errorBody{Error: "internal_error", Message: "Cannot read the image"})
+		return
+	}
+	h := &ctx.Response.Header
+	h.SetContentType(f.ContentType)
+	// Served from vmd's origin: an SVG must not run script, nothing may be
+	// sniffed into HTML.
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; sandbox")
+	if ctx.IsHead() {
+		h.SetContentLength(int(f.Size))
+		f.Close()
+		return
+	}
+	ctx.SetBodyStream(f, int(f.Size)) // fasthttp closes f once sent
+}
+
+// errorHandler answers, in JSON, the requests fasthttp rejects before any
+// handler sees them.
+func (a *API) errorHandler(ctx *fasthttp.RequestCtx, err error) {
+	var small *fasthttp.ErrSmallBuffer
+	var netErr net.Error
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		writeJSON(ctx, fasthttp.StatusRequestEntityTooLarge, errorBody{Error: "payload_too_large",
+			Message: fmt.Sprintf("Request body exceeds %d bytes", a.opts.MaxRequestBody)})
+	case errors.As(err, &small):
+		writeJSON(ctx, fasthttp.StatusRequestHeaderFieldsTooLarge, errorBody{Error: "headers_too_large",
+			Message: "Request headers are too large"})
+	case errors.As(err, &netErr) && netErr.Timeout():
+		writeJSON(ctx, fasthttp.StatusRequestTimeout, errorBody{Error: "request_timeout",
+			Message: "The request was not received in time"})
+	default:
+		writeJSON(ctx, fasthttp.StatusBadRequest, errorBody{Error: "bad_request", Message: "Malformed HTTP request"})
+	}
+}
+
+func writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // answers are full of code: keep < > & readable
+	if err := enc.Encode(v); err != nil {
+		status = fasthttp.StatusInternalServerError
+		buf.Reset()
+		buf.WriteString(`{"error":"internal_error","message":"cannot encode the response"}` + "\n")
+	}
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("application/json")
+	ctx.SetBody(buf.Bytes())
+}
+
+// truncate keeps echoed client input short in messages.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
+}

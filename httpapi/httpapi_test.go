@@ -1,0 +1,438 @@
+package httpapi
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttputil"
+	"go.uber.org/goleak"
+
+	"github.com/vmd-dev/vmd/images"
+	"github.com/vmd-dev/vmd/internal/testbin"
+	"github.com/vmd-dev/vmd/supervisor"
+)
+
+var fake string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "vmd-httpapi-test-")
+	if err == nil {
+		fake, err = testbin.Build(dir, "github.com/vmd-dev/vmd/internal/fakeclaude")
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	goleak.VerifyTestMain(m,
+		// fasthttp's idle cleaners sleep before they look at their stop
+		// channel: they end within seconds of a stopped server or client.
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*workerPool).Start.func2"),
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*Client).mCleaner"),
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*HostClient).connsCleaner"),
+		// fasthttp keeps one goroutine for the whole process to update the Date header.
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1"),
+		goleak.Cleanup(func(code int) {
+			os.RemoveAll(dir)
+			os.Exit(code)
+		}))
+}
+
+type server struct {
+	api    *API
+	sup    *supervisor.Supervisor
+	images string
+	dial   func() (net.Conn, error)
+	client *fasthttp.Client
+}
+
+type setup struct {
+	bin      string
+	timeout  time.Duration
+	drain    time.Duration
+	maxBody  int
+	maxOut   int
+	loopback bool // real TCP on 127.0.0.1 instead of an in-memory listener
+}
+
+// serve runs the whole API (supervisor, images store, fasthttp) over the
+// fake claude and tears it down when the test ends.
+func serve(t *testing.T, s setup) *server {
+	t.Helper()
+	if s.bin == "" {
+		s.bin = fake
+	}
+	if s.timeout == 0 {
+		s.timeout = 20 * time.Second
+	}
+	if s.drain == 0 {
+		s.drain = 5 * time.Second
+	}
+	if s.maxBody == 0 {
+		s.maxBody = 1 << 20
+	}
+	if s.maxOut == 0 {
+		s.maxOut = 1 << 20
+	}
+	log := hclog.NewNullLogger()
+	dir := filepath.Join(t.TempDir(), "images")
+	img, err := images.Open(dir, time.Hour, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sup, err := supervisor.New(supervisor.Config{
+		Bin: s.bin, Env: append(os.Environ(), "IMAGES_DIR="+dir), TempRoot: t.TempDir(),
+		Timeout: s.timeout, DrainTimeout: s.drain, MaxOutput: s.maxOut,
+	}, log, img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := New(sup, img, log, Options{MaxRequestBody: s.maxBody, CommandTimeout: s.timeout, DrainTimeout: s.drain})
+
+	srv := &server{api: api, sup: sup, images: dir}
+	var ln net.Listener
+	if s.loopback {
+		tcp, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln = tcp
+		srv.dial = func() (net.Conn, error) { return net.Dial("tcp", tcp.Addr().String()) }
+	} else {
+		mem := fasthttputil.NewInmemoryListener()
+		ln = mem
+		srv.dial = mem.Dial
+	}
+	srv.client = &fasthttp.Client{
+		Dial: func(string) (net.Conn, error) { return srv.dial() },
+		// Paths go out as written: the tests send ../ and %2f on purpose.
+		DisablePathNormalizing: true,
+	}
+
+	errs := make(chan error, 3)
+	go func() { errs <- sup.Run() }()
+	go func() { errs <- img.Run() }()
+	go func() { errs <- api.Serve(ln, sup.Done()) }()
+	t.Cleanup(func() {
+		api.Drain()
+		sup.Stop()
+		img.Stop()
+		for range 3 {
+			if err := <-errs; err != nil {
+				t.Errorf("actor returned %v", err)
+			}
+		}
+		srv.client.CloseIdleConnections()
+	})
+	return srv
+}
+
+type response struct {
+	status int
+	header map[string]string
+	body   string
+}
+
+// do sends one request. The path goes out exactly as given.
+func (s *server) do(t *testing.T, method, path, body string) response {
+	t.Helper()
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.Header.SetMethod(method)
+	req.SetRequestURI("http://vmd" + path)
+	if body != "" {
+		req.SetBodyString(body)
+	}
+	if err := s.client.DoTimeout(req, resp, 30*time.Second); err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	h := map[string]string{}
+	for k, v := range resp.Header.All() {
+		h[string(k)] = string(v)
+	}
+	return response{status: resp.StatusCode(), header: h, body: string(resp.Body())}
+}
+
+// raw sends bytes as they are, for requests a client library would refuse
+// to write, and reads one response.
+func (s *server) raw(t *testing.T, request string) response {
+	t.Helper()
+	c, err := s.dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte(request)); err != nil {
+		t.Fatal(err)
+	}
+	var resp fasthttp.Response
+	if err := resp.Read(bufio.NewReader(c)); err != nil {
+		t.Fatalf("reading the response to %q: %v", request, err)
+	}
+	return response{status: resp.StatusCode(), body: string(resp.Body())}
+}
+
+const badRequestBody = `{"error":"bad_request","message":"Request body must include a non-empty 'text' field"}` + "\n"
+
+func TestBadCommandBodies(t *testing.T) {
+	s := serve(t, setup{})
+	for _, body := range []string{
+		``, `{}`, `{"text":""}`, `{"text":"   \n\t"}`, `{"text":5}`, `{"text":null}`,
+		`{"text":["a"]}`, `{"text":{"a":1}}`, `{"text":true}`, `[]`, `["text"]`, `"text"`, `null`, `42`,
+		`{bad json`, `{"text":"a"} trailing`, `{"TEXT":"a"}`, `{"text":"a",}`,
+	} {
+		t.Run(body, func(t *testing.T) {
+			got := s.do(t, "POST", "/command", body)
+			if got.status != 400 || got.body != badRequestBody || got.header["Content-Type"] != "application/json" {
+				t.Errorf("POST /command %q = %d %s %q; want 400 %s", body, got.status, got.header["Content-Type"], got.body, badRequestBody)
+			}
+		})
+	}
+}
+
+func TestCommandOutcomes(t *testing.T) {
+	s := serve(t, setup{timeout: 500 * time.Millisecond, maxOut: 1000})
+	tests := []struct {
+		name   string
+		prompt string
+		status int
+		want   map[string]any // fields of the JSON body; durationMs is checked apart
+	}{
+		{"answer", "What is 2+2?", 200, map[string]any{"text": "echo: What is 2+2?\n", "images": []any{}, "exitCode": 0.0}},
+		{"html kept readable", "say <b>&</b>", 200, map[string]any{"text": "<b>&</b>\n", "images": []any{}, "exitCode": 0.0}},
+		{"image", "image shot.png\nimage my shot.jpg\nsay ok", 200, map[string]any{"text": "ok\n",
+			"images": []any{"/images/shot.png", "/images/my%20shot.jpg"}, "exitCode": 0.0}},
+		{"truncated", "bytes 5000", 200, map[string]any{"text": strings.Repeat("x", 1000), "images": []any{}, "exitCode": 0.0, "truncated": true}},
+		{"exit code with stderr", "say out\nerr first\nerr boom\nexit 3", 500, map[string]any{"error": "execution_error",
+			"message": "first\nboom", "exitCode": 3.0}},
+		{"API failure on stdout", "say API Error: 401 invalid x-api-key\nexit 1", 500, map[string]any{"error": "execution_error",
+			"message": "API Error: 401 invalid x-api-key", "exitCode": 1.0}},
+		{"killed", "die KILL", 500, map[string]any{"error": "execution_error",
+			"message": "claude was killed by SIGKILL", "exitCode": nil, "signal": "SIGKILL"}},
+		{"silent failure", "exit 4", 500, map[string]any{"error": "execution_error",
+			"message": "claude exited with status 4", "exitCode": 4.0}},
+		{"timeout", "image early.png\nsay partial\nsleep 1h", 408, map[string]any{"error": "timeout",
+			"message": "Command timed out after 500ms", "text": "partial\n", "images": []any{"/images/early.png"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body, _ := json.Marshal(map[string]string{"text": tt.prompt})
+			got := s.do(t, "POST", "/command", string(body))
+			var fields map[string]any
+			if err := json.Unmarshal([]byte(got.body), &fields); err != nil {
+				t.Fatalf("body %q is not JSON: %v", got.body, err)
+			}
+			if _, ok := fields["durationMs"].(float64); !ok {
+				t.Errorf("durationMs = %v; want a number", fields["durationMs"])
+			}
+			delete(fields, "durationMs")
+			if got.status != tt.status || fmt.Sprint(fields) != fmt.Sprint(tt.want) {
+				t.Errorf("POST /command %q = %d %v; want %d %v", tt.prompt, got.status, fields, tt.status, tt.want)
+			}
+		})
+	}
+}
+
+func TestStartFailure(t *testing.T) {
+	s := serve(t, setup{bin: filepath.Join(t.TempDir(), "missing-claude")})
+	got := s.do(t, "POST", "/command", `{"text":"hi"}`)
+	var body map[string]any
+	json.Unmarshal([]byte(got.body), &body)
+	if got.status != 500 || body["error"] != "execution_error" || body["exitCode"] != nil ||
+		!strings.Contains(fmt.Sprint(body["message"]), "missing-claude") {
+		t.Errorf("command with a missing claude = %d %s; want 500 execution_error, exitCode null, naming the binary", got.status, got.body)
+	}
+	if _, ok := body["exitCode"]; !ok {
+		t.Errorf("exitCode missing from %s; want it present as null", got.body)
+	}
+	// The daemon keeps serving.
+	if got := s.do(t, "GET", "/health", ""); got.status != 200 {
+		t.Errorf("GET /health after a failed start = %d", got.status)
+	}
+}
+
+func TestRoutes(t *testing.T) {
+	s := serve(t, setup{})
+	tests := []struct {
+		method, path string
+		status       int
+		allow        string
+		body         string
+	}{
+		{"GET", "/health", 200, "", `{"status":"ok"}` + "\n"},
+		{"GET", "/health?probe=1", 200, "", `{"status":"ok"}` + "\n"},
+		{"HEAD", "/health", 200, "", ""},
+		{"POST", "/health", 405, "GET, HEAD", `{"error":"method_not_allowed","message":"Method POST is not allowed here; use GET, HEAD"}` + "\n"},
+		{"GET", "/command", 405, "POST", `{"error":"method_not_allowed","message":"Method GET is not allowed here; use POST"}` + "\n"},
+		{"PUT", "/command", 405, "POST", `{"error":"method_not_allowed","message":"Method PUT is not allowed here; use POST"}` + "\n"},
+		{"DELETE", "/images/a.png", 405, "GET, HEAD", `{"error":"method_not_allowed","message":"Method DELETE is not allowed here; use GET, HEAD"}` + "\n"},
+		{"GET", "/", 404, "", `{"error":"not_found","message":"No route for GET /"}` + "\n"},
+		{"GET", "/health/", 404, "", `{"error":"not_found","message":"No route for GET /health/"}` + "\n"},
+		{"GET", "/images", 404, "", `{"error":"not_found","message":"No route for GET /images"}` + "\n"},
+		{"GET", "/x/../health", 404, "", `{"error":"not_found","message":"No route for GET /x/../health"}` + "\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+			got := s.do(t, tt.method, tt.path, "")
+			if got.status != tt.status || got.header["Allow"] != tt.allow || got.body != tt.body {
+				t.Errorf("%s %s = %d Allow %q %q; want %d Allow %q %q", tt.method, tt.path,
+					got.status, got.header["Allow"], got.body, tt.status, tt.allow, tt.body)
+			}
+			if tt.status != 200 && got.header["Content-Type"] != "application/json" {
+				t.Errorf("%s %s Content-Type = %q; want application/json", tt.method, tt.path, got.header["Content-Type"])
+			}
+		})
+	}
+}
+
+func TestPayloadTooLarge(t *testing.T) {
+	s := serve(t, setup{maxBody: 4096})
+	body := `{"text":"` + strings.Repeat("a", 5000) + `"}`
+	got := s.do(t, "POST", "/command", body)
+	if got.status != 413 || got.body != `{"error":"payload_too_large","message":"Request body exceeds 4096 bytes"}`+"\n" {
+		t.Errorf("POST /command with 5 KB = %d %q; want 413 payload_too_large", got.status, got.body)
+	}
+	// Just under the limit is a command like any other.
+	body = `{"text":"` + strings.Repeat("a", 4000) + `"}`
+	if got := s.do(t, "POST", "/command", body); got.status != 200 {
+		t.Errorf("POST /command with 4 KB = %d %q; want 200", got.status, got.body)
+	}
+}
+
+func TestMalformedHTTPIsJSON(t *testing.T) {
+	s := serve(t, setup{})
+	got := s.raw(t, "GARBAGE\r\n\r\n")
+	if got.status != 400 || !strings.Contains(got.body, `"error":"bad_request"`) {
+		t.Errorf("malformed request = %d %q; want 400 JSON", got.status, got.body)
+	}
+}
+
+func TestImages(t *testing.T) {
+	s := serve(t, setup{})
+	write := func(name, data string) {
+		if err := os.WriteFile(filepath.Join(s.images, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("shot.png", "PNGDATA")
+	write("photo.JPG", "JPEGDATA")
+	write("with space.webp", "WEBP")
+	secret := filepath.Join(t.TempDir(), "secret.png")
+	os.WriteFile(secret, []byte("secret"), 0o644)
+	os.Symlink(secret, filepath.Join(s.images, "link.png"))
+	os.Mkdir(filepath.Join(s.images, "dir.png"), 0o755)
+	syscall.Mkfifo(filepath.Join(s.images, "fifo.png"), 0o644)
+
+	t.Run("served", func(t *testing.T) {
+		for _, tt := range []struct{ path, ctype, body string }{
+			{"/images/shot.png", "image/png", "PNGDATA"},
+			{"/images/photo.JPG", "image/jpeg", "JPEGDATA"},
+			{"/images/with%20space.webp", "image/webp", "WEBP"},
+		} {
+			got := s.do(t, "GET", tt.path, "")
+			if got.status != 200 || got.header["Content-Type"] != tt.ctype || got.body != tt.body {
+				t.Errorf("GET %s = %d %q %q; want 200 %q %q", tt.path, got.status, got.header["Content-Type"], got.body, tt.ctype, tt.body)
+			}
+		}
+		if got := s.do(t, "HEAD", "/images/shot.png", ""); got.status != 200 || got.header["Content-Length"] != "7" {
+			t.Errorf("HEAD /images/shot.png = %d length %q; want 200, 7", got.status, got.header["Content-Length"])
+		}
+	})
+	t.Run("not found", func(t *testing.T) {
+		for _, path := range []string{"/images/missing.png", "/images/link.png", "/images/dir.png", "/images/fifo.png"} {
+			got := s.do(t, "GET", path, "")
+			if got.status != 404 || !strings.HasPrefix(got.body, `{"error":"not_found"`) {
+				t.Errorf("GET %s = %d %q; want 404 not_found", path, got.status, got.body)
+			}
+		}
+	})
+	t.Run("escaping names", func(t *testing.T) {
+		for _, path := range []string{
+			"/images/..", "/images/../secret.png", "/images/%2e%2e", "/images/%2E%2E/secret.png",
+			"/images/..%2fsecret.png", "/images/..%2Fsecret.png", "/images/a%2fb.png", "/images/a%5cb.png",
+			"/images/a%00b.png", "/images/.", "/images/.hidden.png", "/images/%2ehidden.png", "/images/",
+			"/images/sub/shot.png", "/images/%zz.png", "/images/a%0ab.png",
+		} {
+			got := s.do(t, "GET", path, "")
+			if got.status != 400 || got.body != `{"error":"bad_request","message":"Invalid image name"}`+"\n" {
+				t.Errorf("GET %s = %d %q; want 400 invalid image name", path, got.status, got.body)
+			}
+		}
+		for _, req := range []string{
+			"GET /images/..\\secret.png HTTP/1.1\r\nHost: x\r\n\r\n",
+			"GET /images/a\\b.png HTTP/1.1\r\nHost: x\r\n\r\n",
+		} {
+			if got := s.raw(t, req); got.status != 400 {
+				t.Errorf("%q = %d %q; want 400", req, got.status, got.body)
+			}
+		}
+	})
+}
+
+func TestBusy(t *testing.T) {
+	s := serve(t, setup{})
+	first := make(chan response, 1)
+	go func() {
+		// Not s.do: it may call t.Fatal, which is for the test's goroutine.
+		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		req.Header.SetMethod("POST")
+		req.SetRequestURI("http://vmd/command")
+		req.SetBodyString(`{"text":"sleep 500ms\nsay first"}`)
+		err := s.client.Do(req, resp)
+		r := response{status: resp.StatusCode(), body: string(resp.Body())}
+		if err != nil {
+			r.body = err.Error()
+		}
+		first <- r
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for !s.sup.Busy() && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	got := s.do(t, "POST", "/command", `{"text":"say second"}`)
+	if got.status != 409 || got.body != `{"error":"busy","message":"A command is already in progress"}`+"\n" {
+		t.Errorf("second command = %d %q; want 409 busy", got.status, got.body)
+	}
+	if got := s.do(t, "GET", "/health", ""); got.status != 200 {
+		t.Errorf("GET /health while busy = %d; want 200", got.status)
+	}
+	if r := <-first; r.status != 200 || !strings.Contains(r.body, `"text":"first\n"`) {
+		t.Errorf("first command = %d %q; want 200 with its answer", r.status, r.body)
+	}
+}
+
+func TestDrainRefusesNewCommands(t *testing.T) {
+	s := serve(t, setup{})
+	s.api.Drain()
+	got := s.do(t, "POST", "/command", `{"text":"hi"}`)
+	if got.status != 503 || got.body != `{"error":"shutting_down","message":"vmd is shutting down"}`+"\n" {
+		t.Errorf("command while draining = %d %q; want 503 shutting_down", got.status, got.body)
+	}
+	if got := s.do(t, "GET", "/health", ""); got.status != 200 {
+		t.Errorf("GET /health while draining = %d; want 200", got.status)
+	}
+}
+
+func TestLoopback(t *testing.T) {
+	s := serve(t, setup{loopback: true})
+	if got := s.do(t, "GET", "/health", ""); got.status != 200 {
+		t.Errorf("GET /health over TCP = %d %q", got.status, got.body)
+	}
+	// Several commands on one keep-alive connection.
+	for i := range 3 {
+		got := s.do(t, "POST", "/command", fmt.Sprintf(`{"text":"say %d"}`, i))
+		if got.status != 200 || !strings.Contains(got.body, fmt.Sprintf(`"text":"%d\n"`, i)) {
+			t.Errorf("command %d over TCP = %d %q", i, got.status, got.body)
+		}
+	}
+}
