@@ -1,0 +1,412 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/vmd-dev/vmd/internal/testbin"
+)
+
+// vmdBin and fake are built once for the run: these tests start vmd as a
+// real process and talk to it over loopback, as the relay and Docker do.
+var vmdBin, fake string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "vmd-main-test-")
+	if err == nil {
+		vmdBin, err = testbin.Build(dir, "github.com/vmd-dev/vmd/cmd/vmd")
+	}
+	if err == nil {
+		fake, err = testbin.Build(dir, "github.com/vmd-dev/vmd/internal/fakeclaude")
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+		os.RemoveAll(dir)
+		os.Exit(code)
+	}))
+}
+
+// baseEnv is what every vmd under test gets: a free port, the fake claude,
+// JSON logs to find the port in, and no inherited settings.
+func baseEnv(t *testing.T) []string {
+	env := []string{
+		"PATH=" + os.Getenv("PATH"),
+		"HOME=" + t.TempDir(),
+		"ANTHROPIC_API_KEY=test-key",
+		"PORT=0",
+		"HOST=127.0.0.1",
+		"CLAUDE_BIN=" + fake,
+		"IMAGES_DIR=" + filepath.Join(t.TempDir(), "images"),
+		"LOG_FORMAT=json",
+		"LOG_LEVEL=debug",
+		"TMPDIR=" + t.TempDir(),
+	}
+	return env
+}
+
+// vmdProc is a running vmd.
+type vmdProc struct {
+	cmd  *exec.Cmd
+	url  string
+	pid  int // as seen from the test; inside a PID namespace vmd is 1
+	mu   sync.Mutex
+	logs []map[string]any
+	text strings.Builder
+	exit chan error
+}
+
+// startVMD runs argv (vmd, or a wrapper that runs it) and waits for the
+// startup line.
+func startVMD(t *testing.T, env []string, argv ...string) *vmdProc {
+	t.Helper()
+	if len(argv) == 0 {
+		argv = []string{vmdBin}
+	}
+	p := &vmdProc{cmd: exec.Command(argv[0], argv[1:]...), exit: make(chan error, 1)}
+	p.cmd.Env = env
+	stderr, err := p.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan int, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			var line map[string]any
+			json.Unmarshal(sc.Bytes(), &line)
+			p.mu.Lock()
+			p.logs = append(p.logs, line)
+			p.text.WriteString(sc.Text() + "\n")
+			p.mu.Unlock()
+			if line["@message"] == "startup" {
+				started <- int(line["port"].(float64))
+			}
+		}
+		p.exit <- p.cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		p.cmd.Process.Kill()
+		<-p.exit
+		if t.Failed() {
+			t.Logf("vmd log:\n%s", p.log())
+		}
+	})
+	select {
+	case port := <-started:
+		p.url = fmt.Sprintf("http://127.0.0.1:%d", port)
+	case err := <-p.exit:
+		t.Fatalf("vmd exited before startup: %v\n%s", err, p.log())
+	case <-time.After(20 * time.Second):
+		t.Fatalf("no startup line in 20s:\n%s", p.log())
+	}
+	p.pid = p.cmd.Process.Pid
+	return p
+}
+
+func (p *vmdProc) log() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.text.String()
+}
+
+// logged reports whether vmd has logged message so far.
+func (p *vmdProc) logged(message string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, l := range p.logs {
+		if l["@message"] == message {
+			return true
+		}
+	}
+	return false
+}
+
+// waitExit waits for vmd to exit and returns its exit code and how long it
+// took.
+func (p *vmdProc) waitExit(t *testing.T, within time.Duration) int {
+	t.Helper()
+	select {
+	case <-p.exit:
+		p.exit <- nil // for Cleanup
+		return p.cmd.ProcessState.ExitCode()
+	case <-time.After(within):
+		t.Fatalf("vmd still running %v after the signal", within)
+		return -1
+	}
+}
+
+type reply struct {
+	status int
+	body   map[string]any
+	err    error
+}
+
+func post(url, text string) reply {
+	b, _ := json.Marshal(map[string]string{"text": text})
+	resp, err := http.Post(url+"/command", "application/json", strings.NewReader(string(b)))
+	if err != nil {
+		return reply{err: err}
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	r := reply{status: resp.StatusCode}
+	if err := json.Unmarshal(raw, &r.body); err != nil {
+		r.err = fmt.Errorf("body %q: %w", raw, err)
+	}
+	return r
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not in 20s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func TestStartupErrors(t *testing.T) {
+	dir := t.TempDir()
+	typo := filepath.Join(dir, "typo.hcl")
+	os.WriteFile(typo, []byte("port = 3001\nprot = 3002\n"), 0o644)
+	badDuration := filepath.Join(dir, "duration.hcl")
+	os.WriteFile(badDuration, []byte("\ncommand_timeout = \"five minutes\"\n"), 0o644)
+	badType := filepath.Join(dir, "type.hcl")
+	os.WriteFile(badType, []byte("port = \"http\"\n"), 0o644)
+
+	tests := []struct {
+		name  string
+		env   []string // added to, or overriding, a working environment
+		args  []string
+		lines []string // the whole of stderr, one pattern a line
+	}{
+		{"no API key", []string{"ANTHROPIC_API_KEY="}, nil,
+			[]string{`^vmd: ANTHROPIC_API_KEY is not set: .*$`}},
+		{"timeout not a number", []string{"COMMAND_TIMEOUT_MS=abc"}, nil,
+			[]string{`^vmd: COMMAND_TIMEOUT_MS="abc": not a whole number of milliseconds$`}},
+		{"negative port", []string{"PORT=-1"}, nil,
+			[]string{`^vmd: port: -1 is not a TCP port .*$`}},
+		{"several at once", []string{"PORT=x", "LOG_LEVEL=loud", "ANTHROPIC_API_KEY="}, nil,
+			[]string{`^vmd: PORT="x": not a whole number$`, `^vmd: ANTHROPIC_API_KEY is not set: .*$`, `^vmd: log_level: "loud" is not one of .*$`}},
+		{"unknown attribute", nil, []string{"-config", typo},
+			[]string{`^vmd: ` + regexp.QuoteMeta(typo) + `:2:1: Unsupported argument: An argument named "prot" is not expected here\.$`}},
+		{"bad duration", []string{"VM_CONFIG=" + badDuration}, nil,
+			[]string{`^vmd: ` + regexp.QuoteMeta(badDuration) + `:2:19: Invalid duration: command_timeout = "five minutes" is not a duration.*$`}},
+		{"wrong type", nil, []string{"-config", badType},
+			[]string{`^vmd: ` + regexp.QuoteMeta(badType) + `:1:9: Unsuitable value type: .*$`}},
+		{"missing config file", nil, []string{"-config", filepath.Join(dir, "nope.hcl")},
+			[]string{`^vmd: config file: open .*nope.hcl: no such file or directory .*$`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := exec.Command(vmdBin, tt.args...)
+			cmd.Env = append(baseEnv(t), tt.env...)
+			out, err := cmd.CombinedOutput()
+			if cmd.ProcessState.ExitCode() != 1 {
+				t.Fatalf("vmd exit = %v; want 1\n%s", err, out)
+			}
+			lines := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
+			if len(lines) != len(tt.lines) {
+				t.Fatalf("stderr = %q; want %d lines", out, len(tt.lines))
+			}
+			for i, re := range tt.lines {
+				if !regexp.MustCompile(re).MatchString(lines[i]) {
+					t.Errorf("stderr line %d = %q; want it to match %s", i+1, lines[i], re)
+				}
+			}
+		})
+	}
+}
+
+func TestPortInUse(t *testing.T) {
+	first := startVMD(t, baseEnv(t))
+	port := strings.TrimPrefix(first.url, "http://127.0.0.1:")
+	cmd := exec.Command(vmdBin)
+	cmd.Env = append(baseEnv(t), "PORT="+port)
+	out, _ := cmd.CombinedOutput()
+	if cmd.ProcessState.ExitCode() != 1 || !strings.Contains(string(out), "address already in use") {
+		t.Errorf("second vmd on port %s: exit %d, %q; want 1 and address already in use", port, cmd.ProcessState.ExitCode(), out)
+	}
+}
+
+func TestServesAndStopsIdle(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		t.Run(sig.String(), func(t *testing.T) {
+			p := startVMD(t, baseEnv(t))
+			resp, err := http.Get(p.url + "/health")
+			if err != nil || resp.StatusCode != 200 {
+				t.Fatalf("GET /health = %v, %v", resp, err)
+			}
+			resp.Body.Close()
+			if r := post(p.url, "What is 2+2?"); r.status != 200 || r.body["text"] != "echo: What is 2+2?\n" {
+				t.Fatalf("POST /command = %d %v %v", r.status, r.body, r.err)
+			}
+			p.cmd.Process.Signal(sig)
+			if code := p.waitExit(t, 10*time.Second); code != 0 {
+				t.Errorf("exit code after %v = %d; want 0", sig, code)
+			}
+		})
+	}
+}
+
+// The drain, as Docker and Fly.io drive it: a signal while a command runs.
+func TestDrain(t *testing.T) {
+	t.Run("command finishes within budget", func(t *testing.T) {
+		p := startVMD(t, append(baseEnv(t), "DRAIN_TIMEOUT_MS=8000"))
+		got := make(chan reply, 1)
+		go func() { got <- post(p.url, "sleep 300ms\nsay finished") }()
+		waitFor(t, "spawn", func() bool { return p.logged("spawn") })
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		r := <-got
+		if r.status != 200 || r.body["text"] != "finished\n" {
+			t.Errorf("in-flight command = %d %v %v; want 200 with its answer", r.status, r.body, r.err)
+		}
+		if code := p.waitExit(t, 10*time.Second); code != 0 {
+			t.Errorf("exit code = %d; want 0", code)
+		}
+	})
+	t.Run("command killed after budget", func(t *testing.T) {
+		p := startVMD(t, append(baseEnv(t), "DRAIN_TIMEOUT_MS=700"))
+		got := make(chan reply, 1)
+		go func() { got <- post(p.url, "ignore-term\nsay partial\nescape\nsleep 1h") }()
+		waitFor(t, "spawn", func() bool { return p.logged("spawn") })
+		time.Sleep(100 * time.Millisecond) // let it print its partial answer
+		signalled := time.Now()
+		p.cmd.Process.Signal(syscall.SIGTERM)
+
+		// While draining, new commands are refused but vmd still answers.
+		waitFor(t, "draining", func() bool { return p.logged("draining") })
+		if r := post(p.url, "say late"); r.status != 503 || r.body["error"] != "shutting_down" {
+			t.Errorf("new command while draining = %d %v %v; want 503 shutting_down", r.status, r.body, r.err)
+		}
+		r := <-got
+		if r.status != 503 || r.body["error"] != "shutting_down" || !strings.HasPrefix(fmt.Sprint(r.body["text"]), "partial\n") {
+			t.Errorf("in-flight command = %d %v %v; want 503 shutting_down with the partial text", r.status, r.body, r.err)
+		}
+		code := p.waitExit(t, 10*time.Second)
+		if code != 0 {
+			t.Errorf("exit code = %d; want 0", code)
+		}
+		t.Logf("signal to exit: %v", time.Since(signalled))
+		escaped := regexp.MustCompile(`pid escaped (\d+)`).FindStringSubmatch(fmt.Sprint(r.body["text"]))
+		if escaped == nil {
+			t.Fatalf("no escaped pid in %v", r.body["text"])
+		}
+		pid, _ := strconv.Atoi(escaped[1])
+		if syscall.Kill(pid, 0) != syscall.ESRCH {
+			t.Errorf("escaped process %d outlived vmd", pid)
+		}
+	})
+	t.Run("second signal stops at once", func(t *testing.T) {
+		p := startVMD(t, append(baseEnv(t), "DRAIN_TIMEOUT_MS=600000"))
+		got := make(chan reply, 1)
+		go func() { got <- post(p.url, "ignore-term\nsleep 1h") }()
+		waitFor(t, "spawn", func() bool { return p.logged("spawn") })
+		p.cmd.Process.Signal(syscall.SIGINT)
+		waitFor(t, "draining", func() bool { return p.logged("draining") })
+		p.cmd.Process.Signal(syscall.SIGINT)
+		if r := <-got; r.status != 503 {
+			t.Errorf("in-flight command = %d %v %v; want 503", r.status, r.body, r.err)
+		}
+		if code := p.waitExit(t, 10*time.Second); code != 0 {
+			t.Errorf("exit code = %d; want 0", code)
+		}
+	})
+}
+
+// As PID 1 of its own PID namespace, as under Docker, vmd must reap every
+// orphan without ever taking the exit status of the command it waits for.
+func TestPID1(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root for unshare --pid")
+	}
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Skip("no unshare")
+	}
+	p := startVMD(t, baseEnv(t), unshare, "--pid", "--fork", "--mount-proc", "--kill-child", vmdBin)
+	// The test sees unshare; vmd is its only child.
+	kids, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", p.pid, p.pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vmdPid, err := strconv.Atoi(strings.TrimSpace(string(kids)))
+	if err != nil {
+		t.Fatalf("children of unshare = %q", kids)
+	}
+	if nspid := nsPid(t, vmdPid); nspid != "1" {
+		t.Fatalf("vmd's pid in its namespace = %s; want 1", nspid)
+	}
+
+	for i := range 10 {
+		r := post(p.url, "orphans 8\nescape\nsleep 30ms\nsay round "+strconv.Itoa(i)+"\nexit 5")
+		if r.status != 500 || r.body["exitCode"] != 5.0 {
+			t.Fatalf("round %d = %d %v %v; want 500 with exitCode 5 (the CLI's own status)", i, r.status, r.body, r.err)
+		}
+	}
+	if r := post(p.url, "say ok"); r.status != 200 || r.body["exitCode"] != 0.0 {
+		t.Fatalf("plain command = %d %v %v", r.status, r.body, r.err)
+	}
+	// The last orphans may still be sleeping; none may stay a zombie.
+	waitFor(t, "no children left under vmd", func() bool { return len(childrenOf(t, vmdPid)) == 0 })
+
+	// unshare does not pass signals on: signal vmd itself, as Docker does.
+	syscall.Kill(vmdPid, syscall.SIGTERM)
+	if code := p.waitExit(t, 10*time.Second); code != 0 {
+		t.Errorf("exit code = %d; want 0", code)
+	}
+}
+
+// nsPid is a process's pid inside its own PID namespace.
+func nsPid(t *testing.T, pid int) string {
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^NSpid:.*\s(\d+)$`).FindSubmatch(status)
+	if m == nil {
+		t.Fatalf("no NSpid in /proc/%d/status", pid)
+	}
+	return string(m[1])
+}
+
+// childrenOf lists the processes whose parent is pid, zombies included.
+func childrenOf(t *testing.T, pid int) []string {
+	entries, _ := os.ReadDir("/proc")
+	var out []string
+	for _, e := range entries {
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		s := string(stat)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		if len(f) > 1 && f[1] == strconv.Itoa(pid) {
+			out = append(out, e.Name()+":"+f[0])
+		}
+	}
+	return out
+}
