@@ -307,9 +307,16 @@ func tailOf(b []byte) []byte {
 	return b
 }
 
-func (a *API) image(ctx *fasthttp.RequestCtx, raw string) {
+// imageName decodes the part of the path after /images/ and accepts it only
+// if it names a file directly inside the images directory.
+func imageName(raw string) (string, bool) {
 	name, err := url.PathUnescape(raw)
-	if err != nil || !images.ValidName(name) {
+	return name, err == nil && images.ValidName(name)
+}
+
+func (a *API) image(ctx *fasthttp.RequestCtx, raw string) {
+	name, ok := imageName(raw)
+	if !ok {
 		writeJSON(ctx, fasthttp.StatusBadRequest, errorBody{Error: "bad_request", Message: "Invalid image name"})
 		return
 	}
