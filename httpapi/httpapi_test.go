@@ -66,7 +66,7 @@ type setup struct {
 
 // serve runs the whole API (supervisor, images store, fasthttp) over the
 // fake claude and tears it down when the test ends.
-func serve(t *testing.T, s setup) *server {
+func serve(t testing.TB, s setup) *server {
 	t.Helper()
 	if s.bin == "" {
 		s.bin = fake
@@ -143,7 +143,7 @@ type response struct {
 }
 
 // do sends one request. The path goes out exactly as given.
-func (s *server) do(t *testing.T, method, path, body string) response {
+func (s *server) do(t testing.TB, method, path, body string) response {
 	t.Helper()
 	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,13 +19,19 @@ import (
 	"github.com/hashicorp/go-hclog"
 )
 
-// barrierPrefix names the marker files End writes to flush the watcher's
-// queue. Names starting with a dot are never images and never served.
-const barrierPrefix = ".vmd-barrier-"
+// Markers: to know that the watcher has handled every event up to a point,
+// the store creates a marker file and waits for the watcher to report it.
+// One inotify instance queues the events of all its watches in order, so
+// the markers live in a private directory on tmpfs where creating a file
+// costs microseconds, not in the images directory on a slower disk.
+const markRoot = "/dev/shm"
 
 // barrierWait bounds how long End waits for its marker to come through the
 // watcher before it falls back to scanning the directory.
 const barrierWait = 2 * time.Second
+
+// coarseClock is more than one tick of the clock file times are taken from.
+const coarseClock = 10 * time.Millisecond
 
 var (
 	// ErrInvalidName is returned by Open for a name that is not a plain file
@@ -86,8 +93,9 @@ func ValidName(name string) bool {
 
 // Store is the images directory and its watcher. Run is its actor.
 type Store struct {
-	dir string
-	ttl time.Duration
+	dir   string
+	marks string // private directory of marker files
+	ttl   time.Duration
 	log hclog.Logger
 	w   *fsnotify.Watcher
 
@@ -113,8 +121,22 @@ func Open(dir string, ttl time.Duration, log hclog.Logger) (*Store, error) {
 		w.Close()
 		return nil, fmt.Errorf("images_dir %q: watch: %w", dir, err)
 	}
+	root := markRoot
+	if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
+		root = os.TempDir()
+	}
+	marks, err := os.MkdirTemp(root, "vmd-marks-")
+	if err == nil {
+		if err = w.Add(marks); err != nil {
+			os.Remove(marks)
+		}
+	}
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("images marker directory: %w", err)
+	}
 	return &Store{
-		dir: dir, ttl: ttl, log: log, w: w,
+		dir: dir, marks: marks, ttl: ttl, log: log, w: w,
 		stop:     make(chan struct{}),
 		barriers: map[string]chan struct{}{},
 	}, nil
@@ -125,6 +147,7 @@ func (s *Store) Dir() string { return s.dir }
 
 // Run handles the watcher's events and deletes expired images until Stop.
 func (s *Store) Run() error {
+	defer os.RemoveAll(s.marks)
 	defer s.w.Close()
 	s.clean(time.Now())
 	tick := time.NewTicker(cleanInterval(s.ttl))
@@ -159,8 +182,8 @@ func cleanInterval(ttl time.Duration) time.Duration {
 }
 
 func (s *Store) event(ev fsnotify.Event) {
-	name := filepath.Base(ev.Name)
-	if ev.Name == s.dir || ev.Name == filepath.Clean(s.dir) {
+	name, parent := filepath.Base(ev.Name), filepath.Dir(ev.Name)
+	if ev.Name == filepath.Clean(s.dir) {
 		if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
 			s.rewatch()
 		}
@@ -168,14 +191,17 @@ func (s *Store) event(ev fsnotify.Event) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if ch, ok := s.barriers[name]; ok {
-		if ev.Has(fsnotify.Create) {
+	if parent == s.marks {
+		if ch, ok := s.barriers[name]; ok && ev.Has(fsnotify.Create) {
 			close(ch)
 			delete(s.barriers, name)
 			if s.rec != nil && name == s.rec.mark {
 				s.rec.armed = true
 			}
 		}
+		return
+	}
+	if parent != filepath.Clean(s.dir) {
 		return
 	}
 	if s.rec != nil && s.rec.armed && IsImage(name) && (ev.Has(fsnotify.Create) || ev.Has(fsnotify.Write)) {
@@ -257,7 +283,9 @@ type Recording struct {
 // earlier writes, so recording starts once the watcher passes a marker
 // written here, before the command starts.
 func (s *Store) Begin() *Recording {
-	r := &Recording{s: s, start: time.Now(), seen: map[string]bool{}}
+	// File times come from the kernel's coarse clock, which may lag
+	// time.Now by a tick: the scan fallback starts a little earlier.
+	r := &Recording{s: s, start: time.Now().Add(-coarseClock), seen: map[string]bool{}}
 	_, _, ok := s.mark(r)
 	if !ok {
 		s.mu.Lock()
@@ -280,7 +308,7 @@ func (r *Recording) add(name string) {
 func (r *Recording) End() []string {
 	s := r.s
 	caughtUp := s.barrier()
-	os.Remove(filepath.Join(s.dir, r.mark))
+	os.Remove(filepath.Join(s.marks, r.mark))
 	s.mu.Lock()
 	s.rec = nil
 	names, lost := r.names, r.lost || !caughtUp || !r.armed
@@ -324,7 +352,7 @@ func (r *Recording) scan(names []string) []string {
 func (s *Store) mark(rec *Recording) (string, chan struct{}, bool) {
 	s.mu.Lock()
 	s.seq++
-	name := fmt.Sprintf("%s%d-%d", barrierPrefix, os.Getpid(), s.seq)
+	name := strconv.Itoa(s.seq)
 	ch := make(chan struct{})
 	s.barriers[name] = ch
 	if rec != nil {
@@ -332,15 +360,8 @@ func (s *Store) mark(rec *Recording) (string, chan struct{}, bool) {
 		s.rec = rec
 	}
 	s.mu.Unlock()
-	path := filepath.Join(s.dir, name)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := os.OpenFile(filepath.Join(s.marks, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err == nil {
-		var fi os.FileInfo
-		if fi, err = f.Stat(); err == nil && rec != nil {
-			// The scan fallback compares with the file system's own clock,
-			// which is coarser than time.Now and may run a little behind it.
-			rec.start = fi.ModTime()
-		}
 		f.Close()
 	}
 	if err != nil {
@@ -360,7 +381,7 @@ func (s *Store) barrier() bool {
 		return false
 	}
 	defer func() {
-		os.Remove(filepath.Join(s.dir, name))
+		os.Remove(filepath.Join(s.marks, name))
 		s.mu.Lock()
 		delete(s.barriers, name)
 		s.mu.Unlock()

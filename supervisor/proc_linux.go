@@ -61,14 +61,21 @@ var (
 )
 
 // peekExited returns the pid of a child that has exited, leaving it a zombie
-// (WNOWAIT), or 0 when none has.
-func peekExited() int {
+// (WNOWAIT), or 0 when none has; and whether vmd has any child at all.
+func peekExited() (pid int, children bool) {
 	var info exitedInfo
-	err := unix.Waitid(unix.P_ALL, 0, (*unix.Siginfo)(unsafe.Pointer(&info)), unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
-	if err != nil || info.Signo == 0 {
-		return 0
+	for {
+		err := unix.Waitid(unix.P_ALL, 0, (*unix.Siginfo)(unsafe.Pointer(&info)), unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == unix.ECHILD:
+			return 0, false
+		case err != nil || info.Signo == 0:
+			return 0, true
+		}
+		return int(info.Pid), true
 	}
-	return int(info.Pid)
 }
 
 // reapPid collects the status of a child known to have exited.

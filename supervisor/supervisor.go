@@ -140,6 +140,8 @@ type Supervisor struct {
 	cur      *command
 	stopping bool
 
+	tmp *tempDirs
+
 	reapMu  sync.Mutex // guards waiters and every fork, wait and kill: see proc_linux.go
 	waiters map[int]chan exit
 	orphans int
@@ -186,6 +188,7 @@ func New(cfg Config, log hclog.Logger, img *images.Store) (*Supervisor, error) {
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 		waiters: map[int]chan exit{},
+		tmp:     newTempDirs(cfg.TempRoot, log),
 	}
 	// Listen before any child exists, so no exit goes unnoticed.
 	signal.Notify(s.sigchld, syscall.SIGCHLD)
@@ -198,11 +201,16 @@ func New(cfg Config, log hclog.Logger, img *images.Store) (*Supervisor, error) {
 func (s *Supervisor) Run() error {
 	defer close(s.done)
 	defer signal.Stop(s.sigchld)
+	defer s.tmp.close()
 	s.reap()
+	s.tmp.refill()
 	for {
 		select {
 		case <-s.sigchld:
 			s.reap()
+		case d := <-s.tmp.used:
+			s.tmp.remove(d)
+			s.tmp.refill()
 		case <-s.stop:
 			s.drain()
 			return nil
@@ -328,16 +336,14 @@ func (s *Supervisor) run(c *command, prompt string, start time.Time, res *Result
 	}
 	// Its own TMPDIR: the CLI, Playwright and Chromium leave sockets,
 	// profiles and downloads there, all the more when killed.
-	tmp, err := os.MkdirTemp(s.cfg.TempRoot, "vmd-cmd-")
+	tmp, err := s.tmp.take()
 	if err != nil {
 		fail(fmt.Errorf("command temp dir: %w", err))
 		return
 	}
-	defer func() {
-		if err := os.RemoveAll(tmp); err != nil {
-			log.Warn("cannot remove command temp dir", "dir", tmp, "error", err)
-		}
-	}()
+	// Removed once every process of the command is dead (deferred calls
+	// run after the sweep below).
+	defer s.tmp.discard(tmp)
 	stdin, stdout, stderr, err := newPipes()
 	if err != nil {
 		fail(fmt.Errorf("pipes: %w", err))
@@ -474,11 +480,13 @@ func (s *Supervisor) reap() {
 	s.reapLocked()
 }
 
-func (s *Supervisor) reapLocked() {
+// reapLocked reaps every exited child and reports whether any child, live
+// or zombie, is left.
+func (s *Supervisor) reapLocked() bool {
 	for {
-		pid := peekExited()
+		pid, children := peekExited()
 		if pid == 0 {
-			return
+			return children
 		}
 		ch, ours := s.waiters[pid]
 		if ours {
@@ -489,7 +497,7 @@ func (s *Supervisor) reapLocked() {
 		}
 		status, usage, ok := reapPid(pid)
 		if !ok {
-			return
+			return true
 		}
 		if ours {
 			delete(s.waiters, pid)
@@ -511,7 +519,11 @@ func (s *Supervisor) sweep(log hclog.Logger) int {
 	pause := 50 * time.Microsecond
 	for {
 		s.reapMu.Lock()
-		s.reapLocked()
+		if !s.reapLocked() {
+			// No child at all: the common case, known without reading /proc.
+			s.reapMu.Unlock()
+			break
+		}
 		kids := children()
 		for _, pid := range kids {
 			if _, state, ok := procStat(pid); ok && state != 'Z' {

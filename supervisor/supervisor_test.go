@@ -101,6 +101,10 @@ func start(t *testing.T, tweak func(*Config)) *harness {
 			t.Errorf("supervisor Run: %v", err)
 		}
 		<-imgDone
+		// Every command's TMPDIR, and the spare one, are gone.
+		if left, _ := os.ReadDir(h.tmp); len(left) != 0 {
+			t.Errorf("temp dirs left after Run returned: %v", left)
+		}
 		if t.Failed() {
 			t.Logf("log:\n%s", h.log)
 		}
@@ -354,9 +358,8 @@ func TestCommandTempDir(t *testing.T) {
 	if filepath.Dir(dir) != h.tmp || !strings.HasPrefix(filepath.Base(dir), "vmd-cmd-") {
 		t.Errorf("TMPDIR = %q; want a vmd-cmd-* directory in %q", dir, h.tmp)
 	}
-	if _, err := os.Stat(dir); !os.IsNotExist(err) {
-		t.Errorf("command temp dir %q still there after the command (stat error %v)", dir, err)
-	}
+	// Removed in the background, soon after the answer.
+	waitFor(t, func() bool { _, err := os.Stat(dir); return os.IsNotExist(err) })
 }
 
 func TestOutputCap(t *testing.T) {
