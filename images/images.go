@@ -96,8 +96,8 @@ type Store struct {
 	dir   string
 	marks string // private directory of marker files
 	ttl   time.Duration
-	log hclog.Logger
-	w   *fsnotify.Watcher
+	log   hclog.Logger
+	w     *fsnotify.Watcher
 
 	stop     chan struct{}
 	stopOnce sync.Once
