@@ -50,7 +50,7 @@ max_request_body = 1048576
 
 # Most stdout kept for one command, in bytes; the rest is dropped and the
 # answer says "truncated": true. Env: MAX_OUTPUT.
-max_output = 8388608
+max_output = 1048576
 
 # trace, debug, info, warn or error. Env: LOG_LEVEL.
 log_level = "info"

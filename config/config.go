@@ -40,8 +40,11 @@ const (
 	// DefaultMaxRequestBody allows long prompts: they travel in the body.
 	DefaultMaxRequestBody = 1 << 20
 	// DefaultMaxOutput caps the stdout kept for one command; the rest is
-	// read and dropped so the child never blocks on a full pipe.
-	DefaultMaxOutput = 8 << 20
+	// read and dropped so the child never blocks on a full pipe. An answer
+	// is bound for WhatsApp, whose messages stop at 65,536 characters; 1 MiB
+	// is plenty and keeps vmd's memory small even for output that JSON
+	// inflates sixfold (control bytes become \u00XX).
+	DefaultMaxOutput = 1 << 20
 	// DefaultLogLevel and DefaultLogFormat suit `docker logs`.
 	DefaultLogLevel  = "info"
 	DefaultLogFormat = "text"

@@ -27,7 +27,7 @@ const (
 	// readTimeout bounds reading one request, body included.
 	readTimeout = 30 * time.Second
 	// idleTimeout closes a keep-alive connection left unused this long.
-	idleTimeout = 2 * time.Minute
+	idleTimeout = time.Minute
 	// writeTimeout bounds writing a response once the handler has returned
 	// (fasthttp starts it then), so it need not cover the command itself.
 	writeTimeout = 30 * time.Second
@@ -35,9 +35,11 @@ const (
 	shutdownGrace = time.Second
 	// messageTail is how much of stderr (or stdout) an error message holds.
 	messageTail = 4 << 10
-	// maxConns bounds concurrent connections: one command runs at a time,
-	// and a storm of them should cost vmd little memory.
-	maxConns = 1024
+	// maxConns bounds concurrent connections. Past it fasthttp refuses
+	// connections with a plain-text 503 we cannot shape, /health included,
+	// so it sits well above what idle or slow clients can hold open within
+	// the read and idle timeouts; each idle connection costs a few KiB.
+	maxConns = 16384
 )
 
 // Options are the API's settings.
@@ -263,7 +265,7 @@ func (a *API) answer(res *supervisor.Result) (int, any) {
 			Text:    string(res.Stdout), Images: urls, DurationMs: ms, Truncated: res.Truncated}
 	case supervisor.Drained:
 		return fasthttp.StatusServiceUnavailable, partialBody{Error: "shutting_down",
-			Message: fmt.Sprintf("vmd is shutting down; the command was stopped after the %dms drain budget", a.opts.DrainTimeout.Milliseconds()),
+			Message: "vmd is shutting down; the command was stopped before it finished",
 			Text:    string(res.Stdout), Images: urls, DurationMs: ms, Truncated: res.Truncated}
 	case supervisor.StartFailed:
 		return fasthttp.StatusInternalServerError, failureBody{Error: "execution_error",
@@ -364,18 +366,18 @@ func (a *API) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	}
 }
 
+// writeJSON encodes v straight into the response body: an answer of several
+// MiB is not copied again on its way out.
 func writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
+	ctx.Response.ResetBody()
+	enc := json.NewEncoder(ctx)
 	enc.SetEscapeHTML(false) // answers are full of code: keep < > & readable
 	if err := enc.Encode(v); err != nil {
 		status = fasthttp.StatusInternalServerError
-		buf.Reset()
-		buf.WriteString(`{"error":"internal_error","message":"cannot encode the response"}` + "\n")
+		ctx.Response.SetBodyString(`{"error":"internal_error","message":"cannot encode the response"}` + "\n")
 	}
 	ctx.SetStatusCode(status)
 	ctx.SetContentType("application/json")
-	ctx.SetBody(buf.Bytes())
 }
 
 // truncate keeps echoed client input short in messages.

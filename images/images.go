@@ -17,6 +17,8 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/vmd-dev/vmd/internal/leftovers"
 )
 
 // Markers: to know that the watcher has handled every event up to a point,
@@ -125,7 +127,10 @@ func Open(dir string, ttl time.Duration, log hclog.Logger) (*Store, error) {
 	if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
 		root = os.TempDir()
 	}
-	marks, err := os.MkdirTemp(root, "vmd-marks-")
+	if gone := leftovers.Sweep(root, "marks"); len(gone) > 0 {
+		log.Info("removed marker dirs left by a previous vmd", "count", len(gone))
+	}
+	marks, err := os.MkdirTemp(root, leftovers.Pattern("marks"))
 	if err == nil {
 		if err = w.Add(marks); err != nil {
 			os.Remove(marks)

@@ -4,6 +4,7 @@ package supervisor
 
 import (
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -29,17 +30,48 @@ func becomeSubreaper() error {
 	return unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 }
 
-// spawn forks and execs argv in a new process group with the given stdio and
-// registers the child's pid for its exit status. The caller holds reapMu.
+// spawn forks and execs argv in a new process group with the given stdio.
+// Call it through the forker. The caller holds reapMu.
 func spawn(bin string, argv, env []string, dir string, stdin, stdout, stderr *os.File) (int, error) {
 	return syscall.ForkExec(bin, argv, &syscall.ProcAttr{
 		Dir:   dir,
 		Env:   env,
 		Files: []uintptr{stdin.Fd(), stdout.Fd(), stderr.Fd()},
-		// Its own group, so one kill(-pgid) reaches everything the CLI starts
-		// that does not start a session of its own.
-		Sys: &syscall.SysProcAttr{Setpgid: true},
+		Sys: &syscall.SysProcAttr{
+			// Its own group, so one kill(-pgid) reaches everything the CLI
+			// starts that does not start a session of its own.
+			Setpgid: true,
+			// Dies with vmd, even when vmd is SIGKILLed or crashes.
+			Pdeathsig: syscall.SIGKILL,
+		},
 	})
+}
+
+// forker runs every fork on one OS thread that lives as long as the
+// supervisor. Linux sends the parent-death signal when the thread that
+// forked the child exits, not only the process, and Go ends threads of its
+// own accord; a thread locked to a goroutine that never returns while a
+// child lives is the one safe place to fork from.
+type forker chan func()
+
+func startForker() forker {
+	f := make(forker)
+	go func() {
+		// Never unlocked: when the supervisor is done, the thread ends with
+		// this goroutine, and any child still alive (none should be) dies.
+		runtime.LockOSThread()
+		for fn := range f {
+			fn()
+		}
+	}()
+	return f
+}
+
+// do runs fn on the forking thread and waits for it.
+func (f forker) do(fn func()) {
+	done := make(chan struct{})
+	f <- func() { fn(); close(done) }
+	<-done
 }
 
 // exitedInfo is the start of the kernel's siginfo_t as waitid fills it for a

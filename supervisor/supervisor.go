@@ -140,7 +140,8 @@ type Supervisor struct {
 	cur      *command
 	stopping bool
 
-	tmp *tempDirs
+	tmp  *tempDirs
+	fork forker
 
 	reapMu  sync.Mutex // guards waiters and every fork, wait and kill: see proc_linux.go
 	waiters map[int]chan exit
@@ -189,6 +190,7 @@ func New(cfg Config, log hclog.Logger, img *images.Store) (*Supervisor, error) {
 		done:    make(chan struct{}),
 		waiters: map[int]chan exit{},
 		tmp:     newTempDirs(cfg.TempRoot, log),
+		fork:    startForker(),
 	}
 	// Listen before any child exists, so no exit goes unnoticed.
 	signal.Notify(s.sigchld, syscall.SIGCHLD)
@@ -200,6 +202,7 @@ func New(cfg Config, log hclog.Logger, img *images.Store) (*Supervisor, error) {
 // the slot is empty.
 func (s *Supervisor) Run() error {
 	defer close(s.done)
+	defer close(s.fork)
 	defer signal.Stop(s.sigchld)
 	defer s.tmp.close()
 	s.reap()
@@ -360,6 +363,11 @@ func (s *Supervisor) run(c *command, prompt string, start time.Time, res *Result
 		stdin.ours.Close()
 		stdout.ours.Close()
 		stderr.ours.Close()
+		if errors.Is(err, syscall.ENOENT) {
+			// The file is there (LookPath found it): what is missing is the
+			// interpreter its #! line names, node for the real CLI.
+			err = fmt.Errorf("%w (the file exists: is the interpreter on its #! line installed?)", err)
+		}
 		fail(fmt.Errorf("starting %s: %w", bin, err))
 		return
 	}
@@ -439,7 +447,9 @@ func (s *Supervisor) run(c *command, prompt string, start time.Time, res *Result
 func (s *Supervisor) start(bin string, argv, env []string, stdin, stdout, stderr *os.File) (int, <-chan exit, error) {
 	s.reapMu.Lock()
 	defer s.reapMu.Unlock()
-	pid, err := spawn(bin, argv, env, s.cfg.Dir, stdin, stdout, stderr)
+	var pid int
+	var err error
+	s.fork.do(func() { pid, err = spawn(bin, argv, env, s.cfg.Dir, stdin, stdout, stderr) })
 	if err != nil {
 		return 0, nil, err
 	}

@@ -332,8 +332,13 @@ func TestStartFailures(t *testing.T) {
 	if err := os.WriteFile(notExec, []byte("#!/bin/sh\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	noInterpreter := filepath.Join(t.TempDir(), "claude")
+	if err := os.WriteFile(noInterpreter, []byte("#!/no/such/node\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct{ name, bin, want string }{
 		{"missing", filepath.Join(t.TempDir(), "no-such-claude"), "no such file"},
+		{"interpreter missing", noInterpreter, "is the interpreter on its #! line installed?"},
 		{"not on PATH", "no-such-claude-anywhere", "not found in $PATH"},
 		{"not executable", notExec, "permission denied"},
 	}
@@ -355,8 +360,8 @@ func TestCommandTempDir(t *testing.T) {
 	h := start(t, nil)
 	res := h.exec(t, "tmpdir")
 	dir := strings.TrimSpace(string(res.Stdout))
-	if filepath.Dir(dir) != h.tmp || !strings.HasPrefix(filepath.Base(dir), "vmd-cmd-") {
-		t.Errorf("TMPDIR = %q; want a vmd-cmd-* directory in %q", dir, h.tmp)
+	if prefix := fmt.Sprintf("vmd-cmd-%d-", os.Getpid()); filepath.Dir(dir) != h.tmp || !strings.HasPrefix(filepath.Base(dir), prefix) {
+		t.Errorf("TMPDIR = %q; want a %s* directory in %q", dir, prefix, h.tmp)
 	}
 	// Removed in the background, soon after the answer.
 	waitFor(t, func() bool { _, err := os.Stat(dir); return os.IsNotExist(err) })

@@ -4,6 +4,8 @@ import (
 	"os"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/vmd-dev/vmd/internal/leftovers"
 )
 
 // tempDirs gives each command a fresh TMPDIR and removes it afterwards, both
@@ -18,7 +20,14 @@ type tempDirs struct {
 	used  chan string // directories to remove
 }
 
+// newTempDirs also removes the directories a vmd that died left in root.
 func newTempDirs(root string, log hclog.Logger) *tempDirs {
+	if root == "" {
+		root = os.TempDir()
+	}
+	if gone := leftovers.Sweep(root, "cmd"); len(gone) > 0 {
+		log.Info("removed command temp dirs left by a previous vmd", "count", len(gone))
+	}
 	return &tempDirs{root: root, log: log, spare: make(chan string, 1), used: make(chan string, 8)}
 }
 
@@ -28,7 +37,7 @@ func (t *tempDirs) take() (string, error) {
 	case d := <-t.spare:
 		return d, nil
 	default:
-		return os.MkdirTemp(t.root, "vmd-cmd-")
+		return os.MkdirTemp(t.root, leftovers.Pattern("cmd"))
 	}
 }
 
@@ -47,7 +56,7 @@ func (t *tempDirs) refill() {
 	if len(t.spare) > 0 {
 		return
 	}
-	d, err := os.MkdirTemp(t.root, "vmd-cmd-")
+	d, err := os.MkdirTemp(t.root, leftovers.Pattern("cmd"))
 	if err != nil {
 		t.log.Warn("cannot make a command temp dir", "root", t.root, "error", err)
 		return

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/oklog/run"
 
@@ -82,6 +83,10 @@ func vmd(args []string, getenv func(string) string, environ []string, stderr io.
 		CommandTimeout: cfg.CommandTimeout,
 		DrainTimeout:   cfg.DrainTimeout,
 	})
+	if cfg.DrainTimeout >= 10*time.Second {
+		logger.Warn("drain_timeout is not below 10s, Docker's default stop window: give the platform longer (stop_grace_period, Fly's kill_timeout)",
+			"drain_timeout", cfg.DrainTimeout)
+	}
 	if _, err := exec.LookPath(cfg.ClaudeBin); err != nil {
 		logger.Warn("claude not found; commands will fail until it is installed", "claude_bin", cfg.ClaudeBin, "error", err)
 	}
@@ -89,8 +94,8 @@ func vmd(args []string, getenv func(string) string, environ []string, stderr io.
 	// oklog/run calls the interrupts in this order: the API stops taking
 	// commands before the supervisor is told to stop the one running.
 	var g run.Group
-	// Signals: the first SIGTERM (Docker) or SIGINT (Fly.io, Ctrl-C) starts
-	// the drain; a second one kills the running command at once.
+	// Signals: the first SIGTERM, SIGINT or SIGHUP starts the drain; a
+	// second one kills the running command at once.
 	g.Add(signals.actor(sup))
 	// API: answers 503 to new commands once draining, and serves until the
 	// supervisor is done, so the answer of the command in flight gets out.

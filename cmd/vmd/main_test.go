@@ -142,6 +142,18 @@ func (p *vmdProc) logged(message string) bool {
 	return false
 }
 
+// field returns a field of the first log line with this message.
+func (p *vmdProc) field(message, key string) any {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, l := range p.logs {
+		if l["@message"] == message {
+			return l[key]
+		}
+	}
+	return nil
+}
+
 // waitExit waits for vmd to exit and returns its exit code and how long it
 // took.
 func (p *vmdProc) waitExit(t *testing.T, within time.Duration) int {
@@ -253,7 +265,7 @@ func TestPortInUse(t *testing.T) {
 }
 
 func TestServesAndStopsIdle(t *testing.T) {
-	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP} {
 		t.Run(sig.String(), func(t *testing.T) {
 			p := startVMD(t, baseEnv(t))
 			resp, err := http.Get(p.url + "/health")
@@ -337,6 +349,54 @@ func TestDrain(t *testing.T) {
 	})
 }
 
+// Even a vmd killed outright takes its command with it.
+func TestCommandDiesWithVMD(t *testing.T) {
+	p := startVMD(t, baseEnv(t))
+	go post(p.url, "ignore-term\nsleep 1h")
+	waitFor(t, "spawn", func() bool { return p.logged("spawn") })
+	pid := int(p.field("spawn", "pid").(float64))
+	p.cmd.Process.Kill()
+	waitFor(t, "the CLI to die", func() bool { return dead(pid) })
+}
+
+// dead reports whether pid is gone or a zombie.
+func dead(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	s := string(stat)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	return len(f) > 0 && f[0] == "Z"
+}
+
+// What a vmd that died left in the temp directories goes at the next start.
+func TestLeftoversRemovedAtStart(t *testing.T) {
+	env := baseEnv(t)
+	tmp := strings.TrimPrefix(env[len(env)-1], "TMPDIR=")
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	dead := cmd.Process.Pid
+	stale := []string{
+		filepath.Join(tmp, fmt.Sprintf("vmd-cmd-%d-123", dead)),
+		filepath.Join("/dev/shm", fmt.Sprintf("vmd-marks-%d-123", dead)),
+	}
+	for _, d := range stale {
+		if err := os.MkdirAll(filepath.Join(d, "chromium-profile"), 0o755); err != nil {
+			t.Skip(err)
+		}
+		defer os.RemoveAll(d)
+	}
+	startVMD(t, env)
+	for _, d := range stale {
+		if _, err := os.Stat(d); !os.IsNotExist(err) {
+			t.Errorf("%s still there after vmd started (stat: %v)", d, err)
+		}
+	}
+}
+
 // As PID 1 of its own PID namespace, as under Docker, vmd must reap every
 // orphan without ever taking the exit status of the command it waits for.
 func TestPID1(t *testing.T) {
@@ -347,7 +407,16 @@ func TestPID1(t *testing.T) {
 	if err != nil {
 		t.Skip("no unshare")
 	}
-	p := startVMD(t, baseEnv(t), unshare, "--pid", "--fork", "--mount-proc", "--kill-child", vmdBin)
+	env := baseEnv(t)
+	// A restarted container's vmd is PID 1 again: PID 1's leftovers are stale.
+	stale := filepath.Join(strings.TrimPrefix(env[len(env)-1], "TMPDIR="), "vmd-cmd-1-123")
+	if err := os.Mkdir(stale, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := startVMD(t, env, unshare, "--pid", "--fork", "--mount-proc", "--kill-child", vmdBin)
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("PID 1's leftover %s still there after start (stat: %v)", stale, err)
+	}
 	// The test sees unshare; vmd is its only child.
 	kids, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", p.pid, p.pid))
 	if err != nil {

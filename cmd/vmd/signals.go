@@ -10,7 +10,13 @@ import (
 	"github.com/vmd-dev/vmd/supervisor"
 )
 
-// signalListener holds SIGINT and SIGTERM from the moment vmd starts.
+// stopSignals start the drain: SIGTERM (Docker), SIGINT (Fly.io, Ctrl-C)
+// and SIGHUP (the terminal went away). Go's own handling of any of them would
+// end vmd at once, leaving the command running and its request unanswered,
+// even as PID 1.
+var stopSignals = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP}
+
+// signalListener holds the stop signals from the moment vmd starts.
 //
 // This stands in for run.SignalHandler, which only starts listening once the
 // group runs, and stops at the first signal. Listening from the start closes
@@ -21,7 +27,7 @@ type signalListener chan os.Signal
 
 func listenForSignals() signalListener {
 	c := make(signalListener, 2)
-	signal.Notify(c, syscall.SIGINT, syscall.SIGTERM)
+	signal.Notify(c, stopSignals...)
 	return c
 }
 
