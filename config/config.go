@@ -127,17 +127,19 @@ var EnvVars = []string{
 // problem found is reported at once, one line each.
 func Load(path string, getenv func(string) string) (*Config, error) {
 	c := Default()
+	written := map[string]hcl.Range{} // where vm.hcl sets each setting
 	if path != "" {
-		if err := c.decodeFile(path); err != nil {
+		var err error
+		if written, err = c.decodeFile(path); err != nil {
 			return nil, err
 		}
 	}
 	var errs []error
-	errs = append(errs, c.applyEnv(getenv)...)
+	errs = append(errs, c.applyEnv(getenv, written)...)
 	if getenv("ANTHROPIC_API_KEY") == "" {
 		errs = append(errs, errors.New("ANTHROPIC_API_KEY is not set: claude needs it to reach the API; set it in the environment (or .env for docker compose)"))
 	}
-	errs = append(errs, c.Validate()...)
+	errs = append(errs, c.validate(written)...)
 	return c, errors.Join(errs...)
 }
 
@@ -160,14 +162,15 @@ type file struct {
 	LogFormat      string   `hcl:"log_format,optional"`
 }
 
-func (c *Config) decodeFile(path string) error {
+// decodeFile applies vm.hcl and returns where each setting it writes is.
+func (c *Config) decodeFile(path string) (map[string]hcl.Range, error) {
 	src, err := os.ReadFile(path)
 	if err != nil {
-		return fmt.Errorf("config file: %w (set -config or VM_CONFIG to an existing vm.hcl, or neither for the defaults)", err)
+		return nil, fmt.Errorf("config file: %w (set -config or VM_CONFIG to an existing vm.hcl, or neither for the defaults)", err)
 	}
 	f, diags := hclparse.NewParser().ParseHCL(src, path)
 	if diags.HasErrors() {
-		return diagError(diags)
+		return nil, diagError(diags)
 	}
 	fc := file{
 		Host: c.Host, Port: c.Port,
@@ -178,15 +181,19 @@ func (c *Config) decodeFile(path string) error {
 		LogLevel: c.LogLevel, LogFormat: c.LogFormat,
 	}
 	if diags := gohcl.DecodeBody(f.Body, nil, &fc); diags.HasErrors() {
-		return diagError(diags)
+		return nil, diagError(diags)
 	}
 	c.Host, c.Port = fc.Host, fc.Port
 	c.ImagesDir, c.ClaudeBin, c.ClaudeArgs, c.WorkDir = fc.ImagesDir, fc.ClaudeBin, fc.ClaudeArgs, fc.WorkDir
 	c.MaxRequestBody, c.MaxOutput = fc.MaxRequestBody, fc.MaxOutput
 	c.LogLevel, c.LogFormat = fc.LogLevel, fc.LogFormat
 
-	// A bad duration is reported where it is written.
+	// A bad value is reported where it is written.
 	attrs, _ := f.Body.JustAttributes()
+	written := map[string]hcl.Range{}
+	for name, a := range attrs {
+		written[name] = a.Expr.Range()
+	}
 	for _, d := range []struct {
 		name string
 		raw  string
@@ -213,9 +220,9 @@ func (c *Config) decodeFile(path string) error {
 		*d.dst = v
 	}
 	if diags.HasErrors() {
-		return diagError(diags)
+		return nil, diagError(diags)
 	}
-	return nil
+	return written, nil
 }
 
 // diagError turns HCL diagnostics into one error line each, as
@@ -235,54 +242,72 @@ func diagError(diags hcl.Diagnostics) error {
 }
 
 // applyEnv overrides settings from the environment. A value that does not
-// parse is an error naming the variable, never a silent default.
-func (c *Config) applyEnv(getenv func(string) string) []error {
+// parse is an error naming the variable, never a silent default. A setting
+// taken from the environment is no longer the file's: it leaves written.
+func (c *Config) applyEnv(getenv func(string) string, written map[string]hcl.Range) []error {
 	var errs []error
-	str := func(name string, dst *string) {
-		if v := getenv(name); v != "" {
-			*dst = v
+	set := func(env, setting string, parse func(string) error) {
+		v := getenv(env)
+		if v == "" {
+			return
+		}
+		delete(written, setting)
+		if err := parse(v); err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q: %w", env, v, err))
 		}
 	}
-	num := func(name string, dst *int) {
-		if v := getenv(name); v != "" {
+	str := func(env, setting string, dst *string) {
+		set(env, setting, func(v string) error { *dst = v; return nil })
+	}
+	num := func(env, setting string, dst *int) {
+		set(env, setting, func(v string) error {
 			n, err := strconv.Atoi(v)
 			if err != nil {
-				errs = append(errs, fmt.Errorf("%s=%q: not a whole number", name, v))
-				return
+				return errors.New("not a whole number")
 			}
 			*dst = n
-		}
+			return nil
+		})
 	}
-	millis := func(name string, dst *time.Duration) {
-		if v := getenv(name); v != "" {
+	millis := func(env, setting string, dst *time.Duration) {
+		set(env, setting, func(v string) error {
+			const limit = int64(1<<63-1) / int64(time.Millisecond)
 			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || n > int64(time.Duration(1<<63-1)/time.Millisecond) {
-				errs = append(errs, fmt.Errorf("%s=%q: not a whole number of milliseconds", name, v))
-				return
+			if err != nil || n > limit || n < -limit {
+				return errors.New("not a whole number of milliseconds")
 			}
 			*dst = time.Duration(n) * time.Millisecond
-		}
+			return nil
+		})
 	}
-	str("HOST", &c.Host)
-	num("PORT", &c.Port)
-	millis("COMMAND_TIMEOUT_MS", &c.CommandTimeout)
-	millis("DRAIN_TIMEOUT_MS", &c.DrainTimeout)
-	str("IMAGES_DIR", &c.ImagesDir)
-	millis("IMAGE_TTL_MS", &c.ImageTTL)
-	str("CLAUDE_BIN", &c.ClaudeBin)
-	str("WORK_DIR", &c.WorkDir)
-	num("MAX_REQUEST_BODY", &c.MaxRequestBody)
-	num("MAX_OUTPUT", &c.MaxOutput)
-	str("LOG_LEVEL", &c.LogLevel)
-	str("LOG_FORMAT", &c.LogFormat)
+	str("HOST", "host", &c.Host)
+	num("PORT", "port", &c.Port)
+	millis("COMMAND_TIMEOUT_MS", "command_timeout", &c.CommandTimeout)
+	millis("DRAIN_TIMEOUT_MS", "drain_timeout", &c.DrainTimeout)
+	str("IMAGES_DIR", "images_dir", &c.ImagesDir)
+	millis("IMAGE_TTL_MS", "image_ttl", &c.ImageTTL)
+	str("CLAUDE_BIN", "claude_bin", &c.ClaudeBin)
+	str("WORK_DIR", "work_dir", &c.WorkDir)
+	num("MAX_REQUEST_BODY", "max_request_body", &c.MaxRequestBody)
+	num("MAX_OUTPUT", "max_output", &c.MaxOutput)
+	str("LOG_LEVEL", "log_level", &c.LogLevel)
+	str("LOG_FORMAT", "log_format", &c.LogFormat)
 	return errs
 }
 
 // Validate reports every invalid setting, each prefixed with its vm.hcl name.
-func (c *Config) Validate() []error {
+func (c *Config) Validate() []error { return c.validate(nil) }
+
+// validate is Validate, with the position in vm.hcl before each setting
+// written there.
+func (c *Config) validate(written map[string]hcl.Range) []error {
 	var errs []error
 	bad := func(name, format string, args ...any) {
-		errs = append(errs, fmt.Errorf(name+": "+format, args...))
+		err := fmt.Errorf(name+": "+format, args...)
+		if r, ok := written[name]; ok {
+			err = fmt.Errorf("%s:%d:%d: %w", r.Filename, r.Start.Line, r.Start.Column, err)
+		}
+		errs = append(errs, err)
 	}
 	if c.Port < 0 || c.Port > 65535 {
 		bad("port", "%d is not a TCP port (0 to 65535; 0 picks a free one)", c.Port)

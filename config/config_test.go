@@ -107,6 +107,10 @@ func TestErrors(t *testing.T) {
 		{"names", "log_format = \"xml\"\nclaude_bin = \" \"\nimages_dir = \"\"\n", []string{"LOG_LEVEL", "loud"},
 			[]string{`images_dir: must not be empty`, `claude_bin: must not be empty`, `log_level: "loud" is not one of`, `log_format: "xml" is not text or json`}},
 		{"work dir", "work_dir = \"/no/such/dir\"\n", nil, []string{`work_dir: "/no/such/dir" is not a directory`}},
+		{"file values carry their position", "port = -5\n\nmax_output = 0\n", []string{"COMMAND_TIMEOUT_MS", "-9223372036855"},
+			[]string{`COMMAND_TIMEOUT_MS="-9223372036855": not a whole number of milliseconds`,
+				`vm.hcl:1:8: port: -5 is not a TCP port`, `vm.hcl:3:14: max_output: 0 bytes must be positive`}},
+		{"env value has no file position", "port = 3001\n", []string{"PORT", "-1"}, []string{`^port: -1 is not a TCP port`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -123,7 +127,9 @@ func TestErrors(t *testing.T) {
 				t.Fatalf("Load error = %q; want %d lines like %q", err, len(tt.want), tt.want)
 			}
 			for i, w := range tt.want {
-				if !strings.Contains(lines[i], w) {
+				// A leading ^ anchors the want at the start of the line.
+				if prefix, anchored := strings.CutPrefix(w, "^"); anchored && !strings.HasPrefix(lines[i], prefix) ||
+					!anchored && !strings.Contains(lines[i], w) {
 					t.Errorf("error line %d = %q; want it to contain %q", i+1, lines[i], w)
 				}
 			}

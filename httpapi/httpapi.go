@@ -31,7 +31,8 @@ const (
 	// writeTimeout bounds writing a response once the handler has returned
 	// (fasthttp starts it then), so it need not cover the command itself.
 	writeTimeout = 30 * time.Second
-	// shutdownGrace bounds the wait for the last responses after a drain.
+	// shutdownGrace is the least time the last responses get to go out
+	// after a drain.
 	shutdownGrace = time.Second
 	// messageTail is how much of stderr (or stdout) an error message holds.
 	messageTail = 4 << 10
@@ -60,8 +61,9 @@ type API struct {
 	opts Options
 	srv  *fasthttp.Server
 
-	draining  chan struct{}
-	drainOnce sync.Once
+	draining   chan struct{}
+	drainOnce  sync.Once
+	drainStart time.Time // set once, before draining is closed
 }
 
 // New builds the API over a supervisor and an images store.
@@ -102,9 +104,18 @@ func (a *API) Serve(ln net.Listener, stopped <-chan struct{}) error {
 		return err
 	case <-stopped:
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	// The last answer may be large and its client slow: it gets until the
+	// drain budget is over plus a grace, and at least the grace.
+	deadline := a.drainStart.Add(a.opts.DrainTimeout + shutdownGrace)
+	if least := time.Now().Add(shutdownGrace); deadline.Before(least) {
+		deadline = least
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	err := a.srv.ShutdownWithContext(ctx)
+	// Shutdown closes nothing if fasthttp has not taken the listener yet (a
+	// signal during start-up): closing it here ends Serve either way.
+	ln.Close()
 	if serr := <-errc; serr != nil {
 		return serr
 	}
@@ -115,7 +126,12 @@ func (a *API) Serve(ln net.Listener, stopped <-chan struct{}) error {
 }
 
 // Drain makes the API refuse new commands with 503; the rest still answers.
-func (a *API) Drain() { a.drainOnce.Do(func() { close(a.draining) }) }
+func (a *API) Drain() {
+	a.drainOnce.Do(func() {
+		a.drainStart = time.Now()
+		close(a.draining)
+	})
+}
 
 func (a *API) isDraining() bool {
 	select {

@@ -436,3 +436,30 @@ func TestLoopback(t *testing.T) {
 		}
 	}
 }
+
+// A drain over before Serve has started (a signal during start-up, with no
+// command) must still let Serve return.
+func TestServeAfterDrain(t *testing.T) {
+	for range 20 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := New(nil, nil, hclog.NewNullLogger(), Options{MaxRequestBody: 1 << 20})
+		a.Drain()
+		stopped := make(chan struct{})
+		close(stopped)
+		done := make(chan error, 1)
+		go func() { done <- a.Serve(ln, stopped) }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Serve = %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			ln.Close()
+			<-done
+			t.Fatal("Serve did not return after the drain")
+		}
+	}
+}

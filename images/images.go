@@ -78,6 +78,10 @@ func IsImage(name string) bool {
 	return ok && !strings.HasPrefix(name, ".")
 }
 
+// servable reports whether a file is an image that /images/ can serve, and
+// so one to list in an answer.
+func servable(name string) bool { return IsImage(name) && ValidName(name) }
+
 // ValidName reports whether name is a plain file name that stays inside the
 // directory: not empty, no separators of any platform, no NUL or other
 // control characters, not a dot name (".", "..", hidden files).
@@ -96,7 +100,7 @@ func ValidName(name string) bool {
 // Store is the images directory and its watcher. Run is its actor.
 type Store struct {
 	dir   string
-	marks string // private directory of marker files
+	marks *leftovers.Dir // private directory of marker files
 	ttl   time.Duration
 	log   hclog.Logger
 	w     *fsnotify.Watcher
@@ -130,10 +134,10 @@ func Open(dir string, ttl time.Duration, log hclog.Logger) (*Store, error) {
 	if gone := leftovers.Sweep(root, "marks"); len(gone) > 0 {
 		log.Info("removed marker dirs left by a previous vmd", "count", len(gone))
 	}
-	marks, err := os.MkdirTemp(root, leftovers.Pattern("marks"))
+	marks, err := leftovers.Make(root, "marks")
 	if err == nil {
-		if err = w.Add(marks); err != nil {
-			os.Remove(marks)
+		if err = w.Add(marks.Path); err != nil {
+			marks.Remove()
 		}
 	}
 	if err != nil {
@@ -152,7 +156,7 @@ func (s *Store) Dir() string { return s.dir }
 
 // Run handles the watcher's events and deletes expired images until Stop.
 func (s *Store) Run() error {
-	defer os.RemoveAll(s.marks)
+	defer s.marks.Remove()
 	defer s.w.Close()
 	s.clean(time.Now())
 	tick := time.NewTicker(cleanInterval(s.ttl))
@@ -196,7 +200,7 @@ func (s *Store) event(ev fsnotify.Event) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if parent == s.marks {
+	if parent == s.marks.Path {
 		if ch, ok := s.barriers[name]; ok && ev.Has(fsnotify.Create) {
 			close(ch)
 			delete(s.barriers, name)
@@ -209,7 +213,7 @@ func (s *Store) event(ev fsnotify.Event) {
 	if parent != filepath.Clean(s.dir) {
 		return
 	}
-	if s.rec != nil && s.rec.armed && IsImage(name) && (ev.Has(fsnotify.Create) || ev.Has(fsnotify.Write)) {
+	if s.rec != nil && s.rec.armed && servable(name) && (ev.Has(fsnotify.Create) || ev.Has(fsnotify.Write)) {
 		s.rec.add(name)
 	}
 }
@@ -313,7 +317,7 @@ func (r *Recording) add(name string) {
 func (r *Recording) End() []string {
 	s := r.s
 	caughtUp := s.barrier()
-	os.Remove(filepath.Join(s.marks, r.mark))
+	os.Remove(filepath.Join(s.marks.Path, r.mark))
 	s.mu.Lock()
 	s.rec = nil
 	names, lost := r.names, r.lost || !caughtUp || !r.armed
@@ -338,7 +342,7 @@ func (r *Recording) scan(names []string) []string {
 		return names
 	}
 	for _, e := range entries {
-		if !IsImage(e.Name()) || r.seen[e.Name()] {
+		if !servable(e.Name()) || r.seen[e.Name()] {
 			continue
 		}
 		if info, err := e.Info(); err == nil && !info.ModTime().Before(r.start) {
@@ -365,7 +369,7 @@ func (s *Store) mark(rec *Recording) (string, chan struct{}, bool) {
 		s.rec = rec
 	}
 	s.mu.Unlock()
-	f, err := os.OpenFile(filepath.Join(s.marks, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := os.OpenFile(filepath.Join(s.marks.Path, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err == nil {
 		f.Close()
 	}
@@ -386,7 +390,7 @@ func (s *Store) barrier() bool {
 		return false
 	}
 	defer func() {
-		os.Remove(filepath.Join(s.marks, name))
+		os.Remove(filepath.Join(s.marks.Path, name))
 		s.mu.Lock()
 		delete(s.barriers, name)
 		s.mu.Unlock()

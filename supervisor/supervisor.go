@@ -30,12 +30,17 @@ import (
 const (
 	// killWait is how long a SIGKILLed CLI may take to die. Only a process
 	// stuck in the kernel (D state) takes longer.
-	killWait = time.Second
+	killWait = 500 * time.Millisecond
 	// sweepWait is how long the processes left behind may take to die.
-	sweepWait = time.Second
+	sweepWait = 500 * time.Millisecond
 	// drainPipes is how long output may still flow once every process of
 	// the command is dead; only a pipe passed outside vmd's tree lasts longer.
-	drainPipes = 500 * time.Millisecond
+	//
+	// With the 8 s drain budget, these bound a stop to 9.25 s even when
+	// processes are stuck in the kernel, inside the 10 s kill window.
+	drainPipes = 250 * time.Millisecond
+	// tempStopWait bounds the removal of temp dirs at exit.
+	tempStopWait = 500 * time.Millisecond
 	// stderrTail is how much of the end of stderr is kept.
 	stderrTail = 64 << 10
 )
@@ -203,17 +208,13 @@ func New(cfg Config, log hclog.Logger, img *images.Store) (*Supervisor, error) {
 func (s *Supervisor) Run() error {
 	defer close(s.done)
 	defer close(s.fork)
+	defer s.tmp.stop(tempStopWait)
 	defer signal.Stop(s.sigchld)
-	defer s.tmp.close()
 	s.reap()
-	s.tmp.refill()
 	for {
 		select {
 		case <-s.sigchld:
 			s.reap()
-		case d := <-s.tmp.used:
-			s.tmp.remove(d)
-			s.tmp.refill()
 		case <-s.stop:
 			s.drain()
 			return nil
@@ -339,14 +340,15 @@ func (s *Supervisor) run(c *command, prompt string, start time.Time, res *Result
 	}
 	// Its own TMPDIR: the CLI, Playwright and Chromium leave sockets,
 	// profiles and downloads there, all the more when killed.
-	tmp, err := s.tmp.take()
+	tmpDir, err := s.tmp.take()
 	if err != nil {
 		fail(fmt.Errorf("command temp dir: %w", err))
 		return
 	}
+	tmp := tmpDir.Path
 	// Removed once every process of the command is dead (deferred calls
 	// run after the sweep below).
-	defer s.tmp.discard(tmp)
+	defer s.tmp.discard(tmpDir)
 	stdin, stdout, stderr, err := newPipes()
 	if err != nil {
 		fail(fmt.Errorf("pipes: %w", err))
@@ -364,9 +366,13 @@ func (s *Supervisor) run(c *command, prompt string, start time.Time, res *Result
 		stdout.ours.Close()
 		stderr.ours.Close()
 		if errors.Is(err, syscall.ENOENT) {
-			// The file is there (LookPath found it): what is missing is the
-			// interpreter its #! line names, node for the real CLI.
-			err = fmt.Errorf("%w (the file exists: is the interpreter on its #! line installed?)", err)
+			if _, serr := os.Stat(s.cfg.Dir); s.cfg.Dir != "" && serr != nil {
+				err = fmt.Errorf("work_dir %q: %w", s.cfg.Dir, serr)
+			} else {
+				// The file is there (LookPath found it): what is missing is
+				// the interpreter its #! line names, node for the real CLI.
+				err = fmt.Errorf("%w (the file exists: is the interpreter on its #! line installed?)", err)
+			}
 		}
 		fail(fmt.Errorf("starting %s: %w", bin, err))
 		return
@@ -535,6 +541,11 @@ func (s *Supervisor) sweep(log hclog.Logger) int {
 			break
 		}
 		kids := children()
+		if len(kids) == 0 {
+			// waitid says there are children; the per-thread lists may
+			// miss one mid-fork. Read every process's parent instead.
+			kids = childrenByScan(os.Getpid())
+		}
 		for _, pid := range kids {
 			if _, state, ok := procStat(pid); ok && state != 'Z' {
 				killTree(pid)

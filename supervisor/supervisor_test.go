@@ -18,6 +18,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/vmd-dev/vmd/images"
+	"github.com/vmd-dev/vmd/internal/leftovers"
 	"github.com/vmd-dev/vmd/internal/testbin"
 )
 
@@ -210,17 +211,27 @@ func TestTimeoutKillsGroupAndKeepsPartialOutput(t *testing.T) {
 // timeout: the command ends when the CLI exits.
 func TestPipeHolderDoesNotHang(t *testing.T) {
 	h := start(t, func(c *Config) { c.Timeout = time.Minute })
-	res := h.exec(t, "hold\nsay done")
+	// One holder in the CLI's group, one in a session of its own.
+	res := h.exec(t, "hold\nescape-hold\nsay done")
 	if res.Outcome != Exited || res.ExitCode != 0 {
 		t.Fatalf("outcome %v exit %d; want exited 0", res.Outcome, res.ExitCode)
 	}
 	if !strings.HasSuffix(string(res.Stdout), "done\n") {
 		t.Errorf("stdout = %q; want it to end with done", res.Stdout)
 	}
-	for _, pid := range pids(res.Stdout, "holder") {
+	holders := append(pids(res.Stdout, "holder"), pids(res.Stdout, "escaped")...)
+	if len(holders) != 2 {
+		t.Fatalf("holders = %v from %q; want two", holders, res.Stdout)
+	}
+	for _, pid := range holders {
 		if !gone(pid) {
 			t.Errorf("pipe holder %d survived", pid)
 		}
+	}
+	// The pipes closed because the holders died, not because vmd gave up
+	// waiting on them.
+	if strings.Contains(h.log.String(), "output pipes still open") {
+		t.Errorf("vmd had to force the pipes closed:\n%s", h.log)
 	}
 }
 
@@ -360,8 +371,8 @@ func TestCommandTempDir(t *testing.T) {
 	h := start(t, nil)
 	res := h.exec(t, "tmpdir")
 	dir := strings.TrimSpace(string(res.Stdout))
-	if prefix := fmt.Sprintf("vmd-cmd-%d-", os.Getpid()); filepath.Dir(dir) != h.tmp || !strings.HasPrefix(filepath.Base(dir), prefix) {
-		t.Errorf("TMPDIR = %q; want a %s* directory in %q", dir, prefix, h.tmp)
+	if filepath.Dir(dir) != h.tmp || !strings.HasPrefix(filepath.Base(dir), "vmd-cmd-") {
+		t.Errorf("TMPDIR = %q; want a vmd-cmd-* directory in %q", dir, h.tmp)
 	}
 	// Removed in the background, soon after the answer.
 	waitFor(t, func() bool { _, err := os.Stat(dir); return os.IsNotExist(err) })
@@ -430,5 +441,31 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met in 10s")
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// Removing a used TMPDIR (a Chromium profile can take seconds) must not hold
+// back reaping: the next command still ends as it should, at once.
+func TestSlowTempRemovalDoesNotBlockReaping(t *testing.T) {
+	release := make(chan struct{})
+	h := start(t, func(c *Config) { c.Timeout = 5 * time.Second })
+	remove := h.sup.tmp.remove
+	blocked := make(chan struct{}, 1)
+	// Set before the first discard; the channel send in discard orders it
+	// before the janitor reads it.
+	h.sup.tmp.remove = func(d *leftovers.Dir) {
+		select {
+		case blocked <- struct{}{}:
+			<-release // the first removal hangs until the end of the test
+		default:
+		}
+		remove(d)
+	}
+	defer close(release)
+	h.exec(t, "say first")
+	<-blocked
+	res := h.exec(t, "say second\nexit 3")
+	if res.Outcome != Exited || res.ExitCode != 3 || string(res.Stdout) != "second\n" {
+		t.Errorf("command while a removal hangs = %v exit %d %q; want exited 3 second", res.Outcome, res.ExitCode, res.Stdout)
 	}
 }

@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"os"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -9,41 +10,65 @@ import (
 )
 
 // tempDirs gives each command a fresh TMPDIR and removes it afterwards, both
-// off the command's path: Run keeps one directory ready and removes used ones
-// in the background. Creating a directory costs a disk write, and deleting
-// the Chromium profile a browsing command leaves can take long; neither
-// should hold back an answer.
+// off the command's path, in a goroutine of its own: it keeps one directory
+// ready and removes used ones. Creating a directory costs a disk write, and
+// deleting the Chromium profile a browsing command leaves can take seconds;
+// neither may hold back an answer, nor the reaping of the next command.
 type tempDirs struct {
-	root  string
-	log   hclog.Logger
-	spare chan string // a directory ready for the next command
-	used  chan string // directories to remove
+	root   string
+	log    hclog.Logger
+	spare  chan *leftovers.Dir // a directory ready for the next command
+	used   chan *leftovers.Dir // directories to remove
+	done   chan struct{}       // closed when the janitor has stopped
+	remove func(*leftovers.Dir)
 }
 
-// newTempDirs also removes the directories a vmd that died left in root.
+// newTempDirs starts the janitor, which first removes what a vmd that died
+// left in root.
 func newTempDirs(root string, log hclog.Logger) *tempDirs {
 	if root == "" {
 		root = os.TempDir()
 	}
-	if gone := leftovers.Sweep(root, "cmd"); len(gone) > 0 {
-		log.Info("removed command temp dirs left by a previous vmd", "count", len(gone))
+	t := &tempDirs{
+		root: root, log: log,
+		spare: make(chan *leftovers.Dir, 1),
+		used:  make(chan *leftovers.Dir, 8),
+		done:  make(chan struct{}),
 	}
-	return &tempDirs{root: root, log: log, spare: make(chan string, 1), used: make(chan string, 8)}
+	t.remove = func(d *leftovers.Dir) {
+		if err := d.Remove(); err != nil {
+			t.log.Warn("cannot remove command temp dir", "dir", d.Path, "error", err)
+		}
+	}
+	go t.janitor()
+	return t
+}
+
+func (t *tempDirs) janitor() {
+	defer close(t.done)
+	if gone := leftovers.Sweep(t.root, "cmd"); len(gone) > 0 {
+		t.log.Info("removed command temp dirs left by a previous vmd", "count", len(gone))
+	}
+	t.refill()
+	for d := range t.used {
+		t.remove(d)
+		t.refill()
+	}
 }
 
 // take returns the spare directory, or makes one if there is none.
-func (t *tempDirs) take() (string, error) {
+func (t *tempDirs) take() (*leftovers.Dir, error) {
 	select {
 	case d := <-t.spare:
 		return d, nil
 	default:
-		return os.MkdirTemp(t.root, leftovers.Pattern("cmd"))
+		return leftovers.Make(t.root, "cmd")
 	}
 }
 
-// discard hands a used directory to Run, or removes it at once if Run is
-// behind.
-func (t *tempDirs) discard(d string) {
+// discard hands a used directory to the janitor, or removes it at once if
+// the janitor is that far behind.
+func (t *tempDirs) discard(d *leftovers.Dir) {
 	select {
 	case t.used <- d:
 	default:
@@ -51,12 +76,11 @@ func (t *tempDirs) discard(d string) {
 	}
 }
 
-// refill makes a spare directory if there is none. Only Run calls it.
 func (t *tempDirs) refill() {
 	if len(t.spare) > 0 {
 		return
 	}
-	d, err := os.MkdirTemp(t.root, leftovers.Pattern("cmd"))
+	d, err := leftovers.Make(t.root, "cmd")
 	if err != nil {
 		t.log.Warn("cannot make a command temp dir", "root", t.root, "error", err)
 		return
@@ -64,22 +88,22 @@ func (t *tempDirs) refill() {
 	t.spare <- d
 }
 
-// close removes every directory left, used or spare. Run calls it last.
-func (t *tempDirs) close() {
-	for {
-		select {
-		case d := <-t.used:
-			t.remove(d)
-		case d := <-t.spare:
-			t.remove(d)
-		default:
-			return
-		}
+// stop ends the janitor once no command can discard any more. It waits at
+// most wait for removals under way; what is left then, the next start
+// removes.
+func (t *tempDirs) stop(wait time.Duration) {
+	close(t.used)
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case <-t.done:
+	case <-timer.C:
+		t.log.Warn("command temp dirs still being removed at exit; the next start removes them", "root", t.root)
+		return
 	}
-}
-
-func (t *tempDirs) remove(d string) {
-	if err := os.RemoveAll(d); err != nil {
-		t.log.Warn("cannot remove command temp dir", "dir", d, "error", err)
+	select {
+	case d := <-t.spare:
+		t.remove(d)
+	default:
 	}
 }

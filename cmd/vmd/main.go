@@ -103,8 +103,14 @@ func vmd(args []string, getenv func(string) string, environ []string, stderr io.
 	// Supervisor: lets the running command finish within the drain budget,
 	// then kills its process group and everything else below vmd.
 	g.Add(sup.Run, func(error) { sup.Stop() })
-	// Images: watches the directory and deletes expired images.
-	g.Add(img.Run, func(error) { img.Stop() })
+	// Images: watches the directory and deletes expired images. It stops
+	// only once the supervisor is done, so the command in flight still gets
+	// its own images listed; added last, its waiting holds up no other
+	// interrupt.
+	g.Add(img.Run, func(error) {
+		<-sup.Done()
+		img.Stop()
+	})
 
 	logger.Info("startup", "version", version, "address", ln.Addr().String(), "port", ln.Addr().(*net.TCPAddr).Port,
 		"pid", os.Getpid(), "claude_bin", cfg.ClaudeBin, "images_dir", cfg.ImagesDir, "command_timeout", cfg.CommandTimeout)

@@ -374,26 +374,30 @@ func dead(pid int) bool {
 func TestLeftoversRemovedAtStart(t *testing.T) {
 	env := baseEnv(t)
 	tmp := strings.TrimPrefix(env[len(env)-1], "TMPDIR=")
-	cmd := exec.Command("true")
-	if err := cmd.Run(); err != nil {
-		t.Fatal(err)
-	}
-	dead := cmd.Process.Pid
 	stale := []string{
-		filepath.Join(tmp, fmt.Sprintf("vmd-cmd-%d-123", dead)),
-		filepath.Join("/dev/shm", fmt.Sprintf("vmd-marks-%d-123", dead)),
+		filepath.Join(tmp, "vmd-cmd-123"),
+		filepath.Join("/dev/shm", fmt.Sprintf("vmd-marks-test-%d", os.Getpid())),
 	}
+	old := time.Now().Add(-time.Hour)
 	for _, d := range stale {
 		if err := os.MkdirAll(filepath.Join(d, "chromium-profile"), 0o755); err != nil {
 			t.Skip(err)
 		}
 		defer os.RemoveAll(d)
+		os.Chtimes(d, old, old)
 	}
-	startVMD(t, env)
-	for _, d := range stale {
-		if _, err := os.Stat(d); !os.IsNotExist(err) {
-			t.Errorf("%s still there after vmd started (stat: %v)", d, err)
+	p := startVMD(t, env)
+	// The sweep of command dirs runs beside serving, not before it.
+	waitFor(t, "leftovers removed", func() bool {
+		for _, d := range stale {
+			if _, err := os.Stat(d); !os.IsNotExist(err) {
+				return false
+			}
 		}
+		return true
+	})
+	if r := post(p.url, "say ok"); r.status != 200 {
+		t.Errorf("command after the sweep = %d %v %v", r.status, r.body, r.err)
 	}
 }
 
@@ -407,16 +411,7 @@ func TestPID1(t *testing.T) {
 	if err != nil {
 		t.Skip("no unshare")
 	}
-	env := baseEnv(t)
-	// A restarted container's vmd is PID 1 again: PID 1's leftovers are stale.
-	stale := filepath.Join(strings.TrimPrefix(env[len(env)-1], "TMPDIR="), "vmd-cmd-1-123")
-	if err := os.Mkdir(stale, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	p := startVMD(t, env, unshare, "--pid", "--fork", "--mount-proc", "--kill-child", vmdBin)
-	if _, err := os.Stat(stale); !os.IsNotExist(err) {
-		t.Errorf("PID 1's leftover %s still there after start (stat: %v)", stale, err)
-	}
+	p := startVMD(t, baseEnv(t), unshare, "--pid", "--fork", "--mount-proc", "--kill-child", vmdBin)
 	// The test sees unshare; vmd is its only child.
 	kids, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", p.pid, p.pid))
 	if err != nil {

@@ -12,6 +12,7 @@
 //	ignore-term     ignore SIGTERM and SIGINT
 //	hold            start a child in the same group that keeps stdout open
 //	escape          start a child in a session of its own (like Chromium)
+//	escape-hold     the same, keeping stdout open
 //	orphans N       leave N short-lived orphans for vmd to reap
 //	image NAME      write a PNG called NAME into $IMAGES_DIR
 //	args | pwd | tmpdir | env NAME   print them
@@ -86,6 +87,8 @@ func main() {
 			fmt.Fprintf(out, "pid holder %d\n", child("sleeper", os.Stdout, false))
 		case "escape":
 			fmt.Fprintf(out, "pid escaped %d\n", child("sleeper", nil, true))
+		case "escape-hold":
+			fmt.Fprintf(out, "pid escaped %d\n", child("sleeper", os.Stdout, true))
 		case "orphans":
 			n, _ := strconv.Atoi(arg)
 			for range n {
@@ -121,7 +124,7 @@ func main() {
 }
 
 var verbs = map[string]bool{"say": true, "err": true, "bytes": true, "sleep": true, "ignore-term": true,
-	"hold": true, "escape": true, "orphans": true, "image": true, "args": true, "pwd": true,
+	"hold": true, "escape": true, "escape-hold": true, "orphans": true, "image": true, "args": true, "pwd": true,
 	"tmpdir": true, "env": true, "die": true, "exit": true}
 
 func isScript(prompt string) bool {

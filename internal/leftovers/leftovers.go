@@ -1,52 +1,91 @@
-// Package leftovers names the temporary directories vmd makes and removes
-// those a vmd that died without cleaning up left behind. A container keeps
-// its /tmp across restarts: a crash loop must not fill the disk.
+// Package leftovers makes the temporary directories vmd uses, each locked
+// for as long as it is in use, and removes those a vmd that died without
+// cleaning up left behind: a container keeps its /tmp across restarts, and a
+// crash loop must not fill the disk.
+//
+// Liveness is an flock on the directory itself, held by the process using
+// it: the kernel drops it when that process dies, whatever its PID
+// namespace, so vmds (and tests) sharing a /tmp or /dev/shm never remove
+// each other's directories.
 package leftovers
 
 import (
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
-// Pattern is the os.MkdirTemp pattern for a directory of this kind owned by
-// this process: vmd-KIND-PID-*.
-func Pattern(kind string) string {
-	return "vmd-" + kind + "-" + strconv.Itoa(os.Getpid()) + "-*"
+// minAge keeps Sweep away from a directory so new that its maker may not
+// have locked it yet.
+const minAge = time.Minute
+
+// Dir is a directory of vmd's, locked while it exists.
+type Dir struct {
+	// Path is where it is.
+	Path string
+	lock *os.File
 }
 
-// Sweep removes the directories of this kind in root whose owner is gone: no
-// process has its pid; or it is PID 1's and this process is PID 1, for a
-// container's vmd that restarts as PID 1 again (call Sweep before making any
-// directory). Directories of other live processes are left alone: tests and
-// several vmds may share a machine. It returns what it removed.
+// Make creates and locks a new directory vmd-KIND-* in root.
+func Make(root, kind string) (*Dir, error) {
+	path, err := os.MkdirTemp(root, "vmd-"+kind+"-*")
+	if err != nil {
+		return nil, err
+	}
+	lock, err := os.Open(path)
+	if err == nil {
+		err = syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err != nil {
+			lock.Close()
+		}
+	}
+	if err != nil {
+		os.RemoveAll(path)
+		return nil, err
+	}
+	return &Dir{Path: path, lock: lock}, nil
+}
+
+// Remove deletes the directory and everything in it, then lets go of it.
+func (d *Dir) Remove() error {
+	err := os.RemoveAll(d.Path)
+	d.lock.Close()
+	return err
+}
+
+// Sweep removes the directories vmd-KIND-* in root that no live process
+// holds and that are older than a minute, and returns them.
 func Sweep(root, kind string) []string {
-	prefix := "vmd-" + kind + "-"
 	entries, err := os.ReadDir(root)
 	if err != nil {
 		return nil
 	}
 	var removed []string
 	for _, e := range entries {
-		rest, ok := strings.CutPrefix(e.Name(), prefix)
-		if !ok || !e.IsDir() {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), "vmd-"+kind+"-") {
 			continue
 		}
-		pidText, _, _ := strings.Cut(rest, "-")
-		pid, err := strconv.Atoi(pidText)
-		if err != nil || pid <= 0 {
-			continue
-		}
-		restarted := pid == 1 && os.Getpid() == 1
-		if !restarted && syscall.Kill(pid, 0) != syscall.ESRCH {
+		if info, err := e.Info(); err != nil || time.Since(info.ModTime()) < minAge {
 			continue
 		}
 		path := filepath.Join(root, e.Name())
-		if os.RemoveAll(path) == nil {
+		if removeUnlocked(path) {
 			removed = append(removed, path)
 		}
 	}
 	return removed
+}
+
+func removeUnlocked(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		return false // in use, or no locks here: leave it
+	}
+	return os.RemoveAll(path) == nil
 }

@@ -5,59 +5,82 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
+	"syscall"
 	"testing"
+	"time"
 )
 
-func TestSweep(t *testing.T) {
-	root := t.TempDir()
-	// A pid that is certainly gone: a child that has exited and been reaped.
-	cmd := exec.Command("true")
-	if err := cmd.Run(); err != nil {
+func age(t *testing.T, path string) {
+	t.Helper()
+	old := time.Now().Add(-2 * minAge)
+	if err := os.Chtimes(path, old, old); err != nil {
 		t.Fatal(err)
-	}
-	dead := strconv.Itoa(cmd.Process.Pid)
-	self := strconv.Itoa(os.Getpid())
-	live := strconv.Itoa(os.Getppid())
-	for _, name := range []string{
-		"vmd-cmd-" + dead + "-1", "vmd-cmd-" + self + "-2", "vmd-cmd-" + live + "-3",
-		"vmd-marks-" + dead + "-4", "vmd-cmd-x-5", "other-" + dead,
-	} {
-		if err := os.Mkdir(filepath.Join(root, name), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	os.WriteFile(filepath.Join(root, "vmd-cmd-"+dead+"-1", "f"), []byte("x"), 0o644)
-
-	removed := Sweep(root, "cmd")
-	want := []string{filepath.Join(root, "vmd-cmd-"+dead+"-1")}
-	slices.Sort(removed)
-	slices.Sort(want)
-	if !slices.Equal(removed, want) {
-		t.Errorf("Sweep = %q; want %q", removed, want)
-	}
-	entries, _ := os.ReadDir(root)
-	var left []string
-	for _, e := range entries {
-		left = append(left, e.Name())
-	}
-	want = []string{"other-" + dead, "vmd-cmd-" + self + "-2", "vmd-cmd-" + live + "-3", "vmd-cmd-x-5", "vmd-marks-" + dead + "-4"}
-	slices.Sort(want)
-	if !slices.Equal(left, want) {
-		t.Errorf("left %q; want %q", left, want)
 	}
 }
 
-func TestPattern(t *testing.T) {
-	d, err := os.MkdirTemp(t.TempDir(), Pattern("cmd"))
+func TestSweep(t *testing.T) {
+	root := t.TempDir()
+	mine, err := Make(root, "cmd") // in use by this process
 	if err != nil {
 		t.Fatal(err)
 	}
-	if filepath.Base(d)[:len("vmd-cmd-"+strconv.Itoa(os.Getpid())+"-")] != "vmd-cmd-"+strconv.Itoa(os.Getpid())+"-" {
-		t.Errorf("MkdirTemp(Pattern) = %q; want vmd-cmd-PID-*", d)
+	defer mine.Remove()
+	age(t, mine.Path)
+
+	// A directory whose maker died: its lock went with it.
+	dead := filepath.Join(root, "vmd-cmd-dead")
+	os.MkdirAll(filepath.Join(dead, "chromium-profile"), 0o755)
+	age(t, dead)
+	// The same, but made a moment ago: its maker may be about to lock it.
+	fresh := filepath.Join(root, "vmd-cmd-fresh")
+	os.Mkdir(fresh, 0o755)
+	// Another kind, and something not vmd's.
+	marks := filepath.Join(root, "vmd-marks-dead")
+	os.Mkdir(marks, 0o755)
+	age(t, marks)
+	other := filepath.Join(root, "other")
+	os.Mkdir(other, 0o755)
+	age(t, other)
+
+	// Held by another live process, as a second vmd would.
+	held := filepath.Join(root, "vmd-cmd-held")
+	os.Mkdir(held, 0o755)
+	holder := exec.Command("flock", "--no-fork", held, "sleep", "60")
+	if err := holder.Start(); err != nil {
+		t.Skip("no flock(1):", err)
 	}
-	// This process is alive and not PID 1: its directory stays.
-	if got := Sweep(filepath.Dir(d), "cmd"); len(got) != 0 {
-		t.Errorf("Sweep = %q; want nothing removed", got)
+	defer func() { holder.Process.Kill(); holder.Wait() }()
+	deadline := time.Now().Add(10 * time.Second)
+	for !lockedByOther(held) {
+		if time.Now().After(deadline) {
+			t.Fatal("flock(1) did not take the lock")
+		}
+		time.Sleep(time.Millisecond)
 	}
+	age(t, held)
+
+	if got := Sweep(root, "cmd"); !slices.Equal(got, []string{dead}) {
+		t.Errorf("Sweep = %q; want [%s]", got, dead)
+	}
+	for _, p := range []string{mine.Path, fresh, marks, other, held} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("%s removed: %v", p, err)
+		}
+	}
+	if err := mine.Remove(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(mine.Path); !os.IsNotExist(err) {
+		t.Errorf("Remove left %s", mine.Path)
+	}
+}
+
+// lockedByOther reports whether another process holds path's lock.
+func lockedByOther(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	return syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil
 }
