@@ -230,6 +230,12 @@ func (s *Store) rewatch() {
 	if err := s.w.Add(s.dir); err != nil {
 		s.log.Error("cannot watch images directory", "dir", s.dir, "error", err)
 	}
+	// Files made between the MkdirAll and the Add were not seen.
+	s.mu.Lock()
+	if s.rec != nil {
+		s.rec.lost = true
+	}
+	s.mu.Unlock()
 }
 
 func (s *Store) watchError(err error) {
