@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -10,8 +11,8 @@ import (
 )
 
 // tempDirs gives each command a fresh TMPDIR and removes it afterwards, both
-// off the command's path, in a goroutine of its own: it keeps one directory
-// ready and removes used ones. Creating a directory costs a disk write, and
+// off the command's path, in a goroutine of its own (the janitor): it keeps
+// one directory ready and removes used ones, then returns freed memory. Creating a directory costs a disk write, and
 // deleting the Chromium profile a browsing command leaves can take seconds;
 // neither may hold back an answer, nor the reaping of the next command.
 type tempDirs struct {
@@ -50,11 +51,30 @@ func (t *tempDirs) janitor() {
 		t.log.Info("removed command temp dirs left by a previous vmd", "count", len(gone))
 	}
 	t.refill()
-	for d := range t.used {
-		t.remove(d)
-		t.refill()
+	// A second after the last command's cleanup, hand the memory it freed
+	// back to the OS: vmd idles most of its life, and resident memory is
+	// what a small VM has to fit. Not sooner, so a burst of commands pays
+	// for one collection, not one each.
+	settle := time.NewTimer(time.Hour)
+	settle.Stop()
+	defer settle.Stop()
+	for {
+		select {
+		case d, ok := <-t.used:
+			if !ok {
+				return
+			}
+			t.remove(d)
+			t.refill()
+			settle.Reset(settleDelay)
+		case <-settle.C:
+			debug.FreeOSMemory()
+		}
 	}
 }
+
+// settleDelay is how long after a command vmd returns freed memory.
+const settleDelay = time.Second
 
 // take returns the spare directory, or makes one if there is none.
 func (t *tempDirs) take() (*leftovers.Dir, error) {
