@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -70,7 +71,7 @@ func healthy(port string) bool {
 	return err == nil && line == "HTTP/1.1 200 OK\r\n"
 }
 
-func residentKiB(b *testing.B, pid int) int {
+func residentKiB(b testing.TB, pid int) int {
 	status, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
 	if err != nil {
 		b.Fatal(err)
@@ -81,4 +82,51 @@ func residentKiB(b *testing.B, pid int) int {
 	}
 	n, _ := strconv.Atoi(string(m[1]))
 	return n
+}
+
+// BenchmarkSettledMemory runs commands through vmd (over cat, which echoes
+// the prompt), lets it settle, and reports its resident memory then
+// (settled-rss-KiB) and its open file descriptors before and after
+// (fds-start, fds-end): what a long-running vmd holds between commands.
+//
+//	go test -run '^$' -bench SettledMemory -benchtime 1x ./cmd/vmd/
+func BenchmarkSettledMemory(b *testing.B) {
+	const commands = 500
+	cfg := filepath.Join(b.TempDir(), "vm.hcl")
+	if err := os.WriteFile(cfg, []byte("claude_bin = \"cat\"\nclaude_args = []\nhost = \"127.0.0.1\"\nport = 0\nlog_format = \"json\"\n"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	env := []string{"PATH=" + os.Getenv("PATH"), "ANTHROPIC_API_KEY=k", "IMAGES_DIR=" + filepath.Join(b.TempDir(), "images"), "TMPDIR=" + b.TempDir()}
+	var rss, fdsStart, fdsEnd int
+	for b.Loop() {
+		p := startVMD(b, env, vmdBin, "-config", cfg)
+		if r := post(p.url, "warm up"); r.status != 200 {
+			b.Fatalf("first command = %d %v %v", r.status, r.body, r.err)
+		}
+		http.DefaultClient.CloseIdleConnections()
+		time.Sleep(100 * time.Millisecond) // the janitor has made the spare TMPDIR
+		fdsStart = openFDs(b, p.pid)
+		for i := range commands {
+			if r := post(p.url, "hello "+strconv.Itoa(i)); r.status != 200 {
+				b.Fatalf("command %d = %d %v %v", i, r.status, r.body, r.err)
+			}
+		}
+		http.DefaultClient.CloseIdleConnections() // the keep-alive connection is the client's, not a leak
+		time.Sleep(1500 * time.Millisecond)       // past the settle delay
+		rss = max(rss, residentKiB(b, p.pid))
+		fdsEnd = openFDs(b, p.pid)
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		p.waitExit(b, 10*time.Second)
+	}
+	b.ReportMetric(float64(rss), "settled-rss-KiB")
+	b.ReportMetric(float64(fdsStart), "fds-start")
+	b.ReportMetric(float64(fdsEnd), "fds-end")
+}
+
+func openFDs(b testing.TB, pid int) int {
+	entries, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/fd")
+	if err != nil {
+		b.Fatal(err)
+	}
+	return len(entries)
 }

@@ -75,7 +75,7 @@ type vmdProc struct {
 
 // startVMD runs argv (vmd, or a wrapper that runs it) and waits for the
 // startup line.
-func startVMD(t *testing.T, env []string, argv ...string) *vmdProc {
+func startVMD(t testing.TB, env []string, argv ...string) *vmdProc {
 	t.Helper()
 	if len(argv) == 0 {
 		argv = []string{vmdBin}
@@ -156,7 +156,7 @@ func (p *vmdProc) field(message, key string) any {
 
 // waitExit waits for vmd to exit and returns its exit code and how long it
 // took.
-func (p *vmdProc) waitExit(t *testing.T, within time.Duration) int {
+func (p *vmdProc) waitExit(t testing.TB, within time.Duration) int {
 	t.Helper()
 	select {
 	case <-p.exit:
