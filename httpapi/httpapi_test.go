@@ -25,26 +25,14 @@ import (
 var fake string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "vmd-httpapi-test-")
-	if err == nil {
-		fake, err = testbin.Build(dir, "github.com/vmd-dev/vmd/internal/fakeclaude")
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	goleak.VerifyTestMain(m,
+	testbin.Main(m, []string{testbin.FakeClaude}, []*string{&fake},
 		// fasthttp's idle cleaners sleep before they look at their stop
 		// channel: they end within seconds of a stopped server or client.
 		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*workerPool).Start.func2"),
 		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*Client).mCleaner"),
 		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*HostClient).connsCleaner"),
 		// fasthttp keeps one goroutine for the whole process to update the Date header.
-		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1"),
-		goleak.Cleanup(func(code int) {
-			os.RemoveAll(dir)
-			os.Exit(code)
-		}))
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1"))
 }
 
 type server struct {

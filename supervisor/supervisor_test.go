@@ -3,7 +3,6 @@ package supervisor
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -15,7 +14,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"go.uber.org/goleak"
 
 	"github.com/vmd-dev/vmd/images"
 	"github.com/vmd-dev/vmd/internal/leftovers"
@@ -26,18 +24,7 @@ import (
 var fake string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "vmd-supervisor-test-")
-	if err == nil {
-		fake, err = testbin.Build(dir, "github.com/vmd-dev/vmd/internal/fakeclaude")
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
-		os.RemoveAll(dir)
-		os.Exit(code)
-	}))
+	testbin.Main(m, []string{testbin.FakeClaude}, []*string{&fake})
 }
 
 // logBuf is a log the test can read, safe for the supervisor's goroutines.

@@ -17,8 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/vmd-dev/vmd/internal/testbin"
 )
 
@@ -27,21 +25,7 @@ import (
 var vmdBin, fake string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "vmd-main-test-")
-	if err == nil {
-		vmdBin, err = testbin.Build(dir, "github.com/vmd-dev/vmd/cmd/vmd")
-	}
-	if err == nil {
-		fake, err = testbin.Build(dir, "github.com/vmd-dev/vmd/internal/fakeclaude")
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
-		os.RemoveAll(dir)
-		os.Exit(code)
-	}))
+	testbin.Main(m, []string{testbin.VMD, testbin.FakeClaude}, []*string{&vmdBin, &fake})
 }
 
 // baseEnv is what every vmd under test gets: a free port, the fake claude,

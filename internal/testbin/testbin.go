@@ -6,12 +6,40 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"testing"
+
+	"go.uber.org/goleak"
 )
 
-// Build compiles the main package pkg (an import path in this module) into
-// dir and returns the executable's path. Call it from TestMain, before the
-// test starts a supervisor: the supervisor owns every wait4 in the process.
-func Build(dir, pkg string) (string, error) {
+// The packages the tests build.
+const (
+	// FakeClaude stands in for the Claude Code CLI.
+	FakeClaude = "github.com/vmd-dev/vmd/internal/fakeclaude"
+	// VMD is vmd itself.
+	VMD = "github.com/vmd-dev/vmd/cmd/vmd"
+)
+
+// Main is a TestMain: it builds each package of pkgs into a temporary
+// directory and stores the executable's path in the matching element of
+// paths, runs the tests under goleak with opts, removes the directory and
+// exits. Building comes first, before any test starts a supervisor: the
+// supervisor owns every wait4 in the process, the go command's included.
+func Main(m *testing.M, pkgs []string, paths []*string, opts ...goleak.Option) {
+	dir, err := os.MkdirTemp("", "vmd-test-bin-")
+	for i := 0; err == nil && i < len(pkgs); i++ {
+		*paths[i], err = build(dir, pkgs[i])
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	goleak.VerifyTestMain(m, append(opts, goleak.Cleanup(func(code int) {
+		os.RemoveAll(dir)
+		os.Exit(code)
+	}))...)
+}
+
+func build(dir, pkg string) (string, error) {
 	out := filepath.Join(dir, filepath.Base(pkg))
 	cmd := exec.Command("go", "build", "-o", out, pkg)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
