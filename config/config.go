@@ -251,10 +251,11 @@ func (c *Config) applyEnv(getenv func(string) string, written map[string]hcl.Ran
 		if v == "" {
 			return
 		}
-		delete(written, setting)
 		if err := parse(v); err != nil {
 			errs = append(errs, fmt.Errorf("%s=%q: %w", env, v, err))
+			return
 		}
+		delete(written, setting)
 	}
 	str := func(env, setting string, dst *string) {
 		set(env, setting, func(v string) error { *dst = v; return nil })

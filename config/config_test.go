@@ -110,6 +110,8 @@ func TestErrors(t *testing.T) {
 		{"file values carry their position", "port = -5\n\nmax_output = 0\n", []string{"COMMAND_TIMEOUT_MS", "-9223372036855"},
 			[]string{`COMMAND_TIMEOUT_MS="-9223372036855": not a whole number of milliseconds`,
 				`vm.hcl:1:8: port: -5 is not a TCP port`, `vm.hcl:3:14: max_output: 0 bytes must be positive`}},
+		{"bad env value leaves the file's position", "port = -5\n", []string{"PORT", "abc"},
+			[]string{`PORT="abc": not a whole number`, `vm.hcl:1:8: port: -5 is not a TCP port`}},
 		{"env value has no file position", "port = 3001\n", []string{"PORT", "-1"}, []string{`^port: -1 is not a TCP port`}},
 	}
 	for _, tt := range tests {

@@ -64,6 +64,7 @@ type API struct {
 	draining   chan struct{}
 	drainOnce  sync.Once
 	drainStart time.Time // set once, before draining is closed
+	drainBusy  bool      // a command was running when the drain began
 }
 
 // New builds the API over a supervisor and an images store.
@@ -104,11 +105,13 @@ func (a *API) Serve(ln net.Listener, stopped <-chan struct{}) error {
 		return err
 	case <-stopped:
 	}
-	// The last answer may be large and its client slow: it gets until the
-	// drain budget is over plus a grace, and at least the grace.
-	deadline := a.drainStart.Add(a.opts.DrainTimeout + shutdownGrace)
-	if least := time.Now().Add(shutdownGrace); deadline.Before(least) {
-		deadline = least
+	// The answer of a command in flight may be large and its client slow:
+	// it gets until the drain budget is over plus a grace. Otherwise, and at
+	// least, the grace: an idle vmd exits at once, whatever half-open
+	// connections clients hold.
+	deadline := time.Now().Add(shutdownGrace)
+	if last := a.drainStart.Add(a.opts.DrainTimeout + shutdownGrace); a.drainBusy && last.After(deadline) {
+		deadline = last
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
@@ -129,6 +132,7 @@ func (a *API) Serve(ln net.Listener, stopped <-chan struct{}) error {
 func (a *API) Drain() {
 	a.drainOnce.Do(func() {
 		a.drainStart = time.Now()
+		a.drainBusy = a.sup != nil && a.sup.Busy()
 		close(a.draining)
 	})
 }

@@ -30,7 +30,7 @@ const markRoot = "/dev/shm"
 
 // barrierWait bounds how long End waits for its marker to come through the
 // watcher before it falls back to scanning the directory.
-const barrierWait = 2 * time.Second
+const barrierWait = 500 * time.Millisecond
 
 // coarseClock is more than one tick of the clock file times are taken from.
 const coarseClock = 10 * time.Millisecond

@@ -36,8 +36,10 @@ const (
 	// drainPipes is how long output may still flow once every process of
 	// the command is dead; only a pipe passed outside vmd's tree lasts longer.
 	//
-	// With the 8 s drain budget, these bound a stop to 9.25 s even when
-	// processes are stuck in the kernel, inside the 10 s kill window.
+	// A stop normally ends milliseconds after the 8 s drain budget. With
+	// processes stuck in the kernel these waits add 1.25 s, the images
+	// watcher's catch-up at most 0.5 s, and the last answer's write at most
+	// 1 s: 10.75 s, just past Docker's 10 s window, only then.
 	drainPipes = 250 * time.Millisecond
 	// tempStopWait bounds the removal of temp dirs at exit.
 	tempStopWait = 500 * time.Millisecond
@@ -206,9 +208,11 @@ func New(cfg Config, log hclog.Logger, img *images.Store) (*Supervisor, error) {
 // finish within the drain budget, after which it is killed. Run returns once
 // the slot is empty.
 func (s *Supervisor) Run() error {
+	// Deferred calls run last first: the janitor's bounded wait comes after
+	// done is closed, so it does not hold back the API's shutdown.
+	defer s.tmp.stop(tempStopWait)
 	defer close(s.done)
 	defer close(s.fork)
-	defer s.tmp.stop(tempStopWait)
 	defer signal.Stop(s.sigchld)
 	s.reap()
 	for {

@@ -47,10 +47,12 @@ func newTempDirs(root string, log hclog.Logger) *tempDirs {
 
 func (t *tempDirs) janitor() {
 	defer close(t.done)
-	if gone := leftovers.Sweep(t.root, "cmd"); len(gone) > 0 {
-		t.log.Info("removed command temp dirs left by a previous vmd", "count", len(gone))
-	}
+	t.sweep()
 	t.refill()
+	// Again, now and then: a leftover too young at start (a vmd killed just
+	// before this one started) must not stay for this vmd's whole life.
+	resweep := time.NewTicker(leftovers.MinAge)
+	defer resweep.Stop()
 	// A second after the last command's cleanup, hand the memory it freed
 	// back to the OS: vmd idles most of its life, and resident memory is
 	// what a small VM has to fit. Not sooner, so a burst of commands pays
@@ -69,7 +71,15 @@ func (t *tempDirs) janitor() {
 			settle.Reset(settleDelay)
 		case <-settle.C:
 			debug.FreeOSMemory()
+		case <-resweep.C:
+			t.sweep()
 		}
+	}
+}
+
+func (t *tempDirs) sweep() {
+	if gone := leftovers.Sweep(t.root, "cmd"); len(gone) > 0 {
+		t.log.Info("removed command temp dirs left by a previous vmd", "count", len(gone))
 	}
 }
 

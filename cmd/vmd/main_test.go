@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -268,6 +269,43 @@ func TestServesAndStopsIdle(t *testing.T) {
 	}
 }
 
+// Idle, vmd exits at once on a signal, even while a client holds a
+// connection with half a request on it.
+func TestIdleStopIgnoresHalfOpenConnections(t *testing.T) {
+	p := startVMD(t, baseEnv(t))
+	c, err := net.Dial("tcp", strings.TrimPrefix(p.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write([]byte("POST /command HTTP/1.1\r\nHost: vmd\r\nContent-Length: 100\r\n\r\n{\"te"))
+	time.Sleep(50 * time.Millisecond) // let vmd read it
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	// A drain with nothing running ends within its 1 s grace; 9 s would be
+	// the budget spent waiting on a client.
+	if code := p.waitExit(t, 5*time.Second); code != 0 {
+		t.Errorf("exit code = %d; want 0", code)
+	}
+}
+
+// Started under nohup, vmd keeps SIGHUP ignored.
+func TestNohup(t *testing.T) {
+	nohup, err := exec.LookPath("nohup")
+	if err != nil {
+		t.Skip("no nohup")
+	}
+	p := startVMD(t, baseEnv(t), nohup, vmdBin)
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	time.Sleep(200 * time.Millisecond) // what should not happen would have by now
+	if r := post(p.url, "say still here"); r.status != 200 {
+		t.Fatalf("after SIGHUP under nohup: %d %v %v; want vmd still serving", r.status, r.body, r.err)
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if code := p.waitExit(t, 10*time.Second); code != 0 {
+		t.Errorf("exit code = %d; want 0", code)
+	}
+}
+
 // The drain, as Docker and Fly.io drive it: a signal while a command runs.
 func TestDrain(t *testing.T) {
 	t.Run("command finishes within budget", func(t *testing.T) {
@@ -339,6 +377,7 @@ func TestCommandDiesWithVMD(t *testing.T) {
 	go post(p.url, "ignore-term\nsleep 1h")
 	waitFor(t, "spawn", func() bool { return p.logged("spawn") })
 	pid := int(p.field("spawn", "pid").(float64))
+	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) }) // if the test fails
 	p.cmd.Process.Kill()
 	waitFor(t, "the CLI to die", func() bool { return dead(pid) })
 }

@@ -11,10 +11,17 @@ import (
 )
 
 // stopSignals start the drain: SIGTERM (Docker), SIGINT (Fly.io, Ctrl-C)
-// and SIGHUP (the terminal went away). Go's own handling of any of them would
-// end vmd at once, leaving the command running and its request unanswered,
-// even as PID 1.
-var stopSignals = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP}
+// and SIGHUP (the terminal went away), unless vmd was started with SIGHUP
+// ignored (nohup), which Notify would undo. Go's own handling of any of them
+// would end vmd at once, leaving the command running and its request
+// unanswered, even as PID 1.
+func stopSignals() []os.Signal {
+	sigs := []os.Signal{syscall.SIGTERM, syscall.SIGINT}
+	if !signal.Ignored(syscall.SIGHUP) {
+		sigs = append(sigs, syscall.SIGHUP)
+	}
+	return sigs
+}
 
 // signalListener holds the stop signals from the moment vmd starts.
 //
@@ -27,7 +34,7 @@ type signalListener chan os.Signal
 
 func listenForSignals() signalListener {
 	c := make(signalListener, 2)
-	signal.Notify(c, stopSignals...)
+	signal.Notify(c, stopSignals()...)
 	return c
 }
 

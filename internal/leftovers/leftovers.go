@@ -17,9 +17,9 @@ import (
 	"time"
 )
 
-// minAge keeps Sweep away from a directory so new that its maker may not
-// have locked it yet.
-const minAge = time.Minute
+// MinAge keeps Sweep away from a directory so new that its maker may not
+// have locked it yet. Sweep again after MinAge to catch what was too young.
+const MinAge = time.Minute
 
 // Dir is a directory of vmd's, locked while it exists.
 type Dir struct {
@@ -67,7 +67,7 @@ func Sweep(root, kind string) []string {
 		if !e.IsDir() || !strings.HasPrefix(e.Name(), "vmd-"+kind+"-") {
 			continue
 		}
-		if info, err := e.Info(); err != nil || time.Since(info.ModTime()) < minAge {
+		if info, err := e.Info(); err != nil || time.Since(info.ModTime()) < MinAge {
 			continue
 		}
 		path := filepath.Join(root, e.Name())

@@ -12,7 +12,7 @@ import (
 
 func age(t *testing.T, path string) {
 	t.Helper()
-	old := time.Now().Add(-2 * minAge)
+	old := time.Now().Add(-2 * MinAge)
 	if err := os.Chtimes(path, old, old); err != nil {
 		t.Fatal(err)
 	}
