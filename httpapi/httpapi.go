@@ -304,11 +304,11 @@ func (a *API) answer(res *supervisor.Result) (int, any) {
 	}
 	// The CLI reports API failures (401, 5xx, overloaded) on stdout with
 	// nothing on stderr.
-	switch msg := tailOf(res.Stderr); {
-	case len(msg) > 0:
-		body.Message = string(msg)
-	case len(tailOf(res.Stdout)) > 0:
-		body.Message = string(tailOf(res.Stdout))
+	switch errEnd, outEnd := tailOf(res.Stderr), tailOf(res.Stdout); {
+	case len(errEnd) > 0:
+		body.Message = string(errEnd)
+	case len(outEnd) > 0:
+		body.Message = string(outEnd)
 	case res.Signal != 0:
 		body.Message = "claude was killed by " + body.Signal
 	default:

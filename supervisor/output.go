@@ -35,14 +35,16 @@ func (c *capture) fill(r io.Reader) {
 // tail keeps the last max bytes read from a pipe: the end of stderr is where
 // a CLI says why it failed.
 type tail struct {
-	buf []byte
-	max int
+	buf  []byte
+	max  int
+	read int64 // all it read, kept or not
 }
 
 func (t *tail) fill(r io.Reader) {
 	chunk := make([]byte, readChunk)
 	for {
 		n, err := r.Read(chunk)
+		t.read += int64(n)
 		t.buf = append(t.buf, chunk[:n]...)
 		if len(t.buf) > 2*t.max {
 			t.buf = append(t.buf[:0], t.buf[len(t.buf)-t.max:]...)
@@ -64,22 +66,39 @@ func (t *tail) bytes() []byte {
 // handed to the child.
 type pipe struct{ ours, theirs *os.File }
 
-func newPipes() (in, out, errp pipe, err error) {
-	var ps [3]pipe
-	for i := range ps {
-		r, w, perr := os.Pipe()
-		if perr != nil {
-			for _, p := range ps[:i] {
-				p.ours.Close()
-				p.theirs.Close()
-			}
-			return in, out, errp, perr
+// stdio is the child's stdin, stdout and stderr.
+type stdio [3]pipe
+
+func newStdio() (stdio, error) {
+	var p stdio
+	for i := range p {
+		r, w, err := os.Pipe()
+		if err != nil {
+			p.close() // closes the pipes made so far
+			return stdio{}, err
 		}
-		if i == 0 {
-			ps[i] = pipe{ours: w, theirs: r}
-		} else {
-			ps[i] = pipe{ours: r, theirs: w}
+		p[i] = pipe{ours: r, theirs: w}
+		if i == 0 { // the child reads its stdin
+			p[i] = pipe{ours: w, theirs: r}
 		}
 	}
-	return ps[0], ps[1], ps[2], nil
+	return p, nil
+}
+
+// closeTheirs closes the child's ends once it has its own copies: ours
+// would keep the pipes open forever.
+func (p stdio) closeTheirs() {
+	for _, q := range p {
+		q.theirs.Close()
+	}
+}
+
+// close closes every end left open; closing one twice is harmless.
+func (p stdio) close() {
+	for _, q := range p {
+		if q.ours != nil {
+			q.ours.Close()
+			q.theirs.Close()
+		}
+	}
 }

@@ -353,22 +353,18 @@ func (s *Supervisor) run(c *command, prompt string, start time.Time, res *Result
 	// Removed once every process of the command is dead (deferred calls
 	// run after the sweep below).
 	defer s.tmp.discard(tmpDir)
-	stdin, stdout, stderr, err := newPipes()
+	pipes, err := newStdio()
 	if err != nil {
 		fail(fmt.Errorf("pipes: %w", err))
 		return
 	}
+	stdin, stdout, stderr := pipes[0], pipes[1], pipes[2]
 	argv := append([]string{bin}, s.cfg.Args...)
 	env := append(s.cfg.Env[:len(s.cfg.Env):len(s.cfg.Env)], "TMPDIR="+tmp)
 	pid, exitc, err := s.start(bin, argv, env, stdin.theirs, stdout.theirs, stderr.theirs)
-	// The child has its copies; ours would keep the pipes open forever.
-	stdin.theirs.Close()
-	stdout.theirs.Close()
-	stderr.theirs.Close()
+	pipes.closeTheirs()
 	if err != nil {
-		stdin.ours.Close()
-		stdout.ours.Close()
-		stderr.ours.Close()
+		pipes.close()
 		if errors.Is(err, syscall.ENOENT) {
 			if _, serr := os.Stat(s.cfg.Dir); s.cfg.Dir != "" && serr != nil {
 				err = fmt.Errorf("work_dir %q: %w", s.cfg.Dir, serr)
@@ -385,17 +381,17 @@ func (s *Supervisor) run(c *command, prompt string, start time.Time, res *Result
 	log = log.With("pid", pid)
 	log.Info("spawn", "bin", bin)
 
-	var pipes sync.WaitGroup
+	var copying sync.WaitGroup
 	out := capture{max: s.cfg.MaxOutput}
 	errTail := tail{max: stderrTail}
-	pipes.Go(func() {
+	copying.Go(func() {
 		// A CLI that exits without reading its stdin breaks the pipe: not
 		// an error of ours.
 		_, _ = stdin.ours.WriteString(prompt)
 		stdin.ours.Close()
 	})
-	pipes.Go(func() { out.fill(stdout.ours) })
-	pipes.Go(func() { errTail.fill(stderr.ours) })
+	copying.Go(func() { out.fill(stdout.ours) })
+	copying.Go(func() { errTail.fill(stderr.ours) })
 
 	timer := time.NewTimer(s.cfg.Timeout)
 	defer timer.Stop()
@@ -425,7 +421,7 @@ func (s *Supervisor) run(c *command, prompt string, start time.Time, res *Result
 	// vmd's tree cannot hold the answer back for long.
 	stdin.ours.Close()
 	pipesDone := make(chan struct{})
-	go func() { pipes.Wait(); close(pipesDone) }()
+	go func() { copying.Wait(); close(pipesDone) }()
 	select {
 	case <-pipesDone:
 	case <-time.After(drainPipes):
@@ -434,8 +430,7 @@ func (s *Supervisor) run(c *command, prompt string, start time.Time, res *Result
 		_ = stderr.ours.SetReadDeadline(time.Now())
 		<-pipesDone
 	}
-	stdout.ours.Close()
-	stderr.ours.Close()
+	pipes.close()
 
 	res.Stdout, res.Truncated = out.buf, out.dropped > 0
 	res.Stderr = errTail.bytes()
@@ -448,7 +443,7 @@ func (s *Supervisor) run(c *command, prompt string, start time.Time, res *Result
 		}
 	}
 	log.Info("done", "outcome", res.Outcome, "exit_code", res.ExitCode, "signal", signalName(res.Signal),
-		"stdout_bytes", len(out.buf)+int(out.dropped), "stderr_bytes", len(errTail.buf),
+		"stdout_bytes", len(out.buf)+int(out.dropped), "stderr_bytes", errTail.read,
 		"strays", res.Strays, "cpu", cpuTime(ex.usage), "duration", time.Since(start))
 }
 
