@@ -323,7 +323,7 @@ func (r *Recording) add(name string) {
 func (r *Recording) End() []string {
 	s := r.s
 	caughtUp := s.barrier()
-	os.Remove(filepath.Join(s.marks.Path, r.mark))
+	s.forget(r.mark) // seen by now, unless the watcher is stopped
 	s.mu.Lock()
 	s.rec = nil
 	names, lost := r.names, r.lost || !caughtUp || !r.armed
@@ -360,10 +360,11 @@ func (r *Recording) scan(names []string) []string {
 }
 
 // mark writes a marker file the watcher will report, and returns its name
-// and the channel closed when the watcher gets to it. inotify keeps a
-// directory's events in order: once the marker is seen, every event before
-// it has been handled. With rec, the marker also starts rec's recording; rec
-// is in place before the marker exists, so the watcher cannot miss it.
+// and the channel closed when the watcher gets to it. One inotify instance
+// queues the events of all its watches in order: once the marker is seen,
+// every event before it has been handled. With rec, the marker also starts
+// rec's recording; rec is in place before the marker exists, so the watcher
+// cannot miss it.
 func (s *Store) mark(rec *Recording) (string, chan struct{}, bool) {
 	s.mu.Lock()
 	s.seq++
@@ -376,17 +377,21 @@ func (s *Store) mark(rec *Recording) (string, chan struct{}, bool) {
 	}
 	s.mu.Unlock()
 	f, err := os.OpenFile(filepath.Join(s.marks.Path, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err == nil {
-		f.Close()
-	}
 	if err != nil {
 		s.log.Debug("images marker unavailable; scanning instead", "error", err)
-		s.mu.Lock()
-		delete(s.barriers, name)
-		s.mu.Unlock()
+		s.forget(name)
 		return name, ch, false
 	}
+	f.Close()
 	return name, ch, true
+}
+
+// forget removes a marker and stops waiting for it.
+func (s *Store) forget(name string) {
+	os.Remove(filepath.Join(s.marks.Path, name))
+	s.mu.Lock()
+	delete(s.barriers, name)
+	s.mu.Unlock()
 }
 
 // barrier waits until the watcher has handled every event so far.
@@ -395,12 +400,7 @@ func (s *Store) barrier() bool {
 	if !ok {
 		return false
 	}
-	defer func() {
-		os.Remove(filepath.Join(s.marks.Path, name))
-		s.mu.Lock()
-		delete(s.barriers, name)
-		s.mu.Unlock()
-	}()
+	defer s.forget(name)
 	t := time.NewTimer(barrierWait)
 	defer t.Stop()
 	select {
