@@ -174,6 +174,16 @@ func post(url, text string) reply {
 	return r
 }
 
+// inFlight posts a command in the background and returns once vmd has
+// started it; its reply arrives on the channel.
+func (p *vmdProc) inFlight(t *testing.T, text string) <-chan reply {
+	t.Helper()
+	got := make(chan reply, 1)
+	go func() { got <- post(p.url, text) }()
+	waitFor(t, "spawn", func() bool { return p.logged("spawn") })
+	return got
+}
+
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
@@ -310,9 +320,7 @@ func TestNohup(t *testing.T) {
 func TestDrain(t *testing.T) {
 	t.Run("command finishes within budget", func(t *testing.T) {
 		p := startVMD(t, append(baseEnv(t), "DRAIN_TIMEOUT_MS=8000"))
-		got := make(chan reply, 1)
-		go func() { got <- post(p.url, "sleep 300ms\nsay finished") }()
-		waitFor(t, "spawn", func() bool { return p.logged("spawn") })
+		got := p.inFlight(t, "sleep 300ms\nsay finished")
 		p.cmd.Process.Signal(syscall.SIGTERM)
 		r := <-got
 		if r.status != 200 || r.body["text"] != "finished\n" {
@@ -324,9 +332,7 @@ func TestDrain(t *testing.T) {
 	})
 	t.Run("command killed after budget", func(t *testing.T) {
 		p := startVMD(t, append(baseEnv(t), "DRAIN_TIMEOUT_MS=700"))
-		got := make(chan reply, 1)
-		go func() { got <- post(p.url, "ignore-term\nsay partial\nescape\nsleep 1h") }()
-		waitFor(t, "spawn", func() bool { return p.logged("spawn") })
+		got := p.inFlight(t, "ignore-term\nsay partial\nescape\nsleep 1h")
 		time.Sleep(100 * time.Millisecond) // let it print its partial answer
 		signalled := time.Now()
 		p.cmd.Process.Signal(syscall.SIGTERM)
@@ -356,9 +362,7 @@ func TestDrain(t *testing.T) {
 	})
 	t.Run("second signal stops at once", func(t *testing.T) {
 		p := startVMD(t, append(baseEnv(t), "DRAIN_TIMEOUT_MS=600000"))
-		got := make(chan reply, 1)
-		go func() { got <- post(p.url, "ignore-term\nsleep 1h") }()
-		waitFor(t, "spawn", func() bool { return p.logged("spawn") })
+		got := p.inFlight(t, "ignore-term\nsleep 1h")
 		p.cmd.Process.Signal(syscall.SIGINT)
 		waitFor(t, "draining", func() bool { return p.logged("draining") })
 		p.cmd.Process.Signal(syscall.SIGINT)
@@ -374,8 +378,7 @@ func TestDrain(t *testing.T) {
 // Even a vmd killed outright takes its command with it.
 func TestCommandDiesWithVMD(t *testing.T) {
 	p := startVMD(t, baseEnv(t))
-	go post(p.url, "ignore-term\nsleep 1h")
-	waitFor(t, "spawn", func() bool { return p.logged("spawn") })
+	p.inFlight(t, "ignore-term\nsleep 1h")
 	pid := int(p.field("spawn", "pid").(float64))
 	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) }) // if the test fails
 	p.cmd.Process.Kill()
