@@ -279,6 +279,24 @@ func TestServesAndStopsIdle(t *testing.T) {
 	}
 }
 
+// The CLI gets vmd's environment without vmd's own settings (a PORT would
+// send the agent's dev servers onto vmd's port), with IMAGES_DIR as resolved.
+func TestChildEnvironment(t *testing.T) {
+	env := append(baseEnv(t), "GITHUB_TOKEN=gh-test", "COMMAND_TIMEOUT_MS=60000")
+	p := startVMD(t, env)
+	r := post(p.url, "env PORT\nenv COMMAND_TIMEOUT_MS\nenv GITHUB_TOKEN\nenv ANTHROPIC_API_KEY\nenv IMAGES_DIR")
+	var imagesDir string
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "IMAGES_DIR="); ok {
+			imagesDir = v
+		}
+	}
+	want := "PORT=\nCOMMAND_TIMEOUT_MS=\nGITHUB_TOKEN=gh-test\nANTHROPIC_API_KEY=test-key\nIMAGES_DIR=" + imagesDir + "\n"
+	if r.status != 200 || r.body["text"] != want {
+		t.Errorf("the CLI's environment = %d %q; want %q", r.status, r.body["text"], want)
+	}
+}
+
 // Idle, vmd exits at once on a signal, even while a client holds a
 // connection with half a request on it.
 func TestIdleStopIgnoresHalfOpenConnections(t *testing.T) {
