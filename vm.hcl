@@ -40,9 +40,14 @@ claude_bin = "claude"
 # "-" (the CLI would take it as part of the prompt).
 claude_args = ["-p", "--dangerously-skip-permissions"]
 
-# The CLI's working directory, where it finds .mcp.json. Empty is vmd's own
-# working directory. Env: WORK_DIR.
+# The CLI's working directory, and the base of a relative mcp_config. Empty
+# is vmd's own working directory. Env: WORK_DIR.
 work_dir = ""
+
+# MCP servers file handed to the CLI with --mcp-config, relative to work_dir.
+# The default is used only if it exists; a path set here must exist.
+# Env: MCP_CONFIG.
+mcp_config = ".mcp.json"
 
 # Largest request body accepted, in bytes (prompts travel in the body).
 # Larger requests get 413. Env: MAX_REQUEST_BODY.

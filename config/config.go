@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -45,6 +47,11 @@ const (
 	// is plenty and keeps vmd's memory small even for output that JSON
 	// inflates sixfold (control bytes become \u00XX).
 	DefaultMaxOutput = 1 << 20
+	// DefaultMCPConfig is the MCP servers file handed to the CLI with
+	// --mcp-config, relative to work_dir. This one is optional: when it does
+	// not exist the CLI runs without it. A path set in vm.hcl or MCP_CONFIG
+	// must exist.
+	DefaultMCPConfig = ".mcp.json"
 	// DefaultLogLevel and DefaultLogFormat suit `docker logs`.
 	DefaultLogLevel  = "info"
 	DefaultLogFormat = "text"
@@ -82,6 +89,9 @@ type Config struct {
 	// WorkDir is the CLI's working directory, where .mcp.json lives; empty is
 	// vmd's own. vm.hcl: work_dir; env: WORK_DIR.
 	WorkDir string
+	// MCPConfig is the MCP servers file passed to the CLI (--mcp-config),
+	// relative to WorkDir. vm.hcl: mcp_config; env: MCP_CONFIG.
+	MCPConfig string
 	// MaxRequestBody is the largest request body accepted, in bytes.
 	// vm.hcl: max_request_body; env: MAX_REQUEST_BODY.
 	MaxRequestBody int
@@ -106,6 +116,7 @@ func Default() *Config {
 		ImageTTL:       DefaultImageTTL,
 		ClaudeBin:      DefaultClaudeBin,
 		ClaudeArgs:     append([]string(nil), DefaultClaudeArgs...),
+		MCPConfig:      DefaultMCPConfig,
 		MaxRequestBody: DefaultMaxRequestBody,
 		MaxOutput:      DefaultMaxOutput,
 		LogLevel:       DefaultLogLevel,
@@ -118,7 +129,7 @@ func Default() *Config {
 // the child would make the dev servers it starts fight vmd for its port).
 var EnvVars = []string{
 	"VM_CONFIG", "HOST", "PORT", "COMMAND_TIMEOUT_MS", "DRAIN_TIMEOUT_MS",
-	"IMAGES_DIR", "IMAGE_TTL_MS", "CLAUDE_BIN", "WORK_DIR", "MAX_REQUEST_BODY",
+	"IMAGES_DIR", "IMAGE_TTL_MS", "CLAUDE_BIN", "WORK_DIR", "MCP_CONFIG", "MAX_REQUEST_BODY",
 	"MAX_OUTPUT", "LOG_LEVEL", "LOG_FORMAT",
 }
 
@@ -156,6 +167,7 @@ type file struct {
 	ClaudeBin      string   `hcl:"claude_bin,optional"`
 	ClaudeArgs     []string `hcl:"claude_args,optional"`
 	WorkDir        string   `hcl:"work_dir,optional"`
+	MCPConfig      string   `hcl:"mcp_config,optional"`
 	MaxRequestBody int      `hcl:"max_request_body,optional"`
 	MaxOutput      int      `hcl:"max_output,optional"`
 	LogLevel       string   `hcl:"log_level,optional"`
@@ -176,7 +188,7 @@ func (c *Config) decodeFile(path string) (map[string]hcl.Range, error) {
 		Host: c.Host, Port: c.Port,
 		CommandTimeout: c.CommandTimeout.String(), DrainTimeout: c.DrainTimeout.String(),
 		ImagesDir: c.ImagesDir, ImageTTL: c.ImageTTL.String(),
-		ClaudeBin: c.ClaudeBin, ClaudeArgs: c.ClaudeArgs, WorkDir: c.WorkDir,
+		ClaudeBin: c.ClaudeBin, ClaudeArgs: c.ClaudeArgs, WorkDir: c.WorkDir, MCPConfig: c.MCPConfig,
 		MaxRequestBody: c.MaxRequestBody, MaxOutput: c.MaxOutput,
 		LogLevel: c.LogLevel, LogFormat: c.LogFormat,
 	}
@@ -185,6 +197,7 @@ func (c *Config) decodeFile(path string) (map[string]hcl.Range, error) {
 	}
 	c.Host, c.Port = fc.Host, fc.Port
 	c.ImagesDir, c.ClaudeBin, c.ClaudeArgs, c.WorkDir = fc.ImagesDir, fc.ClaudeBin, fc.ClaudeArgs, fc.WorkDir
+	c.MCPConfig = fc.MCPConfig
 	c.MaxRequestBody, c.MaxOutput = fc.MaxRequestBody, fc.MaxOutput
 	c.LogLevel, c.LogFormat = fc.LogLevel, fc.LogFormat
 
@@ -289,6 +302,7 @@ func (c *Config) applyEnv(getenv func(string) string, written map[string]hcl.Ran
 	millis("IMAGE_TTL_MS", "image_ttl", &c.ImageTTL)
 	str("CLAUDE_BIN", "claude_bin", &c.ClaudeBin)
 	str("WORK_DIR", "work_dir", &c.WorkDir)
+	str("MCP_CONFIG", "mcp_config", &c.MCPConfig)
 	num("MAX_REQUEST_BODY", "max_request_body", &c.MaxRequestBody)
 	num("MAX_OUTPUT", "max_output", &c.MaxOutput)
 	str("LOG_LEVEL", "log_level", &c.LogLevel)
@@ -333,6 +347,13 @@ func (c *Config) validate(written map[string]hcl.Range) []error {
 			bad("work_dir", "%q is not a directory", c.WorkDir)
 		}
 	}
+	if path, err := c.MCPConfigPath(); err != nil {
+		bad("mcp_config", "%v", err)
+	} else if path != "" {
+		if fi, err := os.Stat(path); err != nil || !fi.Mode().IsRegular() {
+			bad("mcp_config", "%q is not a file (set mcp_config to an MCP servers file, or leave it at %q)", path, DefaultMCPConfig)
+		}
+	}
 	if c.MaxRequestBody < 1024 {
 		bad("max_request_body", "%d bytes is too small (at least 1024)", c.MaxRequestBody)
 	}
@@ -346,6 +367,30 @@ func (c *Config) validate(written map[string]hcl.Range) []error {
 		bad("log_format", "%q is not text or json", c.LogFormat)
 	}
 	return errs
+}
+
+// MCPConfigPath is the absolute path of the MCP servers file to hand the
+// CLI, or "" when there is none: the default file may be absent, a path set
+// on purpose may not (Validate reports it). A relative path is taken from
+// WorkDir, where the CLI runs.
+func (c *Config) MCPConfigPath() (string, error) {
+	if c.MCPConfig == "" {
+		return "", nil
+	}
+	path := c.MCPConfig
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(c.WorkDir, path)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	if c.MCPConfig == DefaultMCPConfig {
+		if _, err := os.Stat(abs); errors.Is(err, fs.ErrNotExist) {
+			return "", nil
+		}
+	}
+	return abs, nil
 }
 
 // Logger builds vmd's root logger from the settings. Call it after Load.

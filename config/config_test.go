@@ -53,10 +53,34 @@ func TestRepoFileIsTheDefaults(t *testing.T) {
 	}
 	src, _ := os.ReadFile("../vm.hcl")
 	for _, name := range []string{"host", "port", "command_timeout", "drain_timeout", "images_dir", "image_ttl",
-		"claude_bin", "claude_args", "work_dir", "max_request_body", "max_output", "log_level", "log_format"} {
+		"claude_bin", "claude_args", "work_dir", "mcp_config", "max_request_body", "max_output", "log_level", "log_format"} {
 		if !strings.Contains(string(src), "\n"+name+" ") {
 			t.Errorf("vm.hcl does not document %s", name)
 		}
+	}
+}
+
+// The MCP config is found from the CLI's working directory; the default file
+// is optional, a file named on purpose is not.
+func TestMCPConfigPath(t *testing.T) {
+	dir := t.TempDir()
+	c := Default()
+	c.WorkDir = dir
+	if p, err := c.MCPConfigPath(); p != "" || err != nil {
+		t.Errorf("absent default: MCPConfigPath = %q, %v; want none", p, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, ".mcp.json"), []byte(`{"mcpServers":{}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := c.MCPConfigPath(); p != filepath.Join(dir, ".mcp.json") || err != nil {
+		t.Errorf("present default: MCPConfigPath = %q, %v; want it in work_dir", p, err)
+	}
+	c.MCPConfig = "other.json"
+	if p, _ := c.MCPConfigPath(); p != filepath.Join(dir, "other.json") {
+		t.Errorf("named file: MCPConfigPath = %q; want it in work_dir even before it exists", p)
+	}
+	if errs := c.Validate(); len(errs) != 1 || !strings.Contains(errs[0].Error(), "other.json\" is not a file") {
+		t.Errorf("named file missing: Validate = %v; want one mcp_config error", errs)
 	}
 }
 
@@ -107,6 +131,8 @@ func TestErrors(t *testing.T) {
 		{"names", "log_format = \"xml\"\nclaude_bin = \" \"\nimages_dir = \"\"\n", []string{"LOG_LEVEL", "loud"},
 			[]string{`images_dir: must not be empty`, `claude_bin: must not be empty`, `log_level: "loud" is not one of`, `log_format: "xml" is not text or json`}},
 		{"work dir", "work_dir = \"/no/such/dir\"\n", nil, []string{`work_dir: "/no/such/dir" is not a directory`}},
+		{"mcp config set but missing", "mcp_config = \"/no/such/mcp.json\"\n", nil, []string{`vm.hcl:1:14: mcp_config: "/no/such/mcp.json" is not a file`}},
+		{"mcp config from env", "", []string{"MCP_CONFIG", "/"}, []string{`mcp_config: "/" is not a file`}},
 		{"file values carry their position", "port = -5\n\nmax_output = 0\n", []string{"COMMAND_TIMEOUT_MS", "-9223372036855"},
 			[]string{`COMMAND_TIMEOUT_MS="-9223372036855": not a whole number of milliseconds`,
 				`vm.hcl:1:8: port: -5 is not a TCP port`, `vm.hcl:3:14: max_output: 0 bytes must be positive`}},

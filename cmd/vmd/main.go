@@ -65,9 +65,14 @@ func vmd(args []string, getenv func(string) string, environ []string, stderr io.
 		logger.Error("cannot open the images directory", "error", err)
 		return 1
 	}
+	mcpConfig, _ := cfg.MCPConfigPath() // Load has checked it
+	claudeArgs := slices.Clone(cfg.ClaudeArgs)
+	if mcpConfig != "" {
+		claudeArgs = append(claudeArgs, "--mcp-config", mcpConfig)
+	}
 	sup, err := supervisor.New(supervisor.Config{
 		Bin:          cfg.ClaudeBin,
-		Args:         cfg.ClaudeArgs,
+		Args:         claudeArgs,
 		Dir:          cfg.WorkDir,
 		Env:          childEnv(environ, cfg),
 		Timeout:      cfg.CommandTimeout,
@@ -113,7 +118,7 @@ func vmd(args []string, getenv func(string) string, environ []string, stderr io.
 	})
 
 	logger.Info("startup", "version", version, "address", ln.Addr().String(), "port", ln.Addr().(*net.TCPAddr).Port,
-		"pid", os.Getpid(), "claude_bin", cfg.ClaudeBin, "images_dir", cfg.ImagesDir, "command_timeout", cfg.CommandTimeout)
+		"pid", os.Getpid(), "claude_bin", cfg.ClaudeBin, "images_dir", cfg.ImagesDir, "mcp_config", mcpConfig, "command_timeout", cfg.CommandTimeout)
 	err = g.Run()
 	if err == nil || errors.Is(err, run.ErrSignal) {
 		logger.Info("stopped", "reason", err)

@@ -297,6 +297,26 @@ func TestChildEnvironment(t *testing.T) {
 	}
 }
 
+// An MCP config in the CLI's working directory is handed to it by absolute
+// path; without one the CLI gets none.
+func TestMCPConfigArgument(t *testing.T) {
+	work := t.TempDir()
+	p := startVMD(t, append(baseEnv(t), "WORK_DIR="+work))
+	if r := post(p.url, "args"); r.status != 200 || strings.Contains(r.body["text"].(string), "--mcp-config") {
+		t.Errorf("no .mcp.json: args = %d %q; want no --mcp-config", r.status, r.body["text"])
+	}
+	p.cmd.Process.Kill()
+
+	if err := os.WriteFile(filepath.Join(work, ".mcp.json"), []byte(`{"mcpServers":{}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p = startVMD(t, append(baseEnv(t), "WORK_DIR="+work))
+	want := "--mcp-config " + filepath.Join(work, ".mcp.json") + "\n"
+	if r := post(p.url, "args"); r.status != 200 || !strings.HasSuffix(r.body["text"].(string), want) {
+		t.Errorf("with .mcp.json: args = %d %q; want it to end %q", r.status, r.body["text"], want)
+	}
+}
+
 // Idle, vmd exits at once on a signal, even while a client holds a
 // connection with half a request on it.
 func TestIdleStopIgnoresHalfOpenConnections(t *testing.T) {
