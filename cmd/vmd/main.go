@@ -87,6 +87,7 @@ func vmd(args []string, getenv func(string) string, environ []string, stderr io.
 		MaxRequestBody: cfg.MaxRequestBody,
 		CommandTimeout: cfg.CommandTimeout,
 		DrainTimeout:   cfg.DrainTimeout,
+		Version:        version,
 	})
 	if cfg.DrainTimeout >= 10*time.Second {
 		logger.Warn("drain_timeout is not below 10s, Docker's default stop window: give the platform longer (stop_grace_period, Fly's kill_timeout)",
