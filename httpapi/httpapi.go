@@ -1,4 +1,5 @@
-// Package httpapi is vmd's HTTP API: /health, /command and /images/. It
+// Package httpapi is vmd's HTTP API: /health, /command, /images/, /ready and
+// /metrics. It
 // asks the supervisor to run commands and the images store for files; it
 // starts, waits for and touches nothing itself.
 package httpapi
@@ -51,6 +52,12 @@ type Options struct {
 	CommandTimeout time.Duration
 	// DrainTimeout is reported in drain messages.
 	DrainTimeout time.Duration
+	// APIToken, when set, is the bearer token every route but /health
+	// requires (see auth.go).
+	APIToken string
+	// MCPConfig is the MCP servers file /ready checks, by absolute path;
+	// empty is none.
+	MCPConfig string
 }
 
 // API serves vmd's endpoints.
@@ -61,6 +68,9 @@ type API struct {
 	opts Options
 	srv  *fasthttp.Server
 
+	auth    authenticator // see auth.go
+	metrics *metrics      // see metrics.go
+
 	draining   chan struct{}
 	drainOnce  sync.Once
 	drainStart time.Time // set once, before draining is closed
@@ -69,10 +79,11 @@ type API struct {
 
 // New builds the API over a supervisor and an images store.
 func New(sup *supervisor.Supervisor, img *images.Store, log hclog.Logger, opts Options) *API {
-	a := &API{sup: sup, img: img, log: log, opts: opts, draining: make(chan struct{})}
+	a := &API{sup: sup, img: img, log: log, opts: opts, draining: make(chan struct{}),
+		auth: newAuthenticator(opts.APIToken), metrics: newMetrics(sup, img)}
 	a.srv = &fasthttp.Server{
-		Handler:               a.Handler,
-		ErrorHandler:          a.errorHandler,
+		Handler:               a.serve,      // request id, token, then Handler: see middleware.go
+		ErrorHandler:          a.serveError, // request id, token, then errorHandler
 		ReadTimeout:           readTimeout,
 		IdleTimeout:           idleTimeout,
 		WriteTimeout:          writeTimeout,
@@ -84,6 +95,9 @@ func New(sup *supervisor.Supervisor, img *images.Store, log hclog.Logger, opts O
 		// fasthttp logs what clients get wrong (bodies too large, broken
 		// connections): debug material, answered in JSON anyway.
 		Logger: log.StandardLogger(&hclog.StandardLoggerOptions{ForceLevel: hclog.Debug}),
+	}
+	if a.auth.on {
+		a.srv.HeaderReceived = a.headerReceived
 	}
 	return a
 }
@@ -148,13 +162,14 @@ func (a *API) isDraining() bool {
 
 // Handler routes a request. Routing looks at the path as sent, before any
 // decoding or dot-segment cleaning, so that /images/..%2f.. is seen for what
-// it is rather than cleaned into some other route.
+// it is rather than cleaned into some other route. The server calls it
+// through serve, which has checked the token first.
 func (a *API) Handler(ctx *fasthttp.RequestCtx) {
 	path := string(ctx.Request.URI().PathOriginal())
 	switch {
 	case path == "/health":
 		if a.allow(ctx, "GET, HEAD", fasthttp.MethodGet, fasthttp.MethodHead) {
-			a.log.Debug("health")
+			a.reqLog(ctx).Debug("health")
 			writeJSON(ctx, fasthttp.StatusOK, map[string]string{"status": "ok"})
 		}
 	case path == "/command":
@@ -164,6 +179,14 @@ func (a *API) Handler(ctx *fasthttp.RequestCtx) {
 	case strings.HasPrefix(path, "/images/"):
 		if a.allow(ctx, "GET, HEAD", fasthttp.MethodGet, fasthttp.MethodHead) {
 			a.image(ctx, path[len("/images/"):])
+		}
+	case path == "/ready":
+		if a.allow(ctx, "GET, HEAD", fasthttp.MethodGet, fasthttp.MethodHead) {
+			a.ready(ctx)
+		}
+	case path == "/metrics":
+		if a.allow(ctx, "GET, HEAD", fasthttp.MethodGet, fasthttp.MethodHead) {
+			a.serveMetrics(ctx)
 		}
 	default:
 		writeJSON(ctx, fasthttp.StatusNotFound, errorBody{Error: "not_found",
@@ -241,31 +264,38 @@ func ParsePrompt(body []byte) (string, bool) {
 }
 
 func (a *API) command(ctx *fasthttp.RequestCtx) {
+	log := a.reqLog(ctx)
 	if a.isDraining() {
+		a.metrics.commandRefused(outcomeShuttingDown)
 		writeJSON(ctx, fasthttp.StatusServiceUnavailable, errorBody{Error: "shutting_down", Message: "vmd is shutting down"})
 		return
 	}
 	prompt, ok := ParsePrompt(ctx.PostBody())
 	if !ok {
+		a.metrics.commandRefused(outcomeBadRequest)
 		writeJSON(ctx, fasthttp.StatusBadRequest, badRequest)
 		return
 	}
-	a.log.Info("command received", "prompt_length", len(prompt))
+	log.Info("command received", "prompt_length", len(prompt))
 	res, err := a.sup.Exec(prompt)
 	switch {
 	case errors.Is(err, supervisor.ErrBusy):
+		a.metrics.commandRefused(outcomeBusy)
 		writeJSON(ctx, fasthttp.StatusConflict, errorBody{Error: "busy", Message: "A command is already in progress"})
 		return
 	case errors.Is(err, supervisor.ErrDraining):
+		a.metrics.commandRefused(outcomeShuttingDown)
 		writeJSON(ctx, fasthttp.StatusServiceUnavailable, errorBody{Error: "shutting_down", Message: "vmd is shutting down"})
 		return
 	case err != nil:
+		a.metrics.commandRefused(outcomeInternal)
 		writeJSON(ctx, fasthttp.StatusInternalServerError, errorBody{Error: "internal_error", Message: err.Error()})
 		return
 	}
+	a.metrics.commandRan(commandOutcome(res), res.Duration)
 	status, body := a.answer(res)
 	if status == fasthttp.StatusInternalServerError {
-		a.log.Error("command failed", "status", status, "outcome", res.Outcome, "pid", res.Pid,
+		log.Error("command failed", "status", status, "outcome", res.Outcome, "pid", res.Pid,
 			"exit_code", res.ExitCode, "stderr", string(tailOf(res.Stderr)))
 	}
 	writeJSON(ctx, status, body)
@@ -348,7 +378,7 @@ func (a *API) image(ctx *fasthttp.RequestCtx, raw string) {
 		writeJSON(ctx, fasthttp.StatusNotFound, errorBody{Error: "not_found", Message: "No image named " + truncate(name, 200)})
 		return
 	case err != nil:
-		a.log.Error("cannot open image", "name", name, "error", err)
+		a.reqLog(ctx).Error("cannot open image", "name", name, "error", err)
 		writeJSON(ctx, fasthttp.StatusInternalServerError, errorBody{Error: "internal_error", Message: "Cannot read the image"})
 		return
 	}

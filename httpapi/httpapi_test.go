@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -49,7 +50,11 @@ type setup struct {
 	drain    time.Duration
 	maxBody  int
 	maxOut   int
-	loopback bool // real TCP on 127.0.0.1 instead of an in-memory listener
+	loopback bool      // real TCP on 127.0.0.1 instead of an in-memory listener
+	token    string    // Options.APIToken
+	mcp      string    // Options.MCPConfig
+	env      []string  // added to the CLI's environment
+	logs     io.Writer // JSON logs at debug go here; none if nil
 }
 
 // serve runs the whole API (supervisor, images store, fasthttp) over the
@@ -72,19 +77,23 @@ func serve(t testing.TB, s setup) *server {
 		s.maxOut = 1 << 20
 	}
 	log := hclog.NewNullLogger()
+	if s.logs != nil {
+		log = hclog.New(&hclog.LoggerOptions{Output: s.logs, JSONFormat: true, Level: hclog.Debug})
+	}
 	dir := filepath.Join(t.TempDir(), "images")
 	img, err := images.Open(dir, time.Hour, log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	sup, err := supervisor.New(supervisor.Config{
-		Bin: s.bin, Env: append(os.Environ(), "IMAGES_DIR="+dir), TempRoot: t.TempDir(),
+		Bin: s.bin, Env: append(append(os.Environ(), "IMAGES_DIR="+dir), s.env...), TempRoot: t.TempDir(),
 		Timeout: s.timeout, DrainTimeout: s.drain, MaxOutput: s.maxOut,
 	}, log, img)
 	if err != nil {
 		t.Fatal(err)
 	}
-	api := New(sup, img, log, Options{MaxRequestBody: s.maxBody, CommandTimeout: s.timeout, DrainTimeout: s.drain})
+	api := New(sup, img, log, Options{MaxRequestBody: s.maxBody, CommandTimeout: s.timeout, DrainTimeout: s.drain,
+		APIToken: s.token, MCPConfig: s.mcp})
 
 	srv := &server{api: api, sup: sup, images: dir}
 	var ln net.Listener

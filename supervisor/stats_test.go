@@ -7,7 +7,9 @@ func TestStats(t *testing.T) {
 	if st := h.sup.Stats(); st != (Stats{}) {
 		t.Errorf("Stats() at start = %+v; want zeros", st)
 	}
-	res := h.exec(t, "orphans 3\nescape\nescape\nsay ok")
+	// The sleep lets the orphans' parents exit and the orphans start: the
+	// CLI's exit kills its whole group.
+	res := h.exec(t, "orphans 3\nsleep 200ms\nescape\nescape\nsay ok")
 	if res.Strays < 2 {
 		t.Fatalf("Strays = %d; want at least 2", res.Strays)
 	}
