@@ -15,7 +15,7 @@ func (a *API) serve(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
 	setRequestID(ctx)
 	path := ctx.Request.URI().PathOriginal()
-	if why := a.auth.check(&ctx.Request.Header); why != authOK && !exempt(path) {
+	if why := a.authorize(ctx, path); why != authOK {
 		a.unauthorized(ctx, why)
 	} else {
 		a.Handler(ctx)
@@ -33,10 +33,18 @@ func (a *API) serve(ctx *fasthttp.RequestCtx) {
 func (a *API) serveError(ctx *fasthttp.RequestCtx, err error) {
 	setRequestID(ctx)
 	path := ctx.Request.URI().PathOriginal()
-	if why := a.auth.check(&ctx.Request.Header); why != authOK && !exempt(path) && errors.Is(err, fasthttp.ErrBodyTooLarge) {
+	if why := a.authorize(ctx, path); why != authOK && errors.Is(err, fasthttp.ErrBodyTooLarge) {
 		a.unauthorized(ctx, why)
 	} else {
 		a.errorHandler(ctx, err)
 	}
 	a.metrics.request(path, ctx.Response.StatusCode())
+}
+
+// authorize checks the token, unless the route is exempt.
+func (a *API) authorize(ctx *fasthttp.RequestCtx, path []byte) authResult {
+	if exempt(path) {
+		return authOK
+	}
+	return a.auth.check(&ctx.Request.Header)
 }
