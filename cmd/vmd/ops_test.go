@@ -3,6 +3,9 @@ package main
 import (
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -79,4 +82,32 @@ func TestOpenWarning(t *testing.T) {
 			}
 		})
 	}
+}
+
+// As PID 1, the CLI's version probe runs beside a command whose orphans
+// vmd reaps and whose strays it kills, and is neither reaped by mistake nor
+// swept; the counters show both.
+func TestReadyBesideCommandAsPID1(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root for unshare --pid")
+	}
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Skip("no unshare")
+	}
+	env := append(baseEnv(t), "FAKECLAUDE_VERSION=slow 500ms")
+	p := startVMD(t, env, unshare, "--pid", "--fork", "--mount-proc", "--kill-child", vmdBin)
+	got := p.inFlight(t, "orphans 4\nsleep 100ms\nescape\nsay done")
+	status, _, body := request(t, "GET", p.url+"/ready", "")
+	if status != 200 || !strings.Contains(body, `"version":"1.0.0-fake (Claude Code)"`) {
+		t.Errorf("GET /ready beside a command = %d %q; want 200 with the version", status, body)
+	}
+	if r := <-got; r.status != 200 || r.body["text"] == nil {
+		t.Fatalf("command = %d %v %v", r.status, r.body, r.err)
+	}
+	waitFor(t, "counters", func() bool {
+		_, _, metrics := request(t, "GET", p.url+"/metrics", "")
+		return regexp.MustCompile(`\nvmd_stray_processes_killed_total [1-9]`).MatchString(metrics) &&
+			regexp.MustCompile(`\nvmd_zombies_reaped_total ([5-9]|\d\d)`).MatchString(metrics)
+	})
 }
