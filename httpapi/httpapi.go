@@ -1,7 +1,6 @@
 // Package httpapi is vmd's HTTP API: /health, /command, /images/, /ready and
-// /metrics. It
-// asks the supervisor to run commands and the images store for files; it
-// starts, waits for and touches nothing itself.
+// /metrics. It asks the supervisor to run commands and the images store for
+// files; it starts, waits for and touches nothing itself.
 package httpapi
 
 import (
