@@ -104,6 +104,14 @@ func (s *Supervisor) CLIVersion(ctx context.Context) (string, error) {
 	}
 }
 
+// KnownCLIVersion is the version CLIVersion found, or "" if none has been
+// found yet. It never waits nor starts a process: for status pages.
+func (s *Supervisor) KnownCLIVersion() string {
+	s.ver.mu.Lock()
+	defer s.ver.mu.Unlock()
+	return s.ver.version
+}
+
 func (s *Supervisor) probeVersion(run *versionRun, timeout time.Duration) {
 	v, err := s.runVersion(timeout)
 	p := &s.ver

@@ -171,9 +171,15 @@ func TestCLIVersionStop(t *testing.T) {
 // A version once known is kept, even after Stop.
 func TestCLIVersionKept(t *testing.T) {
 	h := start(t, nil)
+	if v := h.sup.KnownCLIVersion(); v != "" {
+		t.Errorf("KnownCLIVersion() before any probe = %q; want none", v)
+	}
 	v, err := h.sup.CLIVersion(context.Background())
 	if err != nil {
 		t.Fatal(err)
+	}
+	if known := h.sup.KnownCLIVersion(); known != v {
+		t.Errorf("KnownCLIVersion() = %q; want %q", known, v)
 	}
 	h.sup.Stop()
 	<-h.sup.Done()
