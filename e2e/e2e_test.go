@@ -3,6 +3,8 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"image/png"
@@ -633,5 +635,42 @@ func TestAsRoot(t *testing.T) {
 	if a.status != http.StatusInternalServerError || a.Error != "execution_error" ||
 		!strings.Contains(a.Message, "--dangerously-skip-permissions cannot be used with root/sudo privileges") {
 		t.Errorf("answer = %v; want 500 execution_error naming root", a)
+	}
+}
+
+// The real CLI resumes a session by sending its conversation again, which
+// the fake API's "What did I ask before?" answers from: ground for vmd's
+// sessions. The CLI runs directly here, without vmd or MCP servers.
+func TestResumeAgainstFakeAPI(t *testing.T) {
+	s := newStack(t)
+	var b [16]byte
+	rand.Read(b[:])
+	b[6], b[8] = b[6]&0x0f|0x40, b[8]&0x3f|0x80 // a version 4 UUID
+	session := fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+	run := func(prompt string, args ...string) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, claudeBin, append([]string{"-p", "--dangerously-skip-permissions", "--strict-mcp-config"}, args...)...)
+		cmd.Env, cmd.Dir, cmd.Stdin = s.env, s.dir, strings.NewReader(prompt)
+		if s.cred != nil {
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred}
+		}
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("claude %q: %v\nstdout: %s\nstderr: %s", args, err, out, stderr.Bytes())
+		}
+		return string(out)
+	}
+	if got := run("What is 2+2?", "--session-id", session); got != "4\n" {
+		t.Fatalf("What is 2+2? = %q; want %q", got, "4\n")
+	}
+	if got := run("What did I ask before?", "--resume", session); got != "You asked: What is 2+2?\n" {
+		t.Errorf("What did I ask before? (--resume) = %q; want %q", got, "You asked: What is 2+2?\n")
+	}
+	if got := run("What did I ask before?"); got != "You asked nothing before.\n" {
+		t.Errorf("What did I ask before? (a new session) = %q; want %q", got, "You asked nothing before.\n")
 	}
 }
