@@ -11,7 +11,8 @@
 //	                            mcp__playwright__browser_take_screenshot, then
 //	                            answers "Screenshot taken of URL" (or, if a
 //	                            tool failed, "Tool failed: ...")
-//	Open URL and stall          calls browser_navigate to URL, then stalls
+//	Open URL and stall          calls browser_navigate to URL, then, given
+//	                            its result, stalls (Chromium is up)
 //	What did I ask before?      answers "You asked: PROMPT" with the user
 //	                            prompt before this one in the conversation
 //	                            (as sent again by the CLI on --resume)
@@ -24,6 +25,13 @@
 // Anything else is answered "Unscripted: PROMPT". The server keeps no state
 // between requests but its record: where a script is is read from the
 // conversation the CLI sends each time, as the real API does.
+//
+// Besides POST /v1/messages (streamed as server-sent events when the
+// request asks, as the CLI always does, else one JSON message) it answers
+// POST /v1/messages/count_tokens and the CLI's HEAD /api/hello
+// connectivity check (sent unless CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC
+// is set). Any other route is answered 404, logged and recorded as not
+// Known, so that a test can fail on a call of a newer CLI.
 package fakeapi
 
 import (
@@ -135,8 +143,8 @@ type config struct {
 }
 
 // WithAddr sets the address to listen on; the default is 127.0.0.1:0, a
-// free port on loopback. A container on the host's network reaches it there
-// too.
+// free port on loopback, which a container on the host's network (podman
+// --network=host) reaches too.
 func WithAddr(addr string) Option { return func(c *config) { c.addr = addr } }
 
 // WithLogf sets where the server logs each request, unknown routes
@@ -179,8 +187,8 @@ func (s *Server) Close() {
 	})
 }
 
-// Stalled receives a value when a response has begun to stall (the channel
-// holds at most one).
+// Stalled receives a value when a response has begun to stall. It holds
+// at most one, unread values included: use a server for one stall.
 func (s *Server) Stalled() <-chan struct{} { return s.stalled }
 
 // Requests returns a copy of the requests received so far, in order.
@@ -222,10 +230,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			apiError(w, http.StatusBadRequest, "invalid_request_error", err.Error())
 			return
 		}
-		rec.Messages = &req
-		rec.Prompt, _ = prompt(req.Messages)
-		s.logf("fake API: %s %s stream=%v tools=%d prompt=%q", r.Method, r.URL.Path, req.Stream, len(req.Tools), rec.Prompt)
-		s.messages(w, r, &req)
+		p, results := prompt(req.Messages)
+		rec.Messages, rec.Prompt = &req, p
+		s.logf("fake API: %s %s stream=%v tools=%d tool_results=%d prompt=%q", r.Method, r.URL.Path, req.Stream, len(req.Tools), len(results), p)
+		s.messages(w, r, &req, p, results)
 	default:
 		rec.Known = false
 		s.logf("fake API: unknown route %s %s?%s", r.Method, r.URL.Path, r.URL.RawQuery)
@@ -238,10 +246,9 @@ var (
 	statusRE = regexp.MustCompile(`(?i)\bfail with (\d{3})\b`)
 )
 
-// messages answers POST /v1/messages according to the script the prompt
-// names.
-func (s *Server) messages(w http.ResponseWriter, r *http.Request, req *MessagesRequest) {
-	p, results := prompt(req.Messages)
+// messages answers POST /v1/messages according to the script the prompt p
+// names, at the step the tool results sent since p say.
+func (s *Server) messages(w http.ResponseWriter, r *http.Request, req *MessagesRequest, p string, results []Block) {
 	lower := strings.ToLower(p)
 	url := urlRE.FindString(p)
 	switch {
