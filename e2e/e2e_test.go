@@ -567,6 +567,7 @@ func TestAPIFailures(t *testing.T) {
 
 func checkAPIFailure(t *testing.T, a answer, want string) {
 	t.Helper()
+	t.Logf("answer: %v", a)
 	if a.status != http.StatusInternalServerError || a.Error != "execution_error" || !strings.Contains(a.Message, want) ||
 		a.ExitCode == nil || *a.ExitCode != 1 {
 		t.Errorf("answer = %v; want 500 execution_error, exitCode 1, message containing %q", a, want)
@@ -632,6 +633,7 @@ func TestAsRoot(t *testing.T) {
 	s := newStack(t)
 	v := s.start(true)
 	a := v.command("What is 2+2?")
+	t.Logf("answer: %v", a)
 	if a.status != http.StatusInternalServerError || a.Error != "execution_error" ||
 		!strings.Contains(a.Message, "--dangerously-skip-permissions cannot be used with root/sudo privileges") {
 		t.Errorf("answer = %v; want 500 execution_error naming root", a)
