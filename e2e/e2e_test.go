@@ -195,11 +195,10 @@ type vmd struct {
 }
 
 // start runs vmd with the stack's environment plus env (later entries
-// win), as nobody when the tests run as root, unless asRoot. When the test
-// ends vmd is stopped with SIGTERM, and nothing the stack started may be
-// left running.
-func (s *stack) start(asRoot bool, env ...string) *vmd {
-	t := s.t
+// win), as nobody when the tests run as root, unless asRoot. When t ends
+// vmd is stopped with SIGTERM, and nothing the stack started may be left
+// running.
+func (s *stack) start(t *testing.T, asRoot bool, env ...string) *vmd {
 	t.Helper()
 	v := &vmd{
 		cmd:    exec.Command(vmdBin),
@@ -408,7 +407,7 @@ func checkRequests(t *testing.T, api *fakeapi.Server) []fakeapi.Request {
 
 func TestAnswers(t *testing.T) {
 	s := newStack(t)
-	v := s.start(false)
+	v := s.start(t, false)
 	a := v.command("What is 2+2?")
 	if a.status != http.StatusOK || strings.TrimSpace(a.Text) != "4" || a.ExitCode == nil || *a.ExitCode != 0 {
 		t.Fatalf("What is 2+2? = %v; want 200 with text 4 and exitCode 0", a)
@@ -471,7 +470,7 @@ var screenshotName = regexp.MustCompile(`^/images/(page-[^/]+\.png)$`)
 func TestScreenshot(t *testing.T) {
 	s := newStack(t)
 	url, userAgents := servePage(t)
-	v := s.start(false)
+	v := s.start(t, false)
 	a := v.command("Take a screenshot of " + url)
 	if a.status != http.StatusOK || a.Text != "Screenshot taken of "+url+"\n" {
 		t.Fatalf("screenshot command = %v; want 200 with text %q", a, "Screenshot taken of "+url+"\n")
@@ -534,7 +533,7 @@ func TestScreenshot(t *testing.T) {
 // with that text, soon.
 func TestAPIFailures(t *testing.T) {
 	s := newStack(t)
-	v := s.start(false)
+	v := s.start(t, false)
 	for _, tc := range []struct {
 		prompt, want string
 	}{
@@ -559,7 +558,7 @@ func TestAPIFailures(t *testing.T) {
 		}
 		closed := "http://" + ln.Addr().String()
 		ln.Close()
-		v := s.start(false, "ANTHROPIC_BASE_URL="+closed)
+		v := s.start(t, false, "ANTHROPIC_BASE_URL="+closed)
 		a := v.command("What is 2+2?")
 		checkAPIFailure(t, a, "ECONNREFUSED")
 	})
@@ -586,7 +585,7 @@ func TestTimeoutMidToolCall(t *testing.T) {
 	// load the page (about 3s on the project's VM), so that the timeout
 	// falls after.
 	const timeout = 10 * time.Second
-	v := s.start(false, "COMMAND_TIMEOUT_MS="+strconv.Itoa(int(timeout.Milliseconds())))
+	v := s.start(t, false, "COMMAND_TIMEOUT_MS="+strconv.Itoa(int(timeout.Milliseconds())))
 	answered := make(chan answer, 1)
 	start := time.Now()
 	go func() { answered <- v.command("Open " + url + " and stall") }()
@@ -631,7 +630,7 @@ func TestAsRoot(t *testing.T) {
 		t.Skip("not running as root")
 	}
 	s := newStack(t)
-	v := s.start(true)
+	v := s.start(t, true)
 	a := v.command("What is 2+2?")
 	t.Logf("answer: %v", a)
 	if a.status != http.StatusInternalServerError || a.Error != "execution_error" ||
