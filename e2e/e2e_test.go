@@ -3,8 +3,6 @@ package e2e
 import (
 	"bufio"
 	"bytes"
-	"context"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"image/png"
@@ -289,13 +287,21 @@ type answer struct {
 	DurationMs int64    `json:"durationMs"`
 	Error      string   `json:"error"`
 	Message    string   `json:"message"`
+	SessionID  string   `json:"sessionId"`
+	CostUSD    *float64 `json:"costUsd"`
+	Warnings   []string `json:"warnings"`
 }
 
 // command posts a command. It does not fail the test, so that it may run in
 // a goroutine; an answer that did not come has status 0 and the error in
 // Message.
 func (v *vmd) command(text string) answer {
-	body, _ := json.Marshal(map[string]string{"text": text})
+	return v.commandWith(map[string]string{"text": text})
+}
+
+// commandWith posts a command with more members (sessionId, timeoutMs).
+func (v *vmd) commandWith(fields map[string]string) answer {
+	body, _ := json.Marshal(fields)
 	start := time.Now()
 	resp, err := v.client.Post(v.url+"/command", "application/json", bytes.NewReader(body))
 	if err != nil {
@@ -472,8 +478,9 @@ func TestScreenshot(t *testing.T) {
 	url, userAgents := servePage(t)
 	v := s.start(t, false)
 	a := v.command("Take a screenshot of " + url)
-	if a.status != http.StatusOK || a.Text != "Screenshot taken of "+url+"\n" {
-		t.Fatalf("screenshot command = %v; want 200 with text %q", a, "Screenshot taken of "+url+"\n")
+	// The CLI's result, as stream-json carries it: no newline added.
+	if a.status != http.StatusOK || a.Text != "Screenshot taken of "+url {
+		t.Fatalf("screenshot command = %v; want 200 with text %q", a, "Screenshot taken of "+url)
 	}
 	if len(a.Images) != 1 || !screenshotName.MatchString(a.Images[0]) {
 		t.Fatalf("images = %q; want one /images/page-*.png", a.Images)
@@ -529,8 +536,9 @@ func TestScreenshot(t *testing.T) {
 	}
 }
 
-// The CLI reports a failing API on stdout and exits 1: vmd answers 500
-// with that text, soon.
+// The CLI reports a failing API as an error result (is_error, though its
+// subtype says "success") and exits 1: vmd answers 502 agent_error with
+// the CLI's words, soon.
 func TestAPIFailures(t *testing.T) {
 	s := newStack(t)
 	v := s.start(t, false)
@@ -567,9 +575,9 @@ func TestAPIFailures(t *testing.T) {
 func checkAPIFailure(t *testing.T, a answer, want string) {
 	t.Helper()
 	t.Logf("answer: %v", a)
-	if a.status != http.StatusInternalServerError || a.Error != "execution_error" || !strings.Contains(a.Message, want) ||
-		a.ExitCode == nil || *a.ExitCode != 1 {
-		t.Errorf("answer = %v; want 500 execution_error, exitCode 1, message containing %q", a, want)
+	if a.status != http.StatusBadGateway || a.Error != "agent_error" || !strings.Contains(a.Message, want) ||
+		a.ExitCode == nil || *a.ExitCode != 1 || a.SessionID == "" {
+		t.Errorf("answer = %v; want 502 agent_error, exitCode 1, a session id, message containing %q", a, want)
 	}
 	if a.took > 30*time.Second {
 		t.Errorf("the answer took %v; want under 30s", a.took)
@@ -639,39 +647,151 @@ func TestAsRoot(t *testing.T) {
 	}
 }
 
-// The real CLI resumes a session by sending its conversation again, which
-// the fake API's "What did I ask before?" answers from: ground for vmd's
-// sessions. The CLI runs directly here, without vmd or MCP servers.
-func TestResumeAgainstFakeAPI(t *testing.T) {
+// A conversation through vmd: the answer names the session, the next
+// message resumes it (the real CLI sends the conversation again, which the
+// fake API's "What did I ask before?" answers from), a new one does not see
+// it, and a session the CLI does not have is a 404.
+func TestConversation(t *testing.T) {
 	s := newStack(t)
-	var b [16]byte
-	rand.Read(b[:])
-	b[6], b[8] = b[6]&0x0f|0x40, b[8]&0x3f|0x80 // a version 4 UUID
-	session := fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
-	run := func(prompt string, args ...string) string {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, claudeBin, append([]string{"-p", "--dangerously-skip-permissions", "--strict-mcp-config"}, args...)...)
-		cmd.Env, cmd.Dir, cmd.Stdin = s.env, s.dir, strings.NewReader(prompt)
-		if s.cred != nil {
-			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred}
+	v := s.start(t, false)
+	first := v.command("What is 2+2?")
+	if first.status != http.StatusOK || strings.TrimSpace(first.Text) != "4" || first.SessionID == "" || first.CostUSD == nil {
+		t.Fatalf("What is 2+2? = %v; want 200 with 4, a session id and a cost", first)
+	}
+	next := v.commandWith(map[string]string{"text": "What did I ask before?", "sessionId": first.SessionID})
+	if next.status != http.StatusOK || strings.TrimSpace(next.Text) != "You asked: What is 2+2?" || next.SessionID != first.SessionID {
+		t.Errorf("resumed = %v; want 200 recalling the first prompt in session %s", next, first.SessionID)
+	}
+	fresh := v.command("What did I ask before?")
+	if fresh.status != http.StatusOK || strings.TrimSpace(fresh.Text) != "You asked nothing before." || fresh.SessionID == first.SessionID {
+		t.Errorf("new conversation = %v; want 200, nothing recalled, a new session", fresh)
+	}
+	unknown := v.commandWith(map[string]string{"text": "hi", "sessionId": "0b6a2f4e-3c1d-4e5f-8a9b-0c1d2e3f4a5b"})
+	if unknown.status != http.StatusNotFound || unknown.Error != "session_not_found" {
+		t.Errorf("unknown session = %v; want 404 session_not_found", unknown)
+	}
+}
+
+// event is one Server-Sent Event.
+type event struct{ name, status, data string }
+
+// stream posts a command asking for events, and returns them as they come;
+// the channel closes at the end of the stream.
+func (v *vmd) stream(t *testing.T, text string) (<-chan event, *http.Response) {
+	t.Helper()
+	body, _ := json.Marshal(map[string]string{"text": text})
+	req, _ := http.NewRequest("POST", v.url+"/command", bytes.NewReader(body))
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := v.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	evs := make(chan event, 100)
+	go func() {
+		defer close(evs)
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(nil, 4<<20)
+		var ev event
+		for sc.Scan() {
+			k, val, _ := strings.Cut(sc.Text(), ": ")
+			switch k {
+			case "event":
+				ev.name = val
+			case "status":
+				ev.status = val
+			case "data":
+				ev.data = val
+			case "":
+				if ev.name != "" {
+					evs <- ev
+				}
+				ev = event{}
+			}
 		}
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		if err != nil {
-			t.Fatalf("claude %q: %v\nstdout: %s\nstderr: %s", args, err, out, stderr.Bytes())
+	}()
+	return evs, resp
+}
+
+// Live progress with the real stack: the session starts, the tools are
+// named as Claude calls them, the screenshot is announced once taken, and
+// the last event is the plain answer.
+func TestStreamScreenshot(t *testing.T) {
+	s := newStack(t)
+	url, _ := servePage(t)
+	v := s.start(t, false)
+	evs, resp := v.stream(t, "Take a screenshot of "+url)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream; charset=utf-8" {
+		t.Fatalf("stream answer = %d %s; want 200 text/event-stream", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	var names, tools []string
+	var image, last event
+	for ev := range evs {
+		names = append(names, ev.name)
+		switch ev.name {
+		case "message":
+			var m struct{ Tools []string }
+			json.Unmarshal([]byte(ev.data), &m)
+			tools = append(tools, m.Tools...)
+		case "image":
+			image = ev
 		}
-		return string(out)
+		last = ev
 	}
-	if got := run("What is 2+2?", "--session-id", session); got != "4\n" {
-		t.Fatalf("What is 2+2? = %q; want %q", got, "4\n")
+	t.Logf("events: %v", names)
+	if len(names) == 0 || names[0] != "start" || last.name != "result" || last.status != "200" {
+		t.Fatalf("events %v, last %v; want start first and a 200 result last", names, last)
 	}
-	if got := run("What did I ask before?", "--resume", session); got != "You asked: What is 2+2?\n" {
-		t.Errorf("What did I ask before? (--resume) = %q; want %q", got, "You asked: What is 2+2?\n")
+	if !slices.Equal(tools, []string{fakeapi.ToolNavigate, fakeapi.ToolScreenshot}) {
+		t.Errorf("tools called = %v; want navigate then screenshot", tools)
 	}
-	if got := run("What did I ask before?"); got != "You asked nothing before.\n" {
-		t.Errorf("What did I ask before? (a new session) = %q; want %q", got, "You asked nothing before.\n")
+	var img struct{ Name, URL string }
+	json.Unmarshal([]byte(image.data), &img)
+	if !screenshotName.MatchString(img.URL) || slices.Index(names, "image") < slices.Index(names, "message") {
+		t.Errorf("image event = %q; want /images/page-*.png after the tool calls", image.data)
+	}
+	var res answer
+	json.Unmarshal([]byte(last.data), &res)
+	if res.Text != "Screenshot taken of "+url || len(res.Images) != 1 || res.Images[0] != img.URL {
+		t.Errorf("result = %s; want the answer with the image %s", last.data, img.URL)
+	}
+}
+
+// DELETE /command in the middle of a tool call stops the real stack: the
+// stream ends with 499, nothing of the CLI, Playwright MCP or Chromium is
+// left, and the next command runs.
+func TestCancelMidToolCall(t *testing.T) {
+	s := newStack(t)
+	url, _ := servePage(t)
+	v := s.start(t, false)
+	evs, _ := v.stream(t, "Open "+url+" and stall")
+	select {
+	case <-s.api.Stalled():
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the API did not stall after navigate in 2 minutes")
+	}
+	req, _ := http.NewRequest("DELETE", v.url+"/command", nil)
+	resp, err := v.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"cancelled":true`) {
+		t.Errorf("DELETE /command = %d %s; want 200 cancelled", resp.StatusCode, body)
+	}
+	var last event
+	for ev := range evs {
+		last = ev
+	}
+	if last.name != "result" || last.status != "499" || !strings.Contains(last.data, `"error":"cancelled"`) {
+		t.Errorf("last event = %v; want a 499 cancelled result", last)
+	}
+	if left, kids := s.marked(), descendants(v.pid()); len(left) > 0 || len(kids) > 0 {
+		t.Errorf("after the cancel answered: still running %q, below vmd %v", left, kids)
+	}
+	s.api.Reset()
+	if a := v.command("What is 2+2?"); a.status != http.StatusOK {
+		t.Errorf("next command = %v; want 200", a)
 	}
 }
