@@ -78,6 +78,21 @@ func IsImage(name string) bool {
 	return ok && !strings.HasPrefix(name, ".")
 }
 
+// expires reports whether a file is deleted past the TTL: images, and the
+// page snapshots (page-*.yml) and console logs (console-*.log) Playwright
+// MCP writes beside its screenshots, which would otherwise pile up. Other
+// files are left alone, in case images_dir is shared.
+func expires(name string) bool {
+	if IsImage(name) {
+		return true
+	}
+	switch strings.ToLower(filepath.Ext(name)) {
+	case ".yml", ".yaml", ".log":
+		return !strings.HasPrefix(name, ".")
+	}
+	return false
+}
+
 // servable reports whether a file is an image that /images/ can serve, and
 // so one to list in an answer.
 func servable(name string) bool { return IsImage(name) && ValidName(name) }
@@ -268,7 +283,7 @@ func (s *Store) clean(now time.Time) {
 	s.mu.Unlock()
 	removed := 0
 	for _, e := range entries {
-		if !e.Type().IsRegular() || !IsImage(e.Name()) || keep[e.Name()] {
+		if !e.Type().IsRegular() || !expires(e.Name()) || keep[e.Name()] {
 			continue
 		}
 		info, err := e.Info()
@@ -281,7 +296,7 @@ func (s *Store) clean(now time.Time) {
 	}
 	s.stats.cleaned.Add(uint64(removed))
 	if removed > 0 {
-		s.log.Info("expired images deleted", "count", removed, "ttl", s.ttl)
+		s.log.Info("expired files deleted", "count", removed, "ttl", s.ttl)
 	}
 }
 

@@ -144,7 +144,7 @@ func TestDirectoryRemovedIsRecreated(t *testing.T) {
 func TestExpiry(t *testing.T) {
 	s := open(t, time.Hour)
 	old := time.Now().Add(-2 * time.Hour)
-	for _, n := range []string{"old.png", "old.txt", "kept.png", "recorded.png"} {
+	for _, n := range []string{"old.png", "old.txt", "page-1.yml", "console-1.log", ".hidden.log", "kept.png", "recorded.png"} {
 		write(t, s, n)
 		if n != "kept.png" {
 			os.Chtimes(filepath.Join(s.Dir(), n), old, old)
@@ -162,8 +162,9 @@ func TestExpiry(t *testing.T) {
 	for _, e := range entries {
 		left = append(left, e.Name())
 	}
-	// Only images expire, and never one of the command still running.
-	if want := []string{"kept.png", "old.txt", "recorded.png"}; !slices.Equal(left, want) {
+	// Images and Playwright's snapshots and logs expire, other files not,
+	// and never an image of the command still running.
+	if want := []string{".hidden.log", "kept.png", "old.txt", "recorded.png"}; !slices.Equal(left, want) {
 		t.Errorf("after clean: %q; want %q", left, want)
 	}
 }
