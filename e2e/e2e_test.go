@@ -435,6 +435,10 @@ func TestAnswers(t *testing.T) {
 	if !r.Messages.Stream {
 		t.Errorf("the CLI asked for a non-streaming answer; want a stream")
 	}
+	// vmd's word on where screenshots must go reached the model.
+	if hint := "Screenshots reach the user only from the directory " + s.images + "."; !bytes.Contains(r.Body, []byte(hint)) {
+		t.Errorf("the request does not carry %q", hint)
+	}
 	// The repository's .mcp.json reached the CLI (vmd's --mcp-config), and
 	// its tools are offered directly (ENABLE_TOOL_SEARCH=false).
 	tools := r.Messages.ToolNames()

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -60,21 +61,22 @@ func vmd(args []string, getenv func(string) string, environ []string, stderr io.
 		logger.Error("cannot listen", "address", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)), "error", err)
 		return 1
 	}
-	img, err := images.Open(cfg.ImagesDir, cfg.ImageTTL, logger.Named("images"))
+	// The CLI runs in work_dir: it gets the images directory absolute.
+	var img *images.Store
+	imagesDir, err := filepath.Abs(cfg.ImagesDir)
+	if err == nil {
+		img, err = images.Open(imagesDir, cfg.ImageTTL, logger.Named("images"))
+	}
 	if err != nil {
 		logger.Error("cannot open the images directory", "error", err)
 		return 1
 	}
 	mcpConfig, _ := cfg.MCPConfigPath() // Load has checked it
-	claudeArgs := slices.Clone(cfg.ClaudeArgs)
-	if mcpConfig != "" {
-		claudeArgs = append(claudeArgs, "--mcp-config", mcpConfig)
-	}
 	sup, err := supervisor.New(supervisor.Config{
 		Bin:          cfg.ClaudeBin,
-		Args:         claudeArgs,
+		Args:         cliArgs(cfg.ClaudeArgs, imagesDir, mcpConfig),
 		Dir:          cfg.WorkDir,
-		Env:          childEnv(environ, cfg),
+		Env:          childEnv(environ, imagesDir),
 		Timeout:      cfg.CommandTimeout,
 		DrainTimeout: cfg.DrainTimeout,
 		MaxOutput:    cfg.MaxOutput,
@@ -138,10 +140,32 @@ func vmd(args []string, getenv func(string) string, environ []string, stderr io.
 	return 1
 }
 
+// screenshotHint tells Claude where a screenshot must go to reach the user:
+// Playwright MCP saves one taken without a filename in its output directory
+// (the images directory, per .mcp.json), but one given a relative filename
+// in the working directory, where vmd would never see it.
+const screenshotHint = "Screenshots reach the user only from the directory %s. When you save one " +
+	"(Playwright's browser_take_screenshot), leave out the filename so that it lands there, or give an " +
+	"absolute path inside that directory."
+
+// cliArgs are the CLI's arguments: claude_args, then the MCP servers file
+// and, unless claude_args sets a system prompt of its own, where
+// screenshots must go.
+func cliArgs(claudeArgs []string, imagesDir, mcpConfig string) []string {
+	args := slices.Clone(claudeArgs)
+	if mcpConfig != "" {
+		args = append(args, "--mcp-config", mcpConfig)
+	}
+	if !slices.Contains(args, "--append-system-prompt") && !slices.Contains(args, "--system-prompt") {
+		args = append(args, "--append-system-prompt", fmt.Sprintf(screenshotHint, imagesDir))
+	}
+	return args
+}
+
 // childEnv is vmd's environment for the CLI, without vmd's own settings
 // (a PORT=3001 would send the dev servers the agent starts onto vmd's port),
-// and with IMAGES_DIR as resolved, for the MCP config to use.
-func childEnv(environ []string, cfg *config.Config) []string {
+// and with IMAGES_DIR, absolute, for the MCP config to use.
+func childEnv(environ []string, imagesDir string) []string {
 	env := make([]string, 0, len(environ)+1)
 	for _, kv := range environ {
 		name, _, _ := strings.Cut(kv, "=")
@@ -149,5 +173,5 @@ func childEnv(environ []string, cfg *config.Config) []string {
 			env = append(env, kv)
 		}
 	}
-	return append(env, "IMAGES_DIR="+cfg.ImagesDir)
+	return append(env, "IMAGES_DIR="+imagesDir)
 }

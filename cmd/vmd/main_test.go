@@ -311,9 +311,29 @@ func TestMCPConfigArgument(t *testing.T) {
 		t.Fatal(err)
 	}
 	p = startVMD(t, append(baseEnv(t), "WORK_DIR="+work))
-	want := "--mcp-config " + filepath.Join(work, ".mcp.json") + "\n"
-	if r := post(p.url, "args"); r.status != 200 || !strings.HasSuffix(r.body["text"].(string), want) {
-		t.Errorf("with .mcp.json: args = %d %q; want it to end %q", r.status, r.body["text"], want)
+	want := "--mcp-config " + filepath.Join(work, ".mcp.json") + " --append-system-prompt Screenshots reach the user only from the directory "
+	if r := post(p.url, "args"); r.status != 200 || !strings.Contains(r.body["text"].(string), want) {
+		t.Errorf("with .mcp.json: args = %d %q; want %q in them", r.status, r.body["text"], want)
+	}
+}
+
+// The CLI is told where screenshots must go, by absolute path, unless
+// claude_args sets a system prompt of its own.
+func TestScreenshotHint(t *testing.T) {
+	dir := t.TempDir()
+	p := startVMD(t, append(baseEnv(t), "IMAGES_DIR=images", "WORK_DIR="+t.TempDir()), "sh", "-c", "cd "+dir+" && exec "+vmdBin)
+	want := "only from the directory " + filepath.Join(dir, "images") + "."
+	if r := post(p.url, "args\nenv IMAGES_DIR"); r.status != 200 || !strings.Contains(r.body["text"].(string), want) ||
+		!strings.HasSuffix(r.body["text"].(string), "IMAGES_DIR="+filepath.Join(dir, "images")+"\n") {
+		t.Errorf("args = %d %q; want %q in them and IMAGES_DIR absolute", r.status, r.body["text"], want)
+	}
+	p.cmd.Process.Kill()
+
+	cfg := filepath.Join(dir, "vm.hcl")
+	os.WriteFile(cfg, []byte(`claude_args = ["-p", "--append-system-prompt", "mine"]`+"\n"), 0o644)
+	p = startVMD(t, append(baseEnv(t), "VM_CONFIG="+cfg))
+	if r := post(p.url, "args"); r.status != 200 || r.body["text"] != "-p --append-system-prompt mine\n" {
+		t.Errorf("args with a prompt of their own = %d %q; want them untouched", r.status, r.body["text"])
 	}
 }
 
