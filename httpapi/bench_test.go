@@ -49,7 +49,7 @@ func BenchmarkCommand(b *testing.B) {
 		}
 	})
 	b.Run("http-roundtrip", func(b *testing.B) {
-		s := serve(b, setup{bin: cat, loopback: true})
+		s := serve(b, setup{bin: cat, loopback: true, plain: true})
 		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 		defer fasthttp.ReleaseRequest(req)
 		defer fasthttp.ReleaseResponse(resp)

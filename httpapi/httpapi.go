@@ -302,7 +302,7 @@ func (a *API) finish(req CommandRequest, res *supervisor.Result, log hclog.Logge
 	}
 	switch status {
 	case fasthttp.StatusInternalServerError:
-		log.Error("command failed", "status", status, "outcome", res.Outcome, "pid", res.Pid,
+		log.Error("command failed", "status", status, "outcome", res.Outcome.String(), "pid", res.Pid,
 			"exit_code", res.ExitCode, "stderr", string(tailOf(res.Stderr)))
 	case fasthttp.StatusBadGateway:
 		log.Warn("claude reported an error", "status", status, "pid", res.Pid, "message", res.Report.Text)

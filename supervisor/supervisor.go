@@ -594,7 +594,7 @@ func (s *Supervisor) run(c *command, req Request, log hclog.Logger, tr *transcri
 			res.Signal = ex.status.Signal()
 		}
 	}
-	log.Info("done", "outcome", res.Outcome, "exit_code", res.ExitCode, "signal", signalName(res.Signal),
+	log.Info("done", "outcome", res.Outcome.String(), "exit_code", res.ExitCode, "signal", signalName(res.Signal),
 		"session_id", tr.sessionID, "stderr_bytes", errTail.read,
 		"strays", res.Strays, "cpu", cpuTime(ex.usage), "duration", time.Since(start))
 }

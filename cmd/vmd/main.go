@@ -149,13 +149,14 @@ const screenshotHint = "Screenshots reach the user only from the directory %s. W
 	"absolute path inside that directory."
 
 // cliArgs are the CLI's arguments: claude_args, then the MCP servers file
-// and, unless claude_args sets a system prompt of its own, where
-// screenshots must go.
+// (which is where screenshots come from) and, unless claude_args sets a
+// system prompt of its own, where screenshots must go.
 func cliArgs(claudeArgs []string, imagesDir, mcpConfig string) []string {
 	args := slices.Clone(claudeArgs)
-	if mcpConfig != "" {
-		args = append(args, "--mcp-config", mcpConfig)
+	if mcpConfig == "" {
+		return args
 	}
+	args = append(args, "--mcp-config", mcpConfig)
 	if !slices.Contains(args, "--append-system-prompt") && !slices.Contains(args, "--system-prompt") {
 		args = append(args, "--append-system-prompt", fmt.Sprintf(screenshotHint, imagesDir))
 	}

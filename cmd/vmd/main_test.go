@@ -302,8 +302,9 @@ func TestChildEnvironment(t *testing.T) {
 func TestMCPConfigArgument(t *testing.T) {
 	work := t.TempDir()
 	p := startVMD(t, append(baseEnv(t), "WORK_DIR="+work))
-	if r := post(p.url, "args"); r.status != 200 || strings.Contains(r.body["text"].(string), "--mcp-config") {
-		t.Errorf("no .mcp.json: args = %d %q; want no --mcp-config", r.status, r.body["text"])
+	if r := post(p.url, "args"); r.status != 200 || strings.Contains(r.body["text"].(string), "--mcp-config") ||
+		strings.Contains(r.body["text"].(string), "--append-system-prompt") {
+		t.Errorf("no .mcp.json: args = %d %q; want no --mcp-config, no screenshot hint", r.status, r.body["text"])
 	}
 	p.cmd.Process.Kill()
 
@@ -317,11 +318,12 @@ func TestMCPConfigArgument(t *testing.T) {
 	}
 }
 
-// The CLI is told where screenshots must go, by absolute path, unless
-// claude_args sets a system prompt of its own.
+// With an MCP config, the CLI is told where screenshots must go, by
+// absolute path, unless claude_args sets a system prompt of its own.
 func TestScreenshotHint(t *testing.T) {
-	dir := t.TempDir()
-	p := startVMD(t, append(baseEnv(t), "IMAGES_DIR=images", "WORK_DIR="+t.TempDir()), "sh", "-c", "cd "+dir+" && exec "+vmdBin)
+	dir, work := t.TempDir(), t.TempDir()
+	os.WriteFile(filepath.Join(work, ".mcp.json"), []byte(`{"mcpServers":{}}`), 0o644)
+	p := startVMD(t, append(baseEnv(t), "IMAGES_DIR=images", "WORK_DIR="+work), "sh", "-c", "cd "+dir+" && exec "+vmdBin)
 	want := "only from the directory " + filepath.Join(dir, "images") + "."
 	if r := post(p.url, "args\nenv IMAGES_DIR"); r.status != 200 || !strings.Contains(r.body["text"].(string), want) ||
 		!strings.HasSuffix(r.body["text"].(string), "IMAGES_DIR="+filepath.Join(dir, "images")+"\n") {
@@ -331,8 +333,8 @@ func TestScreenshotHint(t *testing.T) {
 
 	cfg := filepath.Join(dir, "vm.hcl")
 	os.WriteFile(cfg, []byte(`claude_args = ["-p", "--append-system-prompt", "mine"]`+"\n"), 0o644)
-	p = startVMD(t, append(baseEnv(t), "VM_CONFIG="+cfg))
-	if r := post(p.url, "args"); r.status != 200 || r.body["text"] != "-p --append-system-prompt mine\n" {
+	p = startVMD(t, append(baseEnv(t), "VM_CONFIG="+cfg, "WORK_DIR="+work))
+	if r := post(p.url, "args"); r.status != 200 || r.body["text"] != "-p --append-system-prompt mine --mcp-config "+filepath.Join(work, ".mcp.json")+"\n" {
 		t.Errorf("args with a prompt of their own = %d %q; want them untouched", r.status, r.body["text"])
 	}
 }
