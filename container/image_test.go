@@ -1,7 +1,11 @@
 package container
 
 import (
+	"bytes"
+	"encoding/json"
+	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -179,4 +183,75 @@ func TestNoKey(t *testing.T) {
 		t.Errorf("log = %q; want it to say ANTHROPIC_API_KEY is not set", logs)
 	}
 	t.Logf("exited after %s: %s", time.Since(start), logs)
+}
+
+// TestCommand runs commands through vmd in the container with the fake CLI
+// mounted in (no API needed): the answer, a screenshot listed and served,
+// and vmd, as PID 1 and not root, reaping the orphans and killing the
+// escaped session the command left behind.
+func TestCommand(t *testing.T) {
+	image := testImage(t)
+	t.Parallel()
+	env := map[string]string{"ANTHROPIC_API_KEY": "sk-ant-test-not-a-key", "CLAUDE_BIN": "/usr/local/bin/fakeclaude"}
+	v := startVMD(t, image, false, env, "-v", fakeClaude+":/usr/local/bin/fakeclaude:ro")
+	waitHealthy(t, v.base, 30*time.Second)
+
+	shot := uniqueName("shot-") + ".png"
+	status, body, err := post(v.base+"/command", `{"text":"orphans 3\nescape\nimage `+shot+`\nsay four"}`)
+	if err != nil || status != http.StatusOK {
+		t.Fatalf("POST /command = %d %s %v; want 200", status, body, err)
+	}
+	var res struct {
+		Text     string   `json:"text"`
+		Images   []string `json:"images"`
+		ExitCode *int     `json:"exitCode"`
+	}
+	if err := json.Unmarshal([]byte(body), &res); err != nil {
+		t.Fatalf("answer %s: %v", body, err)
+	}
+	if !strings.Contains(res.Text, "four") || res.ExitCode == nil || *res.ExitCode != 0 {
+		t.Errorf("answer = %s; want text with four, exitCode 0", body)
+	}
+	if want := []string{"/images/" + shot}; !slices.Equal(res.Images, want) {
+		t.Errorf("images = %q; want %q", res.Images, want)
+	}
+	resp, err := client.Get(v.base + "/images/" + shot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	png, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "image/png" || !bytes.HasPrefix(png, []byte("\x89PNG")) {
+		t.Errorf("GET /images/%s = %d %s %q...; want 200 image/png with a PNG", shot, resp.StatusCode, resp.Header.Get("Content-Type"), png[:min(8, len(png))])
+	}
+
+	// The command did leave processes behind, for vmd to deal with.
+	if logs := mustPodman(t, 30*time.Second, "logs", v.name); !strings.Contains(logs, "killed stray processes") {
+		t.Errorf("log has no \"killed stray processes\" line: the escaped session was not there to kill?\n%s", logs)
+	}
+	// Nothing left below vmd: no child of PID 1 (processes podman exec
+	// starts have parent 0), no zombie.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		left := v.exec(t, "sh", "-c", `for s in /proc/[0-9]*/stat; do read -r l <"$s" && echo "$l"; done 2>/dev/null`)
+		var bad []string
+		for _, line := range strings.Split(left, "\n") {
+			// pid (comm) state ppid ...
+			i := strings.LastIndex(line, ")")
+			if i < 0 {
+				continue
+			}
+			f := strings.Fields(line[i+1:])
+			if len(f) >= 2 && (f[0] == "Z" || f[1] == "1") {
+				bad = append(bad, line)
+			}
+		}
+		if len(bad) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("left below vmd 5s after the answer:\n%s", strings.Join(bad, "\n"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

@@ -143,7 +143,11 @@ func waitHealthy(t *testing.T, base string, within time.Duration) {
 	t.Fatalf("GET %s/health did not answer 200 within %s; last: %s", base, within, last)
 }
 
-var client = &http.Client{Timeout: 10 * time.Minute}
+// client keeps no idle connections: none outlives a test (goleak).
+var client = &http.Client{
+	Timeout:   10 * time.Minute,
+	Transport: &http.Transport{DisableKeepAlives: true},
+}
 
 func get(url string) (int, string, error) {
 	resp, err := client.Get(url)
