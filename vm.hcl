@@ -37,8 +37,11 @@ image_ttl = "1h0m0s"
 claude_bin = "claude"
 
 # Its arguments. The prompt is written to its stdin; do not add a trailing
-# "-" (the CLI would take it as part of the prompt).
-claude_args = ["-p", "--dangerously-skip-permissions"]
+# "-" (the CLI would take it as part of the prompt). vmd reads the
+# stream-json output for the session id, live events, cost and the CLI's
+# verdict; without it answers carry the plain output and no session.
+# vmd adds --resume <id> for a sessionId and --mcp-config <file>.
+claude_args = ["-p", "--dangerously-skip-permissions", "--output-format", "stream-json", "--verbose"]
 
 # The CLI's working directory, and the base of a relative mcp_config. Empty
 # is vmd's own working directory. Env: WORK_DIR.

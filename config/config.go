@@ -57,9 +57,11 @@ const (
 	DefaultLogFormat = "text"
 )
 
-// DefaultClaudeArgs runs the CLI headless with no permission prompts. The
-// prompt goes to stdin; no trailing "-" (the CLI would take it as prompt text).
-var DefaultClaudeArgs = []string{"-p", "--dangerously-skip-permissions"}
+// DefaultClaudeArgs runs the CLI headless with no permission prompts,
+// writing its progress as stream-json, which vmd reads for the session id,
+// the live events, the cost and the CLI's own verdict. The prompt goes to
+// stdin; no trailing "-" (the CLI would take it as prompt text).
+var DefaultClaudeArgs = []string{"-p", "--dangerously-skip-permissions", "--output-format", "stream-json", "--verbose"}
 
 // Config is vmd's settings after defaults, vm.hcl and the environment.
 type Config struct {

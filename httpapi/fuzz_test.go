@@ -5,27 +5,43 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
-func FuzzParsePrompt(f *testing.F) {
+func FuzzParseCommand(f *testing.F) {
 	for _, s := range []string{`{"text":"hi"}`, `{"text":""}`, `{"text":5}`, `[]`, `null`, `{"text":"a"} x`,
-		`{"text":"\u0000"}`, `{"text":"\ud800"}`, `{"text":"a","text":" "}`, `{"TEXT":"a"}`, "\xff"} {
+		`{"text":"\u0000"}`, `{"text":"\ud800"}`, `{"text":"a","text":" "}`, `{"TEXT":"a"}`, "\xff",
+		`{"text":"a","sessionId":"0b6a2f4e-3c1d-4e5f-8a9b-0c1d2e3f4a5b"}`, `{"text":"a","sessionId":"../x"}`,
+		`{"text":"a","sessionId":null,"timeoutMs":null}`, `{"text":"a","timeoutMs":1.5}`, `{"text":"a","timeoutMs":1e3}`,
+		`{"text":"a","timeoutMs":-1}`, `{"text":"a","timeoutMs":99999999999999999999}`, `{"text":"a","timeoutMs":"5"}`} {
 		f.Add([]byte(s))
 	}
+	const maxTimeout = time.Minute
 	f.Fuzz(func(t *testing.T, body []byte) {
-		text, ok := ParsePrompt(body)
-		if !ok {
+		req, err := ParseCommand(body, maxTimeout)
+		if err != nil {
 			return
 		}
-		if strings.TrimSpace(text) == "" {
-			t.Errorf("ParsePrompt(%q) accepted blank text %q", body, text)
+		if strings.TrimSpace(req.Text) == "" {
+			t.Errorf("ParseCommand(%q) accepted blank text %q", body, req.Text)
 		}
 		var m map[string]any
 		if err := json.Unmarshal(body, &m); err != nil {
-			t.Errorf("ParsePrompt(%q) accepted a body that is not a JSON object: %v", body, err)
+			t.Errorf("ParseCommand(%q) accepted a body that is not a JSON object: %v", body, err)
 		}
-		if s, isString := m["text"].(string); !isString || s != text {
-			t.Errorf("ParsePrompt(%q) = %q; the body's text is %#v", body, text, m["text"])
+		if s, isString := m["text"].(string); !isString || s != req.Text {
+			t.Errorf("ParseCommand(%q) text = %q; the body's text is %#v", body, req.Text, m["text"])
+		}
+		if req.SessionID != "" && (m["sessionId"] != req.SessionID || !sessionIDPattern.MatchString(req.SessionID)) {
+			t.Errorf("ParseCommand(%q) sessionId = %q; the body's is %#v", body, req.SessionID, m["sessionId"])
+		}
+		if req.Timeout < 0 || req.Timeout > maxTimeout {
+			t.Errorf("ParseCommand(%q) timeout = %v; want within (0, %v]", body, req.Timeout, maxTimeout)
+		}
+		if req.Timeout > 0 && req.Timeout < maxTimeout {
+			if n, isNumber := m["timeoutMs"].(float64); !isNumber || time.Duration(n)*time.Millisecond != req.Timeout {
+				t.Errorf("ParseCommand(%q) timeout = %v; the body's timeoutMs is %#v", body, req.Timeout, m["timeoutMs"])
+			}
 		}
 	})
 }

@@ -4,7 +4,6 @@
 package httpapi
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,7 +13,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/valyala/fasthttp"
@@ -36,6 +34,9 @@ const (
 	shutdownGrace = time.Second
 	// messageTail is how much of stderr (or stdout) an error message holds.
 	messageTail = 4 << 10
+	// defaultKeepAlive is how often an idle event stream gets a comment
+	// line, well inside the idle timeouts of common proxies (60 s).
+	defaultKeepAlive = 15 * time.Second
 	// maxConns bounds concurrent connections. Past it fasthttp refuses
 	// connections with a plain-text 503 we cannot shape, /health included,
 	// so it sits well above what idle or slow clients can hold open within
@@ -51,6 +52,11 @@ type Options struct {
 	CommandTimeout time.Duration
 	// DrainTimeout is reported in drain messages.
 	DrainTimeout time.Duration
+	// Version is vmd's, for /status.
+	Version string
+	// KeepAlive is how often an idle event stream gets a comment line;
+	// zero is 15 s.
+	KeepAlive time.Duration
 }
 
 // API serves vmd's endpoints.
@@ -61,6 +67,15 @@ type API struct {
 	opts Options
 	srv  *fasthttp.Server
 
+	started time.Time
+
+	streamMu  sync.Mutex // guards nstreams and noStreams
+	nstreams  int        // event streams on hijacked connections
+	noStreams chan struct{}
+
+	countsMu sync.Mutex
+	counts   map[string]int64 // commands by outcome
+
 	draining   chan struct{}
 	drainOnce  sync.Once
 	drainStart time.Time // set once, before draining is closed
@@ -69,7 +84,11 @@ type API struct {
 
 // New builds the API over a supervisor and an images store.
 func New(sup *supervisor.Supervisor, img *images.Store, log hclog.Logger, opts Options) *API {
-	a := &API{sup: sup, img: img, log: log, opts: opts, draining: make(chan struct{})}
+	if opts.KeepAlive <= 0 {
+		opts.KeepAlive = defaultKeepAlive
+	}
+	a := &API{sup: sup, img: img, log: log, opts: opts, draining: make(chan struct{}),
+		started: time.Now(), counts: map[string]int64{}}
 	a.srv = &fasthttp.Server{
 		Handler:               a.Handler,
 		ErrorHandler:          a.errorHandler,
@@ -119,6 +138,13 @@ func (a *API) Serve(ln net.Listener, stopped <-chan struct{}) error {
 	// Shutdown closes nothing if fasthttp has not taken the listener yet (a
 	// signal during start-up): closing it here ends Serve either way.
 	ln.Close()
+	// Event streams live on hijacked connections fasthttp no longer
+	// tracks; their command is over, their last event on its way.
+	select {
+	case <-a.streamsDone():
+	case <-ctx.Done():
+		a.log.Warn("event streams still open at exit")
+	}
 	if serr := <-errc; serr != nil {
 		return serr
 	}
@@ -158,8 +184,16 @@ func (a *API) Handler(ctx *fasthttp.RequestCtx) {
 			writeJSON(ctx, fasthttp.StatusOK, map[string]string{"status": "ok"})
 		}
 	case path == "/command":
-		if a.allow(ctx, "POST", fasthttp.MethodPost) {
-			a.command(ctx)
+		if a.allow(ctx, "POST, DELETE", fasthttp.MethodPost, fasthttp.MethodDelete) {
+			if ctx.IsDelete() {
+				a.cancel(ctx)
+			} else {
+				a.command(ctx)
+			}
+		}
+	case path == "/status":
+		if a.allow(ctx, "GET, HEAD", fasthttp.MethodGet, fasthttp.MethodHead) {
+			a.status(ctx)
 		}
 	case strings.HasPrefix(path, "/images/"):
 		if a.allow(ctx, "GET, HEAD", fasthttp.MethodGet, fasthttp.MethodHead) {
@@ -191,142 +225,64 @@ type errorBody struct {
 	Message string `json:"message,omitempty"`
 }
 
-// commandBody is the 200 answer.
-type commandBody struct {
-	Text       string   `json:"text"`
-	Images     []string `json:"images"`
-	ExitCode   int      `json:"exitCode"`
-	DurationMs int64    `json:"durationMs"`
-	Truncated  bool     `json:"truncated,omitempty"`
-}
-
-// partialBody answers a command stopped early (timeout, drain) with what it
-// had produced.
-type partialBody struct {
-	Error      string   `json:"error"`
-	Message    string   `json:"message"`
-	Text       string   `json:"text"`
-	Images     []string `json:"images"`
-	DurationMs int64    `json:"durationMs"`
-	Truncated  bool     `json:"truncated,omitempty"`
-}
-
-// failureBody answers a command that failed or could not start.
-type failureBody struct {
-	Error      string `json:"error"`
-	Message    string `json:"message"`
-	ExitCode   *int   `json:"exitCode"`
-	Signal     string `json:"signal,omitempty"`
-	DurationMs int64  `json:"durationMs"`
-}
-
-var badRequest = errorBody{Error: "bad_request", Message: "Request body must include a non-empty 'text' field"}
-
-// ParsePrompt returns the prompt of a /command body: a JSON object whose
-// "text" member is a string that is not blank. Other members are ignored.
-func ParsePrompt(body []byte) (string, bool) {
-	var req map[string]json.RawMessage
-	if err := json.Unmarshal(body, &req); err != nil {
-		return "", false
-	}
-	raw, ok := req["text"]
-	if !ok || len(raw) == 0 || raw[0] != '"' {
-		return "", false
-	}
-	var text string
-	if err := json.Unmarshal(raw, &text); err != nil || strings.TrimSpace(text) == "" {
-		return "", false
-	}
-	return text, true
-}
-
 func (a *API) command(ctx *fasthttp.RequestCtx) {
 	if a.isDraining() {
-		writeJSON(ctx, fasthttp.StatusServiceUnavailable, errorBody{Error: "shutting_down", Message: "vmd is shutting down"})
+		writeJSON(ctx, fasthttp.StatusServiceUnavailable, errShuttingDown)
 		return
 	}
-	prompt, ok := ParsePrompt(ctx.PostBody())
-	if !ok {
-		writeJSON(ctx, fasthttp.StatusBadRequest, badRequest)
+	req, err := ParseCommand(ctx.PostBody(), a.opts.CommandTimeout)
+	if err != nil {
+		writeJSON(ctx, fasthttp.StatusBadRequest, errorBody{Error: "bad_request", Message: err.Error()})
 		return
 	}
-	a.log.Info("command received", "prompt_length", len(prompt))
-	res, err := a.sup.Exec(prompt)
-	switch {
-	case errors.Is(err, supervisor.ErrBusy):
-		writeJSON(ctx, fasthttp.StatusConflict, errorBody{Error: "busy", Message: "A command is already in progress"})
-		return
-	case errors.Is(err, supervisor.ErrDraining):
-		writeJSON(ctx, fasthttp.StatusServiceUnavailable, errorBody{Error: "shutting_down", Message: "vmd is shutting down"})
-		return
-	case err != nil:
-		writeJSON(ctx, fasthttp.StatusInternalServerError, errorBody{Error: "internal_error", Message: err.Error()})
+	log := a.log
+	log.Info("command received", "prompt_length", len(req.Text), "session_id", req.SessionID,
+		"timeout", req.Timeout, "stream", wantsStream(ctx))
+	sreq := supervisor.Request{Prompt: req.Text, SessionID: req.SessionID, Timeout: req.Timeout, Log: log}
+	if wantsStream(ctx) {
+		a.stream(ctx, req, sreq, log)
 		return
 	}
-	status, body := a.answer(res)
-	if status == fasthttp.StatusInternalServerError {
-		a.log.Error("command failed", "status", status, "outcome", res.Outcome, "pid", res.Pid,
-			"exit_code", res.ExitCode, "stderr", string(tailOf(res.Stderr)))
+	run, err := a.sup.Start(sreq)
+	if err != nil {
+		status, body := a.refused(err)
+		writeJSON(ctx, status, body)
+		return
 	}
+	res := run.Wait()
+	status, body := a.finish(req, res, log)
 	writeJSON(ctx, status, body)
 }
 
-// answer maps a command's result to the contract's status and body.
-func (a *API) answer(res *supervisor.Result) (int, any) {
-	ms := res.Duration.Milliseconds()
-	urls := make([]string, 0, len(res.Images))
-	for _, n := range res.Images {
-		urls = append(urls, "/images/"+url.PathEscape(n))
+var (
+	errShuttingDown = errorBody{Error: "shutting_down", Message: "vmd is shutting down"}
+	errBusy         = errorBody{Error: "busy", Message: "A command is already in progress"}
+)
+
+// refused answers a command the supervisor would not take.
+func (a *API) refused(err error) (int, errorBody) {
+	switch {
+	case errors.Is(err, supervisor.ErrBusy):
+		a.count("busy")
+		return fasthttp.StatusConflict, errBusy
+	case errors.Is(err, supervisor.ErrDraining):
+		return fasthttp.StatusServiceUnavailable, errShuttingDown
 	}
-	switch res.Outcome {
-	case supervisor.TimedOut:
-		return fasthttp.StatusRequestTimeout, partialBody{Error: "timeout",
-			Message: fmt.Sprintf("Command timed out after %dms", a.opts.CommandTimeout.Milliseconds()),
-			Text:    string(res.Stdout), Images: urls, DurationMs: ms, Truncated: res.Truncated}
-	case supervisor.Drained:
-		return fasthttp.StatusServiceUnavailable, partialBody{Error: "shutting_down",
-			Message: "vmd is shutting down; the command was stopped before it finished",
-			Text:    string(res.Stdout), Images: urls, DurationMs: ms, Truncated: res.Truncated}
-	case supervisor.StartFailed:
-		return fasthttp.StatusInternalServerError, failureBody{Error: "execution_error",
-			Message: res.Err.Error(), DurationMs: ms}
-	}
-	if res.ExitCode == 0 {
-		return fasthttp.StatusOK, commandBody{Text: string(res.Stdout), Images: urls,
-			ExitCode: 0, DurationMs: ms, Truncated: res.Truncated}
-	}
-	body := failureBody{Error: "execution_error", DurationMs: ms}
-	if res.Signal != 0 {
-		body.Signal = res.SignalName()
-	} else {
-		code := res.ExitCode
-		body.ExitCode = &code
-	}
-	// The CLI reports API failures (401, 5xx, overloaded) on stdout with
-	// nothing on stderr.
-	switch errEnd, outEnd := tailOf(res.Stderr), tailOf(res.Stdout); {
-	case len(errEnd) > 0:
-		body.Message = string(errEnd)
-	case len(outEnd) > 0:
-		body.Message = string(outEnd)
-	case res.Signal != 0:
-		body.Message = "claude was killed by " + body.Signal
-	default:
-		body.Message = fmt.Sprintf("claude exited with status %d", res.ExitCode)
-	}
-	return fasthttp.StatusInternalServerError, body
+	return fasthttp.StatusInternalServerError, errorBody{Error: "internal_error", Message: err.Error()}
 }
 
-// tailOf is the end of an output, trimmed, cut on a character boundary.
-func tailOf(b []byte) []byte {
-	b = bytes.TrimSpace(b)
-	if len(b) > messageTail {
-		b = b[len(b)-messageTail:]
-		for len(b) > 0 && !utf8.RuneStart(b[0]) {
-			b = b[1:]
-		}
+// finish maps a result to its answer, counts it and logs failures.
+func (a *API) finish(req CommandRequest, res *supervisor.Result, log hclog.Logger) (int, any) {
+	status, body, outcome := a.answer(req, res)
+	a.count(outcome)
+	switch status {
+	case fasthttp.StatusInternalServerError:
+		log.Error("command failed", "status", status, "outcome", res.Outcome, "pid", res.Pid,
+			"exit_code", res.ExitCode, "stderr", string(tailOf(res.Stderr)))
+	case fasthttp.StatusBadGateway:
+		log.Warn("claude reported an error", "status", status, "pid", res.Pid, "message", res.Report.Text)
 	}
-	return b
+	return status, body
 }
 
 // imageName decodes the part of the path after /images/ and accepts it only

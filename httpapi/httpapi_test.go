@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -50,7 +51,12 @@ type setup struct {
 	maxBody  int
 	maxOut   int
 	loopback bool // real TCP on 127.0.0.1 instead of an in-memory listener
+	plain    bool // the CLI is run without stream-json
+	keep     time.Duration
 }
+
+// streamJSON are the arguments vmd gives the CLI by default.
+var streamJSON = []string{"-p", "--output-format", "stream-json", "--verbose"}
 
 // serve runs the whole API (supervisor, images store, fasthttp) over the
 // fake claude and tears it down when the test ends.
@@ -77,14 +83,20 @@ func serve(t testing.TB, s setup) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
+	args := streamJSON
+	if s.plain {
+		args = nil
+	}
+	// The fake CLI keeps its sessions under $HOME, as the real one does.
 	sup, err := supervisor.New(supervisor.Config{
-		Bin: s.bin, Env: append(os.Environ(), "IMAGES_DIR="+dir), TempRoot: t.TempDir(),
+		Bin: s.bin, Args: args, Env: environ("IMAGES_DIR="+dir, "HOME="+t.TempDir()), TempRoot: t.TempDir(),
 		Timeout: s.timeout, DrainTimeout: s.drain, MaxOutput: s.maxOut,
 	}, log, img)
 	if err != nil {
 		t.Fatal(err)
 	}
-	api := New(sup, img, log, Options{MaxRequestBody: s.maxBody, CommandTimeout: s.timeout, DrainTimeout: s.drain})
+	api := New(sup, img, log, Options{MaxRequestBody: s.maxBody, CommandTimeout: s.timeout, DrainTimeout: s.drain,
+		Version: "test", KeepAlive: s.keep})
 
 	srv := &server{api: api, sup: sup, images: dir}
 	var ln net.Listener
@@ -122,6 +134,19 @@ func serve(t testing.TB, s setup) *server {
 		srv.client.CloseIdleConnections()
 	})
 	return srv
+}
+
+// environ is the test's environment with these variables set: replaced,
+// not added twice (a program sees the first of two).
+func environ(set ...string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if !slices.ContainsFunc(set, func(s string) bool { return strings.HasPrefix(s, name+"=") }) {
+			env = append(env, kv)
+		}
+	}
+	return append(env, set...)
 }
 
 type response struct {
@@ -188,46 +213,110 @@ func TestBadCommandBodies(t *testing.T) {
 	}
 }
 
+// uuid stands for a session id in wanted bodies.
+const uuid = "<uuid>"
+
+// fieldsOf decodes a JSON body, checks durationMs is a number and takes it
+// out, and replaces a session id that is a UUID with uuid.
+func fieldsOf(t *testing.T, body string) map[string]any {
+	t.Helper()
+	var fields map[string]any
+	if err := json.Unmarshal([]byte(body), &fields); err != nil {
+		t.Fatalf("body %q is not JSON: %v", body, err)
+	}
+	if _, ok := fields["durationMs"].(float64); !ok {
+		t.Errorf("durationMs = %v in %s; want a number", fields["durationMs"], body)
+	}
+	delete(fields, "durationMs")
+	if id, ok := fields["sessionId"].(string); ok && sessionIDPattern.MatchString(id) {
+		fields["sessionId"] = uuid
+	}
+	return fields
+}
+
+// agentFields are what the fake CLI reports about a run.
+var agentFields = map[string]any{"sessionId": uuid, "costUsd": 0.0123, "numTurns": 1.0,
+	"usage": map[string]any{"input_tokens": 10.0, "output_tokens": 5.0}, "warnings": []any{}}
+
+func with(m map[string]any, more map[string]any) map[string]any {
+	out := map[string]any{}
+	for k, v := range m {
+		out[k] = v
+	}
+	for k, v := range more {
+		out[k] = v
+	}
+	return out
+}
+
 func TestCommandOutcomes(t *testing.T) {
 	s := serve(t, setup{timeout: 500 * time.Millisecond, maxOut: 1000})
+	failed := map[string]any{"error": "execution_error", "images": []any{}, "sessionId": uuid, "warnings": []any{}}
 	tests := []struct {
 		name   string
+		s      *server
 		prompt string
 		status int
 		want   map[string]any // fields of the JSON body; durationMs is checked apart
 	}{
-		{"answer", "What is 2+2?", 200, map[string]any{"text": "echo: What is 2+2?\n", "images": []any{}, "exitCode": 0.0}},
-		{"html kept readable", "say <b>&</b>", 200, map[string]any{"text": "<b>&</b>\n", "images": []any{}, "exitCode": 0.0}},
-		{"image", "image shot.png\nimage my shot.jpg\nsay ok", 200, map[string]any{"text": "ok\n",
-			"images": []any{"/images/shot.png", "/images/my%20shot.jpg"}, "exitCode": 0.0}},
-		{"truncated", "bytes 5000", 200, map[string]any{"text": strings.Repeat("x", 1000), "images": []any{}, "exitCode": 0.0, "truncated": true}},
-		{"exit code with stderr", "say out\nerr first\nerr boom\nexit 3", 500, map[string]any{"error": "execution_error",
-			"message": "first\nboom", "exitCode": 3.0}},
-		{"API failure on stdout", "say API Error: 401 invalid x-api-key\nexit 1", 500, map[string]any{"error": "execution_error",
-			"message": "API Error: 401 invalid x-api-key", "exitCode": 1.0}},
-		{"killed", "die KILL", 500, map[string]any{"error": "execution_error",
-			"message": "claude was killed by SIGKILL", "exitCode": nil, "signal": "SIGKILL"}},
-		{"silent failure", "exit 4", 500, map[string]any{"error": "execution_error",
-			"message": "claude exited with status 4", "exitCode": 4.0}},
-		{"timeout", "image early.png\nsay partial\nsleep 1h", 408, map[string]any{"error": "timeout",
+		{"answer", s, "What is 2+2?", 200, with(agentFields, map[string]any{"text": "echo: What is 2+2?\n", "images": []any{}, "exitCode": 0.0})},
+		{"html kept readable", s, "say <b>&</b>", 200, with(agentFields, map[string]any{"text": "<b>&</b>\n", "images": []any{}, "exitCode": 0.0})},
+		{"image", s, "image shot.png\nimage my shot.jpg\nsay ok", 200, with(agentFields, map[string]any{"text": "ok\n",
+			"images": []any{"/images/shot.png", "/images/my%20shot.jpg"}, "exitCode": 0.0})},
+		{"truncated", s, "bytes 5000", 200, with(agentFields, map[string]any{"text": strings.Repeat("x", 1000), "images": []any{},
+			"exitCode": 0.0, "truncated": true})},
+		{"answer over several messages", s, "say one\nsleep 1ms\nsay two", 200, with(agentFields,
+			map[string]any{"text": "one\ntwo\n", "images": []any{}, "exitCode": 0.0, "numTurns": 2.0})},
+		{"MCP server failed", s, "mcp-failed browser\nsay ok", 200, with(agentFields, map[string]any{"text": "ok\n", "images": []any{},
+			"exitCode": 0.0, "warnings": []any{`MCP server "browser" failed to start; its tools are not available`}})},
+		{"lines that are not JSON are kept, not fatal", s, "raw not json\nraw {broken\nsay ok", 200, with(agentFields,
+			map[string]any{"text": "ok\n", "images": []any{}, "exitCode": 0.0})},
+		{"API error, exit 1", s, "agent-error API Error: 401 invalid x-api-key", 502, with(agentFields, map[string]any{"error": "agent_error",
+			"message": "API Error: 401 invalid x-api-key", "images": []any{}, "exitCode": 1.0})},
+		{"API error, exit 0", s, "agent-error API Error: Overloaded\nstatus 0", 502, with(agentFields, map[string]any{"error": "agent_error",
+			"message": "API Error: Overloaded", "images": []any{}, "exitCode": 0.0})},
+		{"crash with stderr", s, "say out\nerr first\nerr boom\nexit 3", 500, with(failed, map[string]any{
+			"message": "first\nboom", "exitCode": 3.0, "text": "out\n"})},
+		{"killed", s, "die KILL", 500, with(failed, map[string]any{
+			"message": "claude was killed by SIGKILL", "exitCode": nil, "signal": "SIGKILL", "text": ""})},
+		{"silent failure", s, "exit 4", 500, with(failed, map[string]any{
+			"message": "claude exited with status 4", "exitCode": 4.0, "text": ""})},
+		{"timeout", s, "image early.png\nsay partial\nsleep 1h", 408, map[string]any{"error": "timeout", "sessionId": uuid, "warnings": []any{},
 			"message": "Command timed out after 500ms", "text": "partial\n", "images": []any{"/images/early.png"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			body, _ := json.Marshal(map[string]string{"text": tt.prompt})
-			got := s.do(t, "POST", "/command", string(body))
-			var fields map[string]any
-			if err := json.Unmarshal([]byte(got.body), &fields); err != nil {
-				t.Fatalf("body %q is not JSON: %v", got.body, err)
-			}
-			if _, ok := fields["durationMs"].(float64); !ok {
-				t.Errorf("durationMs = %v; want a number", fields["durationMs"])
-			}
-			delete(fields, "durationMs")
-			if got.status != tt.status || fmt.Sprint(fields) != fmt.Sprint(tt.want) {
+			got := tt.s.do(t, "POST", "/command", string(body))
+			if fields := fieldsOf(t, got.body); got.status != tt.status || fmt.Sprint(fields) != fmt.Sprint(tt.want) {
 				t.Errorf("POST /command %q = %d %v; want %d %v", tt.prompt, got.status, fields, tt.status, tt.want)
 			}
 		})
+	}
+}
+
+// A CLI that does not speak stream-json still works: its output is the
+// answer, and what it cannot tell is null. (A second server, not beside the
+// first: one process, one supervisor, or they reap each other's children.)
+func TestPlainCLI(t *testing.T) {
+	s := serve(t, setup{plain: true})
+	tests := []struct {
+		prompt string
+		status int
+		want   map[string]any
+	}{
+		{"say hi", 200, map[string]any{"text": "hi\n", "images": []any{}, "exitCode": 0.0,
+			"sessionId": nil, "costUsd": nil, "numTurns": nil, "usage": nil, "warnings": []any{}}},
+		{"say API Error: 401 invalid x-api-key\nexit 1", 500, map[string]any{"error": "execution_error",
+			"message": "API Error: 401 invalid x-api-key", "exitCode": 1.0, "text": "API Error: 401 invalid x-api-key\n",
+			"images": []any{}, "sessionId": nil, "warnings": []any{}}},
+	}
+	for _, tt := range tests {
+		body, _ := json.Marshal(map[string]string{"text": tt.prompt})
+		got := s.do(t, "POST", "/command", string(body))
+		if fields := fieldsOf(t, got.body); got.status != tt.status || fmt.Sprint(fields) != fmt.Sprint(tt.want) {
+			t.Errorf("POST /command %q = %d %v; want %d %v", tt.prompt, got.status, fields, tt.status, tt.want)
+		}
 	}
 }
 
@@ -261,8 +350,10 @@ func TestRoutes(t *testing.T) {
 		{"GET", "/health?probe=1", 200, "", `{"status":"ok"}` + "\n"},
 		{"HEAD", "/health", 200, "", ""},
 		{"POST", "/health", 405, "GET, HEAD", `{"error":"method_not_allowed","message":"Method POST is not allowed here; use GET, HEAD"}` + "\n"},
-		{"GET", "/command", 405, "POST", `{"error":"method_not_allowed","message":"Method GET is not allowed here; use POST"}` + "\n"},
-		{"PUT", "/command", 405, "POST", `{"error":"method_not_allowed","message":"Method PUT is not allowed here; use POST"}` + "\n"},
+		{"GET", "/command", 405, "POST, DELETE", `{"error":"method_not_allowed","message":"Method GET is not allowed here; use POST, DELETE"}` + "\n"},
+		{"PUT", "/command", 405, "POST, DELETE", `{"error":"method_not_allowed","message":"Method PUT is not allowed here; use POST, DELETE"}` + "\n"},
+		{"DELETE", "/command", 404, "", `{"error":"not_running","message":"No command is running"}` + "\n"},
+		{"POST", "/status", 405, "GET, HEAD", `{"error":"method_not_allowed","message":"Method POST is not allowed here; use GET, HEAD"}` + "\n"},
 		{"DELETE", "/images/a.png", 405, "GET, HEAD", `{"error":"method_not_allowed","message":"Method DELETE is not allowed here; use GET, HEAD"}` + "\n"},
 		{"GET", "/", 404, "", `{"error":"not_found","message":"No route for GET /"}` + "\n"},
 		{"GET", "/health/", 404, "", `{"error":"not_found","message":"No route for GET /health/"}` + "\n"},

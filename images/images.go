@@ -284,23 +284,28 @@ func (s *Store) clean(now time.Time) {
 
 // Recording collects the images made while one command runs.
 type Recording struct {
-	s     *Store
-	start time.Time
-	mark  string // the marker written by Begin
-	armed bool   // the watcher has passed the marker: events are the command's
-	names []string
-	seen  map[string]bool
-	lost  bool // the watcher dropped events; End scans instead
+	s      *Store
+	notify func(name string) // may be nil
+	start  time.Time
+	mark   string // the marker written by Begin
+	armed  bool   // the watcher has passed the marker: events are the command's
+	names  []string
+	seen   map[string]bool
+	lost   bool // the watcher dropped events; End scans instead
 }
 
 // Begin starts recording. One recording at a time: the supervisor runs one
 // command at a time. Events the watcher has not handled yet belong to
 // earlier writes, so recording starts once the watcher passes a marker
 // written here, before the command starts.
-func (s *Store) Begin() *Recording {
+//
+// notify, if not nil, hears each new image as the watcher sees it, from the
+// watcher's goroutine: it must return at once. The file may still be being
+// written. Images End finds only by scanning are not notified.
+func (s *Store) Begin(notify func(name string)) *Recording {
 	// File times come from the kernel's coarse clock, which may lag
 	// time.Now by a tick: the scan fallback starts a little earlier.
-	r := &Recording{s: s, start: time.Now().Add(-coarseClock), seen: map[string]bool{}}
+	r := &Recording{s: s, notify: notify, start: time.Now().Add(-coarseClock), seen: map[string]bool{}}
 	_, _, ok := s.mark(r)
 	if !ok {
 		s.mu.Lock()
@@ -314,8 +319,16 @@ func (r *Recording) add(name string) {
 	if !r.seen[name] {
 		r.seen[name] = true
 		r.names = append(r.names, name)
+		if r.notify != nil {
+			r.notify(name)
+		}
 	}
 }
+
+// CatchUp waits until the watcher has handled every change made to the
+// directory before the call (at most a moment: see barrier), so that the
+// images written so far have been notified.
+func (r *Recording) CatchUp() { r.s.barrier() }
 
 // End stops recording and returns the images made since Begin that still
 // exist, in the order they appeared. Call it once nothing of the command can

@@ -76,7 +76,7 @@ func FuzzValidName(f *testing.F) {
 func TestRecording(t *testing.T) {
 	s := open(t, time.Hour)
 	write(t, s, "before.png")
-	rec := s.Begin()
+	rec := s.Begin(nil)
 	write(t, s, "b.png")
 	write(t, s, "a.jpg")
 	write(t, s, "notes.txt")
@@ -88,7 +88,7 @@ func TestRecording(t *testing.T) {
 		t.Errorf("End() = %q; want %q", got, want)
 	}
 	// A rewrite of an old image during a command is that command's image.
-	rec = s.Begin()
+	rec = s.Begin(nil)
 	write(t, s, "before.png")
 	if got := rec.End(); !slices.Equal(got, []string{"before.png"}) {
 		t.Errorf("End() after a rewrite = %q; want [before.png]", got)
@@ -97,7 +97,7 @@ func TestRecording(t *testing.T) {
 		t.Errorf("markers left behind: %v", left)
 	}
 	// A name /images/ would refuse is not listed either.
-	rec = s.Begin()
+	rec = s.Begin(nil)
 	write(t, s, `back\slash.png`)
 	if got := rec.End(); len(got) != 0 {
 		t.Errorf("End() = %q; want an unservable name left out", got)
@@ -111,7 +111,7 @@ func TestRecordingAfterOverflow(t *testing.T) {
 	// The scan goes by modification time, on the file system's coarse clock.
 	past := time.Now().Add(-time.Minute)
 	os.Chtimes(filepath.Join(s.Dir(), "old.png"), past, past)
-	rec := s.Begin()
+	rec := s.Begin(nil)
 	s.watchError(fsnotify.ErrEventOverflow)
 	write(t, s, "new.png")
 	if got := rec.End(); !slices.Equal(got, []string{"new.png"}) {
@@ -134,7 +134,7 @@ func TestDirectoryRemovedIsRecreated(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	rec := s.Begin()
+	rec := s.Begin(nil)
 	write(t, s, "after.png")
 	if got := rec.End(); !slices.Equal(got, []string{"after.png"}) {
 		t.Errorf("End() in the recreated directory = %q; want [after.png]", got)
@@ -150,7 +150,7 @@ func TestExpiry(t *testing.T) {
 			os.Chtimes(filepath.Join(s.Dir(), n), old, old)
 		}
 	}
-	rec := s.Begin()
+	rec := s.Begin(nil)
 	write(t, s, "recorded.png")
 	os.Chtimes(filepath.Join(s.Dir(), "recorded.png"), old, old)
 	// The watcher must have seen recorded.png before clean runs.

@@ -41,8 +41,8 @@ func BenchmarkExec(b *testing.B) {
 			go func() { done <- sup.Run() }()
 			defer func() { sup.Stop(); <-done }()
 			for b.Loop() {
-				res, err := sup.Exec("hi")
-				if err != nil || string(res.Stdout) != "hi" {
+				res, err := sup.Exec(Request{Prompt: "hi"})
+				if err != nil || res.Text != "hi" {
 					b.Fatalf("Exec = %+v, %v", res, err)
 				}
 			}

@@ -8,30 +8,6 @@ import (
 // readChunk is how much is read from a pipe at a time.
 const readChunk = 32 << 10
 
-// capture keeps the first max bytes read from a pipe and counts the rest,
-// which it reads and drops so that the child never blocks on a full pipe.
-type capture struct {
-	buf     []byte
-	max     int
-	dropped int64
-}
-
-func (c *capture) fill(r io.Reader) {
-	chunk := make([]byte, readChunk)
-	for {
-		n, err := r.Read(chunk)
-		if room := c.max - len(c.buf); room > 0 {
-			c.buf = append(c.buf, chunk[:min(n, room)]...)
-			c.dropped += int64(n - min(n, room))
-		} else {
-			c.dropped += int64(n)
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
 // tail keeps the last max bytes read from a pipe: the end of stderr is where
 // a CLI says why it failed.
 type tail struct {

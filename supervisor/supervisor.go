@@ -89,6 +89,8 @@ const (
 	Drained
 	// StartFailed: the CLI could not be started; Result.Err says why.
 	StartFailed
+	// Cancelled: Cancel stopped the command.
+	Cancelled
 )
 
 func (o Outcome) String() string {
@@ -101,8 +103,26 @@ func (o Outcome) String() string {
 		return "drained"
 	case StartFailed:
 		return "start_failed"
+	case Cancelled:
+		return "cancelled"
 	}
 	return fmt.Sprintf("outcome(%d)", int(o))
+}
+
+// Request is one command.
+type Request struct {
+	// Prompt goes to the CLI's stdin.
+	Prompt string
+	// SessionID, if set, continues that session (--resume).
+	SessionID string
+	// Timeout bounds the command; zero or more than Config.Timeout is
+	// Config.Timeout.
+	Timeout time.Duration
+	// Log is the request's logger; nil is the supervisor's.
+	Log hclog.Logger
+	// OnEvent, if set, hears the command's progress. Calls come one at a
+	// time, in order, all before Exec returns; they must not block for long.
+	OnEvent func(Event)
 }
 
 // Result is what a command produced.
@@ -110,10 +130,21 @@ type Result struct {
 	Outcome Outcome
 	// Pid was the CLI's process id; 0 if it never started.
 	Pid int
-	// Stdout is the CLI's standard output, up to Config.MaxOutput bytes.
-	Stdout []byte
-	// Truncated is set when stdout went past Config.MaxOutput.
+	// Text is the answer: the CLI's result, or the assistant's text so far
+	// when it ended without one, or else its output as it is (a CLI that
+	// does not speak stream-json). At most Config.MaxOutput bytes.
+	Text string
+	// Truncated is set when the text went past Config.MaxOutput.
 	Truncated bool
+	// Report is the CLI's result event; nil if it wrote none.
+	Report *Report
+	// SessionID is the session the command ran in, once the CLI named it.
+	SessionID string
+	// Warnings are problems that did not stop the command, such as an MCP
+	// server that failed to start.
+	Warnings []string
+	// Output is what the CLI wrote to stdout that is not stream-json.
+	Output []byte
 	// Stderr is the end of the CLI's standard error.
 	Stderr []byte
 	// ExitCode is the CLI's exit status, or -1 when it has none (killed by a
@@ -121,6 +152,8 @@ type Result struct {
 	ExitCode int
 	// Signal is the signal that ended the CLI, or 0.
 	Signal syscall.Signal
+	// Timeout is the one the command ran under.
+	Timeout time.Duration
 	// Duration runs from the request to the end of the cleanup.
 	Duration time.Duration
 	// Images are the files the command left in the images directory.
@@ -161,6 +194,20 @@ type command struct {
 	reason   Outcome       // why it was halted
 	once     sync.Once
 	finished chan struct{} // closed once the slot is free again
+	info     Info          // guarded by Supervisor.mu
+}
+
+// Info describes the running command.
+type Info struct {
+	// Pid is the CLI's; 0 until it has started.
+	Pid int
+	// Started is when the command was accepted.
+	Started time.Time
+	// PromptLength is the prompt's size in bytes.
+	PromptLength int
+	// SessionID is the session resumed, or the one the CLI started once it
+	// says so.
+	SessionID string
 }
 
 func (c *command) halt(why Outcome) {
@@ -278,19 +325,84 @@ func (s *Supervisor) Busy() bool {
 	return s.cur != nil
 }
 
-// Exec runs one command with prompt on its stdin and returns what it
-// produced. It returns ErrBusy at once while another command runs and
-// ErrDraining after Stop. Run must be running: it delivers exit statuses.
-func (s *Supervisor) Exec(prompt string) (*Result, error) {
-	c, err := s.acquire()
+// Current describes the running command, if there is one.
+func (s *Supervisor) Current() (Info, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cur == nil {
+		return Info{}, false
+	}
+	return s.cur.info, true
+}
+
+// Cancel stops the running command the way a timeout does (its process
+// group and everything left below vmd are killed) and returns once the slot
+// is free, so that the next command can start at once. Its Exec returns
+// with the outcome Cancelled. Cancel reports false if nothing was running.
+func (s *Supervisor) Cancel() (Info, bool) {
+	s.mu.Lock()
+	c := s.cur
+	var info Info
+	if c != nil {
+		info = c.info
+		c.halt(Cancelled)
+	}
+	s.mu.Unlock()
+	if c == nil {
+		return Info{}, false
+	}
+	<-c.finished
+	return info, true
+}
+
+// Exec runs one command and returns what it produced. It returns ErrBusy at
+// once while another command runs and ErrDraining after Stop. Run must be
+// running: it delivers exit statuses.
+func (s *Supervisor) Exec(req Request) (*Result, error) {
+	r, err := s.Start(req)
 	if err != nil {
 		return nil, err
 	}
-	defer s.release(c)
-	return s.execute(c, prompt), nil
+	return r.Wait(), nil
 }
 
-func (s *Supervisor) acquire() (*command, error) {
+// Running is a command that Start has taken into the slot.
+type Running struct {
+	c    *command
+	done chan struct{}
+	res  *Result
+}
+
+// Start takes the slot and runs the command in the background; it returns
+// ErrBusy at once while another command runs and ErrDraining after Stop.
+func (s *Supervisor) Start(req Request) (*Running, error) {
+	c, err := s.acquire(req)
+	if err != nil {
+		return nil, err
+	}
+	r := &Running{c: c, done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		defer s.release(c)
+		r.res = s.execute(c, req)
+	}()
+	return r, nil
+}
+
+// Done is closed when the command is over and the slot free.
+func (r *Running) Done() <-chan struct{} { return r.done }
+
+// Wait waits for the command to end and returns what it produced.
+func (r *Running) Wait() *Result {
+	<-r.done
+	return r.res
+}
+
+// Cancel stops this command, as Supervisor.Cancel does, if it still runs;
+// it does not wait.
+func (r *Running) Cancel() { r.c.halt(Cancelled) }
+
+func (s *Supervisor) acquire(req Request) (*command, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.stopping {
@@ -299,8 +411,16 @@ func (s *Supervisor) acquire() (*command, error) {
 	if s.cur != nil {
 		return nil, ErrBusy
 	}
-	s.cur = &command{halted: make(chan struct{}), finished: make(chan struct{})}
+	s.cur = &command{halted: make(chan struct{}), finished: make(chan struct{}),
+		info: Info{Started: time.Now(), PromptLength: len(req.Prompt), SessionID: req.SessionID}}
 	return s.cur, nil
+}
+
+// setInfo updates the running command's description.
+func (s *Supervisor) setInfo(c *command, update func(*Info)) {
+	s.mu.Lock()
+	update(&c.info)
+	s.mu.Unlock()
 }
 
 func (s *Supervisor) release(c *command) {
@@ -310,25 +430,51 @@ func (s *Supervisor) release(c *command) {
 	close(c.finished)
 }
 
-func (s *Supervisor) execute(c *command, prompt string) *Result {
+func (s *Supervisor) execute(c *command, req Request) *Result {
 	start := time.Now()
-	res := &Result{ExitCode: -1}
+	res := &Result{ExitCode: -1, Timeout: s.cfg.Timeout}
+	if req.Timeout > 0 && req.Timeout < s.cfg.Timeout {
+		res.Timeout = req.Timeout
+	}
+	log := req.Log
+	if log == nil {
+		log = s.log
+	}
+	tr := newTranscript(s.cfg.MaxOutput, log, req.OnEvent)
+	tr.onInit = func(id string) {
+		if id != "" {
+			s.setInfo(c, func(i *Info) { i.SessionID = id })
+		}
+	}
 	var rec *images.Recording
 	if s.images != nil {
-		rec = s.images.Begin()
+		rec = s.images.Begin(tr.image)
+		tr.catchUp = rec.CatchUp
 	}
-	s.run(c, prompt, start, res)
+	s.run(c, req, log, tr, start, res)
 	// Every process of the command is gone: no image can appear any more.
 	if rec != nil {
 		res.Images = rec.End()
+	}
+	if res.Pid != 0 {
+		tr.start() // for a CLI that never said it started
+		tr.announceImages()
+		for _, n := range res.Images {
+			tr.announce(n)
+		}
+	}
+	res.Text, res.Truncated = tr.answer()
+	res.Report, res.SessionID, res.Warnings, res.Output = tr.report, tr.sessionID, tr.warnings, tr.raw
+	if res.Report != nil && res.Report.SessionID != "" {
+		res.SessionID = res.Report.SessionID
 	}
 	res.Duration = time.Since(start)
 	return res
 }
 
-// run starts the CLI and sees it through to the end, filling res.
-func (s *Supervisor) run(c *command, prompt string, start time.Time, res *Result) {
-	log := s.log
+// run starts the CLI and sees it through to the end, filling res; the
+// transcript reads its output.
+func (s *Supervisor) run(c *command, req Request, log hclog.Logger, tr *transcript, start time.Time, res *Result) {
 	fail := func(err error) {
 		res.Outcome, res.Err = StartFailed, err
 		log.Error("spawn failed", "error", err)
@@ -360,6 +506,9 @@ func (s *Supervisor) run(c *command, prompt string, start time.Time, res *Result
 	}
 	stdin, stdout, stderr := pipes[0], pipes[1], pipes[2]
 	argv := append([]string{bin}, s.cfg.Args...)
+	if req.SessionID != "" {
+		argv = append(argv, "--resume", req.SessionID)
+	}
 	env := append(s.cfg.Env[:len(s.cfg.Env):len(s.cfg.Env)], "TMPDIR="+tmp)
 	pid, exitc, err := s.start(bin, argv, env, stdin.theirs, stdout.theirs, stderr.theirs)
 	pipes.closeTheirs()
@@ -377,23 +526,24 @@ func (s *Supervisor) run(c *command, prompt string, start time.Time, res *Result
 		fail(fmt.Errorf("starting %s: %w", bin, err))
 		return
 	}
-	res.Pid = pid
+	res.Pid, tr.pid = pid, pid
+	s.setInfo(c, func(i *Info) { i.Pid = pid })
 	log = log.With("pid", pid)
-	log.Info("spawn", "bin", bin)
+	tr.log = log
+	log.Info("spawn", "bin", bin, "resume", req.SessionID)
 
 	var copying sync.WaitGroup
-	out := capture{max: s.cfg.MaxOutput}
 	errTail := tail{max: stderrTail}
 	copying.Go(func() {
 		// A CLI that exits without reading its stdin breaks the pipe: not
 		// an error of ours.
-		_, _ = stdin.ours.WriteString(prompt)
+		_, _ = stdin.ours.WriteString(req.Prompt)
 		stdin.ours.Close()
 	})
-	copying.Go(func() { out.fill(stdout.ours) })
+	copying.Go(func() { tr.fill(stdout.ours) })
 	copying.Go(func() { errTail.fill(stderr.ours) })
 
-	timer := time.NewTimer(s.cfg.Timeout)
+	timer := time.NewTimer(res.Timeout)
 	defer timer.Stop()
 	var ex exit
 	exited := false
@@ -402,7 +552,7 @@ func (s *Supervisor) run(c *command, prompt string, start time.Time, res *Result
 		exited = true
 	case <-timer.C:
 		res.Outcome = TimedOut
-		log.Warn("timeout", "duration", s.cfg.Timeout)
+		log.Warn("timeout", "duration", res.Timeout)
 	case <-c.halted:
 		res.Outcome = c.reason
 		log.Warn("stopping command", "reason", c.reason)
@@ -432,7 +582,6 @@ func (s *Supervisor) run(c *command, prompt string, start time.Time, res *Result
 	}
 	pipes.close()
 
-	res.Stdout, res.Truncated = out.buf, out.dropped > 0
 	res.Stderr = errTail.bytes()
 	if exited {
 		switch {
@@ -443,7 +592,7 @@ func (s *Supervisor) run(c *command, prompt string, start time.Time, res *Result
 		}
 	}
 	log.Info("done", "outcome", res.Outcome, "exit_code", res.ExitCode, "signal", signalName(res.Signal),
-		"stdout_bytes", len(out.buf)+int(out.dropped), "stderr_bytes", errTail.read,
+		"session_id", tr.sessionID, "stderr_bytes", errTail.read,
 		"strays", res.Strays, "cpu", cpuTime(ex.usage), "duration", time.Since(start))
 }
 

@@ -102,7 +102,7 @@ func start(t *testing.T, tweak func(*Config)) *harness {
 
 func (h *harness) exec(t *testing.T, prompt string) *Result {
 	t.Helper()
-	res, err := h.sup.Exec(prompt)
+	res, err := h.sup.Exec(Request{Prompt: prompt})
 	if err != nil {
 		t.Fatalf("Exec(%q) error = %v", prompt, err)
 	}
@@ -160,10 +160,10 @@ func TestExecResults(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			res := h.exec(t, tt.prompt)
-			if res.Outcome != Exited || string(res.Stdout) != tt.stdout || string(res.Stderr) != tt.stderr ||
+			if res.Outcome != Exited || res.Text != tt.stdout || string(res.Stderr) != tt.stderr ||
 				res.ExitCode != tt.exitCode || res.Signal != tt.signal {
 				t.Errorf("Exec(%q) = outcome %v, stdout %q, stderr %q, exit %d, signal %v; want exited, %q, %q, %d, %v",
-					tt.prompt, res.Outcome, res.Stdout, res.Stderr, res.ExitCode, res.Signal,
+					tt.prompt, res.Outcome, res.Text, res.Stderr, res.ExitCode, res.Signal,
 					tt.stdout, tt.stderr, tt.exitCode, tt.signal)
 			}
 			if res.Pid <= 0 || res.Duration <= 0 {
@@ -179,10 +179,10 @@ func TestTimeoutKillsGroupAndKeepsPartialOutput(t *testing.T) {
 	if res.Outcome != TimedOut {
 		t.Fatalf("outcome = %v; want timeout", res.Outcome)
 	}
-	if !strings.HasPrefix(string(res.Stdout), "partial\npid holder ") {
-		t.Errorf("stdout = %q; want the partial output", res.Stdout)
+	if !strings.HasPrefix(res.Text, "partial\npid holder ") {
+		t.Errorf("stdout = %q; want the partial output", res.Text)
 	}
-	holders := pids(res.Stdout, "holder")
+	holders := pids([]byte(res.Text), "holder")
 	if len(holders) != 1 {
 		t.Fatalf("holder pids = %v; want one", holders)
 	}
@@ -203,12 +203,12 @@ func TestPipeHolderDoesNotHang(t *testing.T) {
 	if res.Outcome != Exited || res.ExitCode != 0 {
 		t.Fatalf("outcome %v exit %d; want exited 0", res.Outcome, res.ExitCode)
 	}
-	if !strings.HasSuffix(string(res.Stdout), "done\n") {
-		t.Errorf("stdout = %q; want it to end with done", res.Stdout)
+	if !strings.HasSuffix(res.Text, "done\n") {
+		t.Errorf("stdout = %q; want it to end with done", res.Text)
 	}
-	holders := append(pids(res.Stdout, "holder"), pids(res.Stdout, "escaped")...)
+	holders := append(pids([]byte(res.Text), "holder"), pids([]byte(res.Text), "escaped")...)
 	if len(holders) != 2 {
-		t.Fatalf("holders = %v from %q; want two", holders, res.Stdout)
+		t.Fatalf("holders = %v from %q; want two", holders, res.Text)
 	}
 	for _, pid := range holders {
 		if !gone(pid) {
@@ -227,9 +227,9 @@ func TestPipeHolderDoesNotHang(t *testing.T) {
 func TestEscapedSessionIsKilled(t *testing.T) {
 	h := start(t, nil)
 	res := h.exec(t, "escape\nescape\nsay bye")
-	escaped := pids(res.Stdout, "escaped")
+	escaped := pids([]byte(res.Text), "escaped")
 	if len(escaped) != 2 {
-		t.Fatalf("escaped pids = %v from %q; want two", escaped, res.Stdout)
+		t.Fatalf("escaped pids = %v from %q; want two", escaped, res.Text)
 	}
 	for _, pid := range escaped {
 		if !gone(pid) {
@@ -265,19 +265,19 @@ func TestBusy(t *testing.T) {
 	h := start(t, nil)
 	first := make(chan *Result, 1)
 	go func() {
-		res, _ := h.sup.Exec("sleep 300ms\nsay first")
+		res, _ := h.sup.Exec(Request{Prompt: "sleep 300ms\nsay first"})
 		first <- res
 	}()
 	waitFor(t, h.sup.Busy)
-	if _, err := h.sup.Exec("say second"); !errors.Is(err, ErrBusy) {
+	if _, err := h.sup.Exec(Request{Prompt: "say second"}); !errors.Is(err, ErrBusy) {
 		t.Errorf("second Exec error = %v; want ErrBusy", err)
 	}
-	if res := <-first; res == nil || string(res.Stdout) != "first\n" {
+	if res := <-first; res == nil || res.Text != "first\n" {
 		t.Errorf("first command = %+v; want its answer", res)
 	}
 	// The slot is free again.
-	if res := h.exec(t, "say third"); string(res.Stdout) != "third\n" {
-		t.Errorf("third command stdout = %q", res.Stdout)
+	if res := h.exec(t, "say third"); res.Text != "third\n" {
+		t.Errorf("third command stdout = %q", res.Text)
 	}
 }
 
@@ -285,29 +285,32 @@ func TestDrain(t *testing.T) {
 	t.Run("finishes within budget", func(t *testing.T) {
 		h := start(t, func(c *Config) { c.DrainTimeout = 10 * time.Second })
 		got := make(chan *Result, 1)
-		go func() { res, _ := h.sup.Exec("sleep 200ms\nsay finished"); got <- res }()
+		go func() { res, _ := h.sup.Exec(Request{Prompt: "sleep 200ms\nsay finished"}); got <- res }()
 		waitFor(t, h.sup.Busy)
 		h.sup.Stop()
-		if _, err := h.sup.Exec("say late"); !errors.Is(err, ErrDraining) {
+		if _, err := h.sup.Exec(Request{Prompt: "say late"}); !errors.Is(err, ErrDraining) {
 			t.Errorf("Exec while draining error = %v; want ErrDraining", err)
 		}
 		res := <-got
-		if res.Outcome != Exited || string(res.Stdout) != "finished\n" {
-			t.Errorf("drained command = %v %q; want exited with its answer", res.Outcome, res.Stdout)
+		if res.Outcome != Exited || res.Text != "finished\n" {
+			t.Errorf("drained command = %v %q; want exited with its answer", res.Outcome, res.Text)
 		}
 		<-h.sup.Done()
 	})
 	t.Run("killed after budget", func(t *testing.T) {
 		h := start(t, func(c *Config) { c.DrainTimeout = 200 * time.Millisecond })
 		got := make(chan *Result, 1)
-		go func() { res, _ := h.sup.Exec("ignore-term\nsay partial\nescape\nsleep 1h"); got <- res }()
+		go func() {
+			res, _ := h.sup.Exec(Request{Prompt: "ignore-term\nsay partial\nescape\nsleep 1h"})
+			got <- res
+		}()
 		waitFor(t, func() bool { return h.sup.Busy() && strings.Contains(h.log.String(), "spawn") })
 		h.sup.Stop()
 		res := <-got
-		if res.Outcome != Drained || !strings.HasPrefix(string(res.Stdout), "partial\n") {
-			t.Errorf("drained command = %v %q; want drained with the partial output", res.Outcome, res.Stdout)
+		if res.Outcome != Drained || !strings.HasPrefix(res.Text, "partial\n") {
+			t.Errorf("drained command = %v %q; want drained with the partial output", res.Outcome, res.Text)
 		}
-		for _, pid := range pids(res.Stdout, "escaped") {
+		for _, pid := range pids([]byte(res.Text), "escaped") {
 			if !gone(pid) {
 				t.Errorf("escaped process %d survived the drain", pid)
 			}
@@ -357,7 +360,7 @@ func TestStartFailures(t *testing.T) {
 func TestCommandTempDir(t *testing.T) {
 	h := start(t, nil)
 	res := h.exec(t, "tmpdir")
-	dir := strings.TrimSpace(string(res.Stdout))
+	dir := strings.TrimSpace(res.Text)
 	if filepath.Dir(dir) != h.tmp || !strings.HasPrefix(filepath.Base(dir), "vmd-cmd-") {
 		t.Errorf("TMPDIR = %q; want a vmd-cmd-* directory in %q", dir, h.tmp)
 	}
@@ -368,12 +371,12 @@ func TestCommandTempDir(t *testing.T) {
 func TestOutputCap(t *testing.T) {
 	h := start(t, func(c *Config) { c.MaxOutput = 1000 })
 	res := h.exec(t, "bytes 300000")
-	if len(res.Stdout) != 1000 || !res.Truncated {
-		t.Errorf("stdout %d bytes, truncated %v; want 1000, true", len(res.Stdout), res.Truncated)
+	if len(res.Text) != 1000 || !res.Truncated {
+		t.Errorf("stdout %d bytes, truncated %v; want 1000, true", len(res.Text), res.Truncated)
 	}
 	res = h.exec(t, "bytes 1000")
-	if len(res.Stdout) != 1000 || res.Truncated {
-		t.Errorf("stdout %d bytes, truncated %v; want 1000, false", len(res.Stdout), res.Truncated)
+	if len(res.Text) != 1000 || res.Truncated {
+		t.Errorf("stdout %d bytes, truncated %v; want 1000, false", len(res.Text), res.Truncated)
 	}
 }
 
@@ -390,7 +393,7 @@ func TestUnreadPrompt(t *testing.T) {
 func TestEnvironment(t *testing.T) {
 	h := start(t, func(c *Config) { c.Env = append(c.Env, "GITHUB_TOKEN=gh-test") })
 	res := h.exec(t, "env GITHUB_TOKEN\nenv TMPDIR")
-	lines := strings.Split(strings.TrimSpace(string(res.Stdout)), "\n")
+	lines := strings.Split(strings.TrimSpace(res.Text), "\n")
 	if len(lines) != 2 || lines[0] != "GITHUB_TOKEN=gh-test" || !strings.HasPrefix(lines[1], "TMPDIR="+h.tmp) {
 		t.Errorf("child env = %q; want GITHUB_TOKEN passed and TMPDIR in %s", lines, h.tmp)
 	}
@@ -399,7 +402,7 @@ func TestEnvironment(t *testing.T) {
 func TestWorkDir(t *testing.T) {
 	dir := t.TempDir()
 	h := start(t, func(c *Config) { c.Dir = dir })
-	if got := strings.TrimSpace(string(h.exec(t, "pwd").Stdout)); got != dir {
+	if got := strings.TrimSpace(string(h.exec(t, "pwd").Text)); got != dir {
 		t.Errorf("working directory = %q; want %q", got, dir)
 	}
 }
@@ -452,7 +455,7 @@ func TestSlowTempRemovalDoesNotBlockReaping(t *testing.T) {
 	h.exec(t, "say first")
 	<-blocked
 	res := h.exec(t, "say second\nexit 3")
-	if res.Outcome != Exited || res.ExitCode != 3 || string(res.Stdout) != "second\n" {
-		t.Errorf("command while a removal hangs = %v exit %d %q; want exited 3 second", res.Outcome, res.ExitCode, res.Stdout)
+	if res.Outcome != Exited || res.ExitCode != 3 || res.Text != "second\n" {
+		t.Errorf("command while a removal hangs = %v exit %d %q; want exited 3 second", res.Outcome, res.ExitCode, res.Text)
 	}
 }

@@ -87,10 +87,14 @@ func vmd(args []string, getenv func(string) string, environ []string, stderr io.
 		MaxRequestBody: cfg.MaxRequestBody,
 		CommandTimeout: cfg.CommandTimeout,
 		DrainTimeout:   cfg.DrainTimeout,
+		Version:        version,
 	})
 	if cfg.DrainTimeout >= 10*time.Second {
 		logger.Warn("drain_timeout is not below 10s, Docker's default stop window: give the platform longer (stop_grace_period, Fly's kill_timeout)",
 			"drain_timeout", cfg.DrainTimeout)
+	}
+	if os.Geteuid() == 0 && slices.Contains(cfg.ClaudeArgs, "--dangerously-skip-permissions") {
+		logger.Warn("running as root: Claude Code refuses --dangerously-skip-permissions as root, so commands will fail; run vmd as an unprivileged user (the image runs as node)")
 	}
 	if _, err := exec.LookPath(cfg.ClaudeBin); err != nil {
 		logger.Warn("claude not found; commands will fail until it is installed", "claude_bin", cfg.ClaudeBin, "error", err)

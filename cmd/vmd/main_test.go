@@ -398,6 +398,28 @@ func TestDrain(t *testing.T) {
 			t.Errorf("escaped process %d outlived vmd", pid)
 		}
 	})
+	// An event stream lives on a connection fasthttp has handed over: the
+	// drain still waits for its last event.
+	t.Run("event stream gets its result", func(t *testing.T) {
+		p := startVMD(t, append(baseEnv(t), "DRAIN_TIMEOUT_MS=8000"))
+		c, err := net.Dial("tcp", strings.TrimPrefix(p.url, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		body := `{"text":"sleep 300ms\nsay finished"}`
+		fmt.Fprintf(c, "POST /command HTTP/1.1\r\nHost: vmd\r\nAccept: text/event-stream\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+		waitFor(t, "spawn", func() bool { return p.logged("spawn") })
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		c.SetReadDeadline(time.Now().Add(15 * time.Second))
+		stream, _ := io.ReadAll(c)
+		if !regexp.MustCompile(`event: result\nstatus: 200\ndata: \{"text":"finished\\n"`).Match(stream) {
+			t.Errorf("stream = %q; want its 200 result", stream)
+		}
+		if code := p.waitExit(t, 10*time.Second); code != 0 {
+			t.Errorf("exit code = %d; want 0", code)
+		}
+	})
 	t.Run("second signal stops at once", func(t *testing.T) {
 		p := startVMD(t, append(baseEnv(t), "DRAIN_TIMEOUT_MS=600000"))
 		got := p.inFlight(t, "ignore-term\nsleep 1h")

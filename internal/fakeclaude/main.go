@@ -17,9 +17,25 @@
 //	image NAME      write a PNG called NAME into $IMAGES_DIR
 //	args | pwd | tmpdir | env NAME   print them
 //	die SIG         kill itself with signal SIG (e.g. SEGV)
-//	exit N          exit with status N
+//	exit N          exit with status N at once
 //
 // Pids of started children are printed to stdout as "pid ROLE PID".
+//
+// Run with --output-format stream-json, as vmd runs the real CLI, it writes
+// what the real one does: a system/init event with a session id, an
+// assistant event for each stretch of output (up to a sleep, a tool call or
+// the end), and a result event whose result is all the output, then exits
+// 0. It keeps each session's prompts under $HOME/.claude/fake-sessions, so
+// --resume works for sessions it made and fails like the real CLI for
+// others. More verbs in that mode:
+//
+//	tool NAME         an assistant tool_use of NAME, then its tool result
+//	screenshot NAME   the same for a screenshot that writes image NAME
+//	agent-error TEXT  end with is_error: true and TEXT as the result, exit 1
+//	status N          the exit status after the result event
+//	mcp-failed NAME   the init event reports MCP server NAME failed
+//	recall            print the earlier prompts of this session
+//	raw TEXT          print TEXT as a line that is not JSON
 package main
 
 import (
@@ -60,15 +76,24 @@ func main() {
 		os.Exit(2)
 	}
 	prompt := string(in)
+	var out output = bufio.NewWriter(os.Stdout)
+	var st *stream
+	if hasArgs("--output-format", "stream-json") {
+		st = startStream(prompt)
+		out = st
+	}
 	if !isScript(prompt) {
-		fmt.Printf("echo: %s\n", prompt)
+		fmt.Fprintf(out, "echo: %s\n", prompt)
+		finish(out, st)
 		return
 	}
-	out := bufio.NewWriter(os.Stdout)
-	defer out.Flush()
 	sc := bufio.NewScanner(strings.NewReader(prompt))
+	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
 		verb, arg, _ := strings.Cut(strings.TrimSpace(sc.Text()), " ")
+		if st != nil && st.verb(verb, arg) {
+			continue
+		}
 		switch verb {
 		case "say":
 			fmt.Fprintln(out, arg)
@@ -121,11 +146,27 @@ func main() {
 			os.Exit(n)
 		}
 	}
+	finish(out, st)
+}
+
+// output is stdout: plain, or stream-json events.
+type output interface {
+	io.Writer
+	Flush() error
+}
+
+func finish(out output, st *stream) {
+	out.Flush()
+	if st != nil {
+		st.result()
+		os.Exit(st.status)
+	}
 }
 
 var verbs = map[string]bool{"say": true, "err": true, "bytes": true, "sleep": true, "ignore-term": true,
 	"hold": true, "escape": true, "escape-hold": true, "orphans": true, "image": true, "args": true, "pwd": true,
-	"tmpdir": true, "env": true, "die": true, "exit": true}
+	"tmpdir": true, "env": true, "die": true, "exit": true,
+	"tool": true, "screenshot": true, "agent-error": true, "status": true, "mcp-failed": true, "recall": true, "raw": true}
 
 func isScript(prompt string) bool {
 	verb, _, _ := strings.Cut(strings.TrimSpace(prompt), " ")

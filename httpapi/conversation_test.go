@@ -1,0 +1,515 @@
+package httpapi
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// background posts a command from another goroutine and returns once the
+// supervisor has it; the answer arrives on the channel.
+func (s *server) background(t *testing.T, body string) <-chan response {
+	t.Helper()
+	got := make(chan response, 1)
+	go func() {
+		// Not s.do: it may call t.Fatal, which is for the test's goroutine.
+		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		defer fasthttp.ReleaseRequest(req)
+		defer fasthttp.ReleaseResponse(resp)
+		req.Header.SetMethod("POST")
+		req.SetRequestURI("http://vmd/command")
+		req.SetBodyString(body)
+		err := s.client.Do(req, resp)
+		r := response{status: resp.StatusCode(), body: string(resp.Body())}
+		if err != nil {
+			r.body = err.Error()
+		}
+		got <- r
+	}()
+	s.waitRunning(t)
+	return got
+}
+
+// waitRunning waits until the command's CLI has started and named its
+// session.
+func (s *server) waitRunning(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if info, ok := s.sup.Current(); ok && info.Pid != 0 && info.SessionID != "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the command did not start in 10s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func command(t *testing.T, fields map[string]any) string {
+	b, err := json.Marshal(fields)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// A conversation: the answer names the session, the next message resumes
+// it, and the CLI sees the earlier prompt.
+func TestSessionResume(t *testing.T) {
+	s := serve(t, setup{})
+	first := s.do(t, "POST", "/command", command(t, map[string]any{"text": "say noted"}))
+	var a struct {
+		SessionID string `json:"sessionId"`
+	}
+	json.Unmarshal([]byte(first.body), &a)
+	if first.status != 200 || !sessionIDPattern.MatchString(a.SessionID) {
+		t.Fatalf("first message = %d %s; want 200 with a session id", first.status, first.body)
+	}
+	next := s.do(t, "POST", "/command", command(t, map[string]any{"text": "recall", "sessionId": a.SessionID}))
+	fields := fieldsOf(t, next.body)
+	if next.status != 200 || fields["text"] != "earlier: say noted\n" {
+		t.Errorf("resumed message = %d %v; want 200 with the earlier prompt recalled", next.status, fields)
+	}
+	var b struct {
+		SessionID string `json:"sessionId"`
+	}
+	json.Unmarshal([]byte(next.body), &b)
+	if b.SessionID != a.SessionID {
+		t.Errorf("resumed session id = %q; want %q", b.SessionID, a.SessionID)
+	}
+	// A new conversation does not see the old one.
+	fresh := s.do(t, "POST", "/command", command(t, map[string]any{"text": "recall\nsay alone"}))
+	if fields := fieldsOf(t, fresh.body); fields["text"] != "alone\n" {
+		t.Errorf("new conversation = %v; want nothing recalled", fields)
+	}
+}
+
+func TestSessionErrors(t *testing.T) {
+	s := serve(t, setup{})
+	unknown := "0b6a2f4e-3c1d-4e5f-8a9b-0c1d2e3f4a5b"
+	got := s.do(t, "POST", "/command", command(t, map[string]any{"text": "hi", "sessionId": unknown}))
+	want := `{"error":"session_not_found","message":"No session ` + unknown +
+		` here: start a new conversation by leaving sessionId out","sessionId":"` + unknown + `"}` + "\n"
+	if got.status != 404 || got.body != want {
+		t.Errorf("unknown session = %d %q; want 404 %q", got.status, got.body, want)
+	}
+	for _, id := range []any{"abc", "../../etc/passwd", "0b6a2f4e-3c1d-4e5f-8a9b-0c1d2e3f4a5", "--help", 42, true,
+		map[string]any{}, "0b6a2f4e3c1d4e5f8a9b0c1d2e3f4a5b", " 0b6a2f4e-3c1d-4e5f-8a9b-0c1d2e3f4a5b"} {
+		got := s.do(t, "POST", "/command", command(t, map[string]any{"text": "hi", "sessionId": id}))
+		if got.status != 400 || !strings.Contains(got.body, `"error":"bad_request"`) || !strings.Contains(got.body, "sessionId") {
+			t.Errorf("sessionId %#v = %d %q; want 400 naming sessionId", id, got.status, got.body)
+		}
+	}
+	// null is no session.
+	if got := s.do(t, "POST", "/command", `{"text":"say hi","sessionId":null}`); got.status != 200 {
+		t.Errorf("sessionId null = %d %q; want 200", got.status, got.body)
+	}
+	if got := s.do(t, "GET", "/status", ""); !strings.Contains(got.body, `"session_not_found":1`) {
+		t.Errorf("status after an unknown session = %s; want it counted", got.body)
+	}
+}
+
+func TestTimeoutPerRequest(t *testing.T) {
+	s := serve(t, setup{timeout: 2 * time.Second})
+	got := s.do(t, "POST", "/command", command(t, map[string]any{"text": "say partial\nsleep 1h", "timeoutMs": 300}))
+	if fields := fieldsOf(t, got.body); got.status != 408 || fields["message"] != "Command timed out after 300ms" || fields["text"] != "partial\n" {
+		t.Errorf("timeoutMs 300 = %d %v; want 408 after 300ms with the partial text", got.status, fields)
+	}
+	// Above the configured timeout it is capped.
+	got = s.do(t, "POST", "/command", command(t, map[string]any{"text": "sleep 1h", "timeoutMs": 3_600_000}))
+	if fields := fieldsOf(t, got.body); got.status != 408 || fields["message"] != "Command timed out after 2000ms" {
+		t.Errorf("timeoutMs 1h = %d %v; want 408 after the 2000ms maximum", got.status, fields)
+	}
+	for _, v := range []string{`0`, `-5`, `1.5`, `"300"`, `true`, `[]`, `1e3`, `99999999999999999999999`} {
+		got := s.do(t, "POST", "/command", `{"text":"say hi","timeoutMs":`+v+`}`)
+		want := `{"error":"bad_request","message":"'timeoutMs' must be a positive whole number of milliseconds"}` + "\n"
+		if got.status != 400 || got.body != want {
+			t.Errorf("timeoutMs %s = %d %q; want 400 %q", v, got.status, got.body, want)
+		}
+	}
+}
+
+// DELETE /command kills the command and everything it started, answers once
+// the slot is free, and the command's own request answers 499 with what it
+// had so far. The stream shows when the command has said something.
+func TestCancel(t *testing.T) {
+	s := serve(t, setup{loopback: true})
+	st := s.openStream(t, `{"text":"say partial\nescape\nsleep 1h"}`)
+	var escaped []int
+	for len(escaped) == 0 {
+		ev, err := st.next()
+		if err != nil {
+			t.Fatalf("no message before the end: %v", err)
+		}
+		if ev.name == "message" {
+			var m messageEvent
+			json.Unmarshal([]byte(ev.data), &m)
+			escaped = pidsIn(m.Text, "escaped")
+		}
+	}
+	info, _ := s.sup.Current()
+	got := s.do(t, "DELETE", "/command", "")
+	var c struct {
+		Cancelled bool    `json:"cancelled"`
+		Pid       int     `json:"pid"`
+		SessionID string  `json:"sessionId"`
+		ElapsedMs float64 `json:"elapsedMs"`
+	}
+	if err := json.Unmarshal([]byte(got.body), &c); err != nil || got.status != 200 || !c.Cancelled ||
+		c.Pid != info.Pid || c.SessionID != info.SessionID {
+		t.Errorf("DELETE /command = %d %s; want 200 cancelled, pid %d, session %s", got.status, got.body, info.Pid, info.SessionID)
+	}
+	// The slot is free the moment DELETE answers, and the escaped process
+	// is gone.
+	if s.sup.Busy() {
+		t.Error("still busy after DELETE answered")
+	}
+	for _, pid := range escaped {
+		if syscall.Kill(pid, 0) == nil {
+			t.Errorf("escaped process %d survives the cancel", pid)
+		}
+	}
+	evs := st.all(t)
+	last := evs[len(evs)-1]
+	fields := fieldsOf(t, last.data)
+	if last.status != "499" || fields["error"] != "cancelled" || fields["message"] != "The command was cancelled" ||
+		!strings.HasPrefix(fmt.Sprint(fields["text"]), "partial\n") || fields["sessionId"] != uuid {
+		t.Errorf("cancelled command's result = %s %v; want 499 cancelled with the partial text and the session", last.status, fields)
+	}
+	if got := s.do(t, "DELETE", "/command", ""); got.status != 404 || got.body != `{"error":"not_running","message":"No command is running"}`+"\n" {
+		t.Errorf("second DELETE = %d %q; want 404 not_running", got.status, got.body)
+	}
+	// A plain request answers 499 the same way.
+	running := s.background(t, `{"text":"sleep 1h"}`)
+	s.do(t, "DELETE", "/command", "")
+	if r := <-running; r.status != StatusCancelled || !strings.Contains(r.body, `"error":"cancelled"`) {
+		t.Errorf("cancelled plain request = %d %s; want 499 cancelled", r.status, r.body)
+	}
+	if got := s.do(t, "POST", "/command", `{"text":"say next"}`); got.status != 200 {
+		t.Errorf("command after a cancel = %d %q; want 200", got.status, got.body)
+	}
+}
+
+func pidsIn(text, role string) []int {
+	var pids []int
+	for _, l := range strings.Split(text, "\n") {
+		if rest, ok := strings.CutPrefix(l, "pid "+role+" "); ok {
+			if pid, err := strconv.Atoi(rest); err == nil {
+				pids = append(pids, pid)
+			}
+		}
+	}
+	return pids
+}
+
+func TestStatus(t *testing.T) {
+	s := serve(t, setup{})
+	var st struct {
+		State    string `json:"state"`
+		Busy     bool   `json:"busy"`
+		Draining bool   `json:"draining"`
+		Command  *struct {
+			Pid          int     `json:"pid"`
+			StartedAt    string  `json:"startedAt"`
+			ElapsedMs    float64 `json:"elapsedMs"`
+			PromptLength int     `json:"promptLength"`
+			SessionID    string  `json:"sessionId"`
+		} `json:"command"`
+		Version  string           `json:"version"`
+		UptimeMs float64          `json:"uptimeMs"`
+		Commands map[string]int64 `json:"commands"`
+	}
+	get := func() {
+		t.Helper()
+		got := s.do(t, "GET", "/status", "")
+		st.Command = nil
+		if err := json.Unmarshal([]byte(got.body), &st); err != nil || got.status != 200 {
+			t.Fatalf("GET /status = %d %q", got.status, got.body)
+		}
+	}
+	get()
+	if st.State != "idle" || st.Busy || st.Draining || st.Command != nil || st.Version != "test" || st.Commands["ok"] != 0 {
+		t.Errorf("idle status = %+v", st)
+	}
+	s.do(t, "POST", "/command", `{"text":"say one"}`)
+	s.do(t, "POST", "/command", `{"text":"exit 2"}`)
+	prompt := "say working\nsleep 1h"
+	running := s.background(t, command(t, map[string]any{"text": prompt}))
+	info, _ := s.sup.Current()
+	if got := s.do(t, "POST", "/command", `{"text":"say second"}`); got.status != 409 {
+		t.Errorf("second command = %d; want 409", got.status)
+	}
+	get()
+	if st.State != "busy" || !st.Busy || st.Command == nil || st.Command.Pid != info.Pid ||
+		st.Command.PromptLength != len(prompt) || st.Command.SessionID != info.SessionID || st.Command.StartedAt == "" {
+		t.Errorf("busy status = %+v %+v; want the running command (pid %d, %d bytes, session %s)", st, st.Command, info.Pid, len(prompt), info.SessionID)
+	}
+	s.do(t, "DELETE", "/command", "")
+	<-running
+	get()
+	want := map[string]int64{"ok": 1, "error": 1, "busy": 1, "cancelled": 1, "agent_error": 0, "timeout": 0,
+		"drained": 0, "start_failed": 0, "session_not_found": 0}
+	if fmt.Sprint(st.Commands) != fmt.Sprint(want) || st.State != "idle" {
+		t.Errorf("counts = %v; want %v", st.Commands, want)
+	}
+}
+
+// sse is an event stream read off a raw connection.
+type sse struct {
+	c      net.Conn
+	r      *bufio.Reader
+	status int
+	header map[string]string
+}
+
+type event struct {
+	name, status, data string
+	comment            bool
+}
+
+// openStream posts a command asking for an event stream.
+func (s *server) openStream(t *testing.T, body string) *sse {
+	t.Helper()
+	c, err := s.dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	fmt.Fprintf(c, "POST /command HTTP/1.1\r\nHost: vmd\r\nAccept: text/event-stream\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	st := &sse{c: c, r: bufio.NewReader(c), header: map[string]string{}}
+	line, err := st.r.ReadString('\n')
+	if err != nil {
+		t.Fatalf("status line: %v", err)
+	}
+	st.status, _ = strconv.Atoi(strings.Fields(line)[1])
+	for {
+		line, err := st.r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("headers: %v", err)
+		}
+		line = strings.TrimRight(line, "\r\n")
+		if line == "" {
+			return st
+		}
+		k, v, _ := strings.Cut(line, ": ")
+		st.header[k] = v
+	}
+}
+
+// next reads one event or comment; io.EOF at the end of the stream.
+func (st *sse) next() (event, error) {
+	var ev event
+	_ = st.c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	for {
+		line, err := st.r.ReadString('\n')
+		if err != nil {
+			return ev, err
+		}
+		line = strings.TrimSuffix(line, "\n")
+		switch {
+		case line == "":
+			return ev, nil
+		case strings.HasPrefix(line, ": "):
+			return event{comment: true, data: line[2:]}, st.consumeBlank()
+		}
+		k, v, _ := strings.Cut(line, ": ")
+		switch k {
+		case "event":
+			ev.name = v
+		case "status":
+			ev.status = v
+		case "data":
+			ev.data = v
+		}
+	}
+}
+
+// body reads a plain answer's body.
+func (st *sse) body(t *testing.T) []byte {
+	n, err := strconv.Atoi(st.header["Content-Length"])
+	if err != nil {
+		t.Fatalf("no Content-Length in %v", st.header)
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(st.r, b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func (st *sse) consumeBlank() error {
+	_, err := st.r.ReadString('\n')
+	return err
+}
+
+// all reads events to the end of the stream, leaving out comments.
+func (st *sse) all(t *testing.T) []event {
+	t.Helper()
+	var evs []event
+	for {
+		ev, err := st.next()
+		if err == io.EOF {
+			return evs
+		}
+		if err != nil {
+			t.Fatalf("reading events: %v (so far %v)", err, evs)
+		}
+		if !ev.comment {
+			evs = append(evs, ev)
+		}
+	}
+}
+
+func TestStream(t *testing.T) {
+	s := serve(t, setup{loopback: true})
+	st := s.openStream(t, `{"text":"say looking\nscreenshot page.png\ntool mcp__playwright__browser_close\nsay done"}`)
+	if st.status != 200 || st.header["Content-Type"] != "text/event-stream; charset=utf-8" || st.header["Cache-Control"] != "no-cache" {
+		t.Fatalf("stream answer = %d %v; want 200 text/event-stream", st.status, st.header)
+	}
+	evs := st.all(t)
+	var names []string
+	for _, ev := range evs {
+		names = append(names, ev.name)
+	}
+	want := "start message message image message message result"
+	if strings.Join(names, " ") != want {
+		t.Fatalf("events = %v; want %s", evs, want)
+	}
+	var start struct {
+		Pid       int    `json:"pid"`
+		SessionID string `json:"sessionId"`
+	}
+	json.Unmarshal([]byte(evs[0].data), &start)
+	if start.Pid == 0 || !sessionIDPattern.MatchString(start.SessionID) {
+		t.Errorf("start = %s; want the pid and session id", evs[0].data)
+	}
+	for i, want := range []string{`{"text":"looking\n","tools":[]}`, `{"text":"","tools":["mcp__playwright__browser_take_screenshot"]}`,
+		`{"name":"page.png","url":"/images/page.png"}`, `{"text":"","tools":["mcp__playwright__browser_close"]}`, `{"text":"done\n","tools":[]}`} {
+		if evs[i+1].data != want {
+			t.Errorf("event %d (%s) = %s; want %s", i+1, evs[i+1].name, evs[i+1].data, want)
+		}
+	}
+	// The result is the plain answer's body, with its status.
+	last := evs[len(evs)-1]
+	fields := fieldsOf(t, last.data)
+	wantBody := with(agentFields, map[string]any{"text": "looking\ndone\n", "images": []any{"/images/page.png"},
+		"exitCode": 0.0, "numTurns": 4.0})
+	if last.status != "200" || fmt.Sprint(fields) != fmt.Sprint(wantBody) {
+		t.Errorf("result = status %s %v; want 200 %v", last.status, fields, wantBody)
+	}
+	if !strings.Contains(last.data, `"sessionId":"`+start.SessionID+`"`) {
+		t.Errorf("result %s; want the session id of the start event", last.data)
+	}
+}
+
+// Failures end the stream with the plain answer's status and body.
+func TestStreamResults(t *testing.T) {
+	s := serve(t, setup{loopback: true, timeout: 300 * time.Millisecond})
+	for _, tt := range []struct {
+		prompt, status, errorCode string
+	}{
+		{"agent-error API Error: 529 overloaded", "502", "agent_error"},
+		{"say partial\nsleep 1h", "408", "timeout"},
+		{"die KILL", "500", "execution_error"},
+	} {
+		evs := s.openStream(t, command(t, map[string]any{"text": tt.prompt})).all(t)
+		last := evs[len(evs)-1]
+		fields := fieldsOf(t, last.data)
+		if last.name != "result" || last.status != tt.status || fields["error"] != tt.errorCode {
+			t.Errorf("%q: last event = %s status %s %v; want result %s %s", tt.prompt, last.name, last.status, fields, tt.status, tt.errorCode)
+		}
+		if evs[0].name != "start" {
+			t.Errorf("%q: first event = %s; want start", tt.prompt, evs[0].name)
+		}
+	}
+}
+
+// Before any event, refusals are plain JSON answers.
+func TestStreamRefusals(t *testing.T) {
+	s := serve(t, setup{loopback: true})
+	st := s.openStream(t, `{"text":""}`)
+	body := st.body(t)
+	if st.status != 400 || st.header["Content-Type"] != "application/json" || !strings.Contains(string(body), "bad_request") {
+		t.Errorf("bad stream request = %d %v %q; want 400 JSON", st.status, st.header, body)
+	}
+	running := s.background(t, `{"text":"sleep 1h"}`)
+	st = s.openStream(t, `{"text":"say second"}`)
+	body = st.body(t)
+	if st.status != 409 || st.header["Content-Type"] != "application/json" ||
+		string(body) != `{"error":"busy","message":"A command is already in progress"}`+"\n" ||
+		st.header["Content-Length"] != strconv.Itoa(len(body)) {
+		t.Errorf("busy stream request = %d %v %q; want 409 JSON", st.status, st.header, body)
+	}
+	s.do(t, "DELETE", "/command", "")
+	<-running
+}
+
+// An idle stream gets a comment line now and then, for proxies.
+func TestStreamKeepAlive(t *testing.T) {
+	s := serve(t, setup{loopback: true, keep: 50 * time.Millisecond})
+	st := s.openStream(t, `{"text":"sleep 400ms\nsay done"}`)
+	comments := 0
+	for {
+		ev, err := st.next()
+		if err != nil {
+			t.Fatalf("stream ended early: %v", err)
+		}
+		if ev.comment && ev.data == "keepalive" {
+			comments++
+		}
+		if ev.name == "result" {
+			break
+		}
+	}
+	if comments < 2 {
+		t.Errorf("%d keepalive comments in 400ms at 50ms; want several", comments)
+	}
+}
+
+// A client that goes away cancels its command: the slot frees, nothing of
+// the command survives.
+func TestStreamClientGone(t *testing.T) {
+	s := serve(t, setup{loopback: true})
+	st := s.openStream(t, `{"text":"escape\nsay started\nsleep 1h"}`)
+	var escaped []int
+	for len(escaped) == 0 {
+		ev, err := st.next()
+		if err != nil {
+			t.Fatalf("no message before the end: %v", err)
+		}
+		if ev.name == "message" {
+			var m messageEvent
+			json.Unmarshal([]byte(ev.data), &m)
+			escaped = pidsIn(m.Text, "escaped")
+		}
+	}
+	st.c.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for s.sup.Busy() {
+		if time.Now().After(deadline) {
+			t.Fatal("the command still runs 5s after its client went away")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	for _, pid := range escaped {
+		if syscall.Kill(pid, 0) == nil {
+			t.Errorf("escaped process %d survives its client going away", pid)
+		}
+	}
+	if got := s.do(t, "GET", "/status", ""); !strings.Contains(got.body, `"cancelled":1`) {
+		t.Errorf("status = %s; want one cancelled command", got.body)
+	}
+	if got := s.do(t, "POST", "/command", `{"text":"say next"}`); got.status != 200 {
+		t.Errorf("next command = %d; want 200", got.status)
+	}
+}

@@ -1,0 +1,85 @@
+package httpapi
+
+import (
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// statusBody is GET /status.
+type statusBody struct {
+	// State is "idle" or "busy".
+	State     string       `json:"state"`
+	Busy      bool         `json:"busy"`
+	Draining  bool         `json:"draining"`
+	Command   *commandInfo `json:"command"`
+	Version   string       `json:"version"`
+	StartedAt time.Time    `json:"startedAt"`
+	UptimeMs  int64        `json:"uptimeMs"`
+	// Commands counts the commands answered so far, by outcome; "busy"
+	// counts those refused because another was running.
+	Commands map[string]int64 `json:"commands"`
+}
+
+type commandInfo struct {
+	Pid          int       `json:"pid"`
+	StartedAt    time.Time `json:"startedAt"`
+	ElapsedMs    int64     `json:"elapsedMs"`
+	PromptLength int       `json:"promptLength"`
+	SessionID    *string   `json:"sessionId"`
+}
+
+func (a *API) status(ctx *fasthttp.RequestCtx) {
+	now := time.Now()
+	body := statusBody{State: "idle", Draining: a.isDraining(), Version: a.opts.Version,
+		StartedAt: a.started.UTC(), UptimeMs: now.Sub(a.started).Milliseconds(), Commands: a.countsSnapshot()}
+	if info, ok := a.sup.Current(); ok {
+		body.State, body.Busy = "busy", true
+		body.Command = &commandInfo{Pid: info.Pid, StartedAt: info.Started.UTC(),
+			ElapsedMs: now.Sub(info.Started).Milliseconds(), PromptLength: info.PromptLength,
+			SessionID: optional(info.SessionID)}
+	}
+	writeJSON(ctx, fasthttp.StatusOK, body)
+}
+
+// cancelBody answers DELETE /command.
+type cancelBody struct {
+	Cancelled bool    `json:"cancelled"`
+	Pid       int     `json:"pid"`
+	SessionID *string `json:"sessionId"`
+	ElapsedMs int64   `json:"elapsedMs"`
+}
+
+// cancel stops the running command and answers once the slot is free; the
+// command's own request answers 499.
+func (a *API) cancel(ctx *fasthttp.RequestCtx) {
+	info, ok := a.sup.Cancel()
+	if !ok {
+		writeJSON(ctx, fasthttp.StatusNotFound, errorBody{Error: "not_running", Message: "No command is running"})
+		return
+	}
+	a.log.Info("command cancelled", "pid", info.Pid)
+	writeJSON(ctx, fasthttp.StatusOK, cancelBody{Cancelled: true, Pid: info.Pid,
+		SessionID: optional(info.SessionID), ElapsedMs: time.Since(info.Started).Milliseconds()})
+}
+
+// count adds a command to its outcome's count.
+func (a *API) count(outcome string) {
+	a.countsMu.Lock()
+	a.counts[outcome]++
+	a.countsMu.Unlock()
+}
+
+func (a *API) countsSnapshot() map[string]int64 {
+	a.countsMu.Lock()
+	defer a.countsMu.Unlock()
+	m := make(map[string]int64, len(allOutcomes))
+	for _, o := range allOutcomes {
+		m[o] = a.counts[o]
+	}
+	return m
+}
+
+// allOutcomes are the counts /status always shows, zero or not.
+var allOutcomes = []string{outcomeOK, outcomeAgentError, outcomeError, outcomeStartFailed, outcomeTimeout,
+	outcomeCancelled, outcomeDrained, outcomeSessionNotFound, "busy"}

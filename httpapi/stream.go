@@ -1,0 +1,289 @@
+package httpapi
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/valyala/fasthttp"
+
+	"github.com/vmd-dev/vmd/supervisor"
+)
+
+// A command asked for with Accept: text/event-stream is answered as
+// Server-Sent Events: start, message and image events as they happen, then
+// one result event whose data is the body the plain call would have had.
+// The stream runs on the connection taken over from fasthttp, which lets
+// vmd see at once when the client goes away, and cancel its command.
+
+// wantsStream reports whether the client asked for an event stream.
+func wantsStream(ctx *fasthttp.RequestCtx) bool {
+	return bytes.Contains(ctx.Request.Header.Peek(fasthttp.HeaderAccept), []byte("text/event-stream"))
+}
+
+// stream hands the connection over to serveStream once the handler returns.
+// Nothing is written before the supervisor has taken the command, so a busy
+// slot is still a plain 409.
+func (a *API) stream(ctx *fasthttp.RequestCtx, req CommandRequest, sreq supervisor.Request, log hclog.Logger) {
+	var headers [][2]string
+	for k, v := range ctx.Response.Header.All() {
+		switch string(k) {
+		case fasthttp.HeaderContentType, fasthttp.HeaderContentLength, fasthttp.HeaderConnection,
+			fasthttp.HeaderServer, fasthttp.HeaderDate, fasthttp.HeaderTransferEncoding:
+		default:
+			headers = append(headers, [2]string{string(k), string(v)})
+		}
+	}
+	a.streamStarted()
+	ctx.HijackSetNoResponse(true)
+	ctx.Hijack(func(c net.Conn) {
+		defer a.streamEnded()
+		a.serveStream(c, req, sreq, headers, log)
+	})
+}
+
+func (a *API) serveStream(c net.Conn, req CommandRequest, sreq supervisor.Request, headers [][2]string, log hclog.Logger) {
+	w := &rawWriter{c: c, bw: bufio.NewWriter(c)}
+	q := &eventQueue{ready: make(chan struct{}, 1)}
+	sreq.OnEvent = q.push
+	run, err := a.sup.Start(sreq)
+	if err != nil {
+		status, body := a.refused(err)
+		w.response(status, headers, body)
+		return
+	}
+	// The client reads; it never writes again. Its end of the connection
+	// closing (or resetting) is the sign it has gone.
+	readerDone := make(chan struct{})
+	go func() {
+		defer close(readerDone)
+		buf := make([]byte, 512)
+		for {
+			if _, err := c.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+	defer func() {
+		_ = c.SetReadDeadline(time.Now())
+		<-readerDone
+	}()
+
+	w.streamHeaders(headers)
+	keepAlive := time.NewTicker(a.opts.KeepAlive)
+	defer keepAlive.Stop()
+	gone := (<-chan struct{})(readerDone)
+	cancelled := false
+	leave := func(why string) {
+		if !cancelled {
+			cancelled = true
+			log.Warn("client went away; cancelling its command", "why", why)
+			run.Cancel()
+		}
+	}
+	for done := false; !done; {
+		select {
+		case <-q.ready:
+		case <-keepAlive.C:
+			w.comment("keepalive")
+		case <-gone:
+			gone = nil
+			leave("connection closed")
+		case <-run.Done():
+			done = true
+		}
+		for _, ev := range q.take() {
+			w.event(ev)
+		}
+		if w.err != nil {
+			leave(w.err.Error())
+		}
+	}
+	status, body := a.finish(req, run.Wait(), log)
+	w.result(status, body)
+	if w.err != nil && !cancelled {
+		log.Warn("the result event could not be sent", "error", w.err)
+	}
+}
+
+// eventQueue carries events from the supervisor to the stream without ever
+// blocking the supervisor on a slow client. It holds at most what a command
+// produces, which the output limit bounds.
+type eventQueue struct {
+	mu     sync.Mutex
+	events []supervisor.Event
+	ready  chan struct{}
+}
+
+func (q *eventQueue) push(ev supervisor.Event) {
+	q.mu.Lock()
+	q.events = append(q.events, ev)
+	q.mu.Unlock()
+	select {
+	case q.ready <- struct{}{}:
+	default:
+	}
+}
+
+func (q *eventQueue) take() []supervisor.Event {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	evs := q.events
+	q.events = nil
+	return evs
+}
+
+// The events' data.
+type (
+	startEvent struct {
+		Pid       int     `json:"pid"`
+		SessionID *string `json:"sessionId"`
+	}
+	messageEvent struct {
+		Text  string   `json:"text"`
+		Tools []string `json:"tools"`
+	}
+	imageEvent struct {
+		Name string `json:"name"`
+		URL  string `json:"url"`
+	}
+)
+
+// rawWriter writes an HTTP response straight to a connection. Its first
+// error sticks: later writes do nothing.
+type rawWriter struct {
+	c   net.Conn
+	bw  *bufio.Writer
+	err error
+}
+
+func statusText(status int) string {
+	if status == StatusCancelled {
+		return "Client Closed Request"
+	}
+	return fasthttp.StatusMessage(status)
+}
+
+func (w *rawWriter) head(status int, headers [][2]string, extra ...string) {
+	fmt.Fprintf(w.bw, "HTTP/1.1 %d %s\r\n", status, statusText(status))
+	for i := 0; i+1 < len(extra); i += 2 {
+		fmt.Fprintf(w.bw, "%s: %s\r\n", extra[i], extra[i+1])
+	}
+	for _, h := range headers {
+		fmt.Fprintf(w.bw, "%s: %s\r\n", h[0], h[1])
+	}
+	w.bw.WriteString("Connection: close\r\n\r\n")
+}
+
+// response writes a whole JSON response.
+func (w *rawWriter) response(status int, headers [][2]string, body any) {
+	b, _ := marshal(body)
+	w.head(status, headers, "Content-Type", "application/json", "Content-Length", strconv.Itoa(len(b)))
+	w.bw.Write(b)
+	w.flush()
+}
+
+func (w *rawWriter) streamHeaders(headers [][2]string) {
+	w.head(fasthttp.StatusOK, headers, "Content-Type", "text/event-stream; charset=utf-8",
+		"Cache-Control", "no-cache", "X-Accel-Buffering", "no")
+	w.flush()
+}
+
+func (w *rawWriter) comment(text string) {
+	w.bw.WriteString(": " + text + "\n\n")
+	w.flush()
+}
+
+func (w *rawWriter) event(ev supervisor.Event) {
+	switch ev.Kind {
+	case supervisor.EventStart:
+		w.send("start", startEvent{Pid: ev.Pid, SessionID: optional(ev.SessionID)})
+	case supervisor.EventMessage:
+		tools := ev.Tools
+		if tools == nil {
+			tools = []string{}
+		}
+		w.send("message", messageEvent{Text: ev.Text, Tools: tools})
+	case supervisor.EventImage:
+		w.send("image", imageEvent{Name: ev.Image, URL: imageURL(ev.Image)})
+	}
+}
+
+// result is the last event: its data is the plain answer's body; the
+// status field (which EventSource ignores) carries the plain answer's
+// status, which the body's "error" also tells.
+func (w *rawWriter) result(status int, body any) {
+	w.bw.WriteString("event: result\nstatus: " + strconv.Itoa(status) + "\n")
+	w.data(body)
+}
+
+func (w *rawWriter) send(name string, v any) {
+	w.bw.WriteString("event: " + name + "\n")
+	w.data(v)
+}
+
+// data writes one data line: JSON has no raw newlines to split it.
+func (w *rawWriter) data(v any) {
+	b, _ := marshal(v)
+	w.bw.WriteString("data: ")
+	w.bw.Write(bytes.TrimRight(b, "\n"))
+	w.bw.WriteString("\n\n")
+	w.flush()
+}
+
+func (w *rawWriter) flush() {
+	if w.err != nil {
+		return
+	}
+	_ = w.c.SetWriteDeadline(time.Now().Add(writeTimeout))
+	if w.err = w.bw.Flush(); w.err != nil {
+		w.bw = bufio.NewWriter(io.Discard) // what can no longer be sent
+	}
+}
+
+// marshal encodes v the way writeJSON does.
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	err := enc.Encode(v)
+	return buf.Bytes(), err
+}
+
+// streamStarted and streamEnded count the streams on hijacked connections,
+// which fasthttp's shutdown no longer waits for; streamsDone is closed once
+// there are none.
+func (a *API) streamStarted() {
+	a.streamMu.Lock()
+	a.nstreams++
+	a.streamMu.Unlock()
+}
+
+func (a *API) streamEnded() {
+	a.streamMu.Lock()
+	defer a.streamMu.Unlock()
+	a.nstreams--
+	if a.nstreams == 0 && a.noStreams != nil {
+		close(a.noStreams)
+		a.noStreams = nil
+	}
+}
+
+func (a *API) streamsDone() <-chan struct{} {
+	a.streamMu.Lock()
+	defer a.streamMu.Unlock()
+	ch := make(chan struct{})
+	if a.nstreams == 0 {
+		close(ch)
+	} else {
+		a.noStreams = ch
+	}
+	return ch
+}

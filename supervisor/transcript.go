@@ -1,0 +1,363 @@
+package supervisor
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// The CLI, run with --output-format stream-json --verbose, writes one JSON
+// object a line: a system/init event (session id, tools, MCP servers), the
+// assistant's and the user's (tool results) messages as they happen, and a
+// last result event. vmd reads what the caller needs and lets the rest go by.
+
+// maxBadLinesLogged bounds the log lines about output that is not
+// stream-json; the rest are counted.
+const maxBadLinesLogged = 5
+
+// Report is the CLI's result event: its own account of the run.
+type Report struct {
+	// SessionID continues the conversation with --resume.
+	SessionID string
+	// Text is the final answer, or the error when IsError.
+	Text string
+	// IsError is the CLI's verdict. Its subtype says "success" even on API
+	// errors, and its exit code is 0 on some failures: only this counts.
+	IsError bool
+	// Subtype is "success" or an error kind such as "error_max_turns".
+	Subtype string
+	// CostUSD is what the run cost, when the CLI says.
+	CostUSD *float64
+	// NumTurns counts the agent's turns.
+	NumTurns int
+	// Usage is the CLI's token counts, passed on as it writes them.
+	Usage json.RawMessage
+}
+
+// EventKind tells events apart.
+type EventKind int
+
+// The events of a command, in the order they can come.
+const (
+	// EventStart: the CLI has started its session (or ended without
+	// one). Exactly one per command that started.
+	EventStart EventKind = iota
+	// EventMessage: the assistant said something or called tools.
+	EventMessage
+	// EventImage: a new image is complete in the images directory.
+	EventImage
+)
+
+// Event is progress of a running command, for a live view.
+type Event struct {
+	Kind EventKind
+	// Pid and SessionID (when known) come with EventStart.
+	Pid       int
+	SessionID string
+	// Text and Tools (names of the tools called) come with EventMessage.
+	Text  string
+	Tools []string
+	// Image is the file name of an EventImage.
+	Image string
+}
+
+// line is the part of a stream-json line vmd reads.
+type line struct {
+	Type       string          `json:"type"`
+	Subtype    string          `json:"subtype"`
+	SessionID  string          `json:"session_id"`
+	MCPServers []mcpServer     `json:"mcp_servers"`
+	Message    json.RawMessage `json:"message"`
+	// The result event's.
+	Result       *string         `json:"result"`
+	IsError      bool            `json:"is_error"`
+	TotalCostUSD *float64        `json:"total_cost_usd"`
+	NumTurns     int             `json:"num_turns"`
+	Usage        json.RawMessage `json:"usage"`
+	Errors       json.RawMessage `json:"errors"`
+}
+
+type mcpServer struct {
+	Name   string `json:"name"`
+	Status string `json:"status"`
+}
+
+type assistantMessage struct {
+	Content []struct {
+		Type string `json:"type"`
+		Text string `json:"text"`
+		Name string `json:"name"`
+	} `json:"content"`
+}
+
+// transcript reads the CLI's stdout as it comes: it keeps the assistant's
+// text so far (the partial answer of a command stopped early), the session
+// id, the warnings and the result, and tells the caller as things happen.
+// Output that is not stream-json (another CLI, a crash message) is kept as
+// it is, up to max bytes: it is the answer when nothing else is.
+type transcript struct {
+	max     int // bytes of text, and of other output, kept
+	maxLine int // the longest JSON line read; longer ones are skipped
+	log     hclog.Logger
+	emit    func(Event) // nil: nobody is watching
+	pid     int
+	onInit  func(sessionID string)
+	// catchUp waits until the images watcher has seen every file written
+	// so far; nil if there is no watcher.
+	catchUp func()
+
+	sessionID    string
+	started      bool // EventStart sent
+	warnings     []string
+	text         []byte // the assistant's text, messages separated by a blank line
+	sawAssistant bool
+	textDropped  bool
+	raw          []byte // output that is not stream-json
+	rawDropped   int64
+	badLines     int
+	report       *Report
+
+	mu      sync.Mutex // guards pending: the images watcher adds to it
+	pending []string   // images seen, not yet announced
+	sent    map[string]bool
+}
+
+func newTranscript(limit int, log hclog.Logger, emit func(Event)) *transcript {
+	return &transcript{max: limit, maxLine: max(4*limit, 1<<20), log: log, emit: emit, sent: map[string]bool{}}
+}
+
+// fill reads r to its end, a line at a time. A line that starts with '{' is
+// collected (up to maxLine) and parsed; any other output is kept as it
+// streams, without waiting for its end of line.
+func (t *transcript) fill(r io.Reader) {
+	chunk := make([]byte, readChunk)
+	var cur []byte // the JSON line being collected
+	const (
+		atStart = iota
+		inJSON
+		inRaw
+		skipping // a JSON line too long to keep
+	)
+	state := atStart
+	for {
+		n, err := r.Read(chunk)
+		b := chunk[:n]
+		for len(b) > 0 {
+			if state == atStart {
+				state = inRaw
+				if b[0] == '{' {
+					state = inJSON
+				}
+			}
+			end := bytes.IndexByte(b, '\n')
+			part := b
+			if end >= 0 {
+				part = b[:end+1]
+			}
+			b = b[len(part):]
+			switch state {
+			case inRaw:
+				t.keepRaw(part)
+			case inJSON:
+				if len(cur)+len(part) > t.maxLine {
+					t.log.Warn("stream-json line too long; skipped", "limit", t.maxLine, "start", string(cur[:min(len(cur), 60)]))
+					cur, state = cur[:0], skipping
+				} else {
+					cur = append(cur, part...)
+				}
+			}
+			if end >= 0 {
+				if state == inJSON {
+					t.parse(cur)
+				}
+				cur, state = cur[:0], atStart
+			}
+		}
+		if err != nil {
+			if state == inJSON && len(cur) > 0 {
+				t.parse(cur)
+			}
+			return
+		}
+	}
+}
+
+// parse handles one line that looks like JSON. One that is not valid JSON is
+// logged and kept as other output, never fatal.
+func (t *transcript) parse(b []byte) {
+	var l line
+	if err := json.Unmarshal(b, &l); err != nil || l.Type == "" {
+		t.badLines++
+		if t.badLines <= maxBadLinesLogged {
+			t.log.Warn("claude output line is not stream-json; kept as text", "line", string(b[:min(len(b), 200)]))
+		}
+		t.keepRaw(b)
+		return
+	}
+	// Whatever comes after an image was written (a tool result, the next
+	// message) means the tool that wrote it is done: the file is whole. A
+	// tool result is where a screenshot is announced: first make sure the
+	// watcher has seen what the tool wrote.
+	if l.Type == "user" && t.catchUp != nil && t.emit != nil {
+		t.catchUp()
+	}
+	t.announceImages()
+	if l.SessionID != "" && t.sessionID == "" {
+		t.sessionID = l.SessionID
+	}
+	switch l.Type {
+	case "system":
+		if l.Subtype != "init" {
+			return
+		}
+		for _, s := range l.MCPServers {
+			if s.Status == "failed" || s.Status == "error" {
+				w := fmt.Sprintf("MCP server %q failed to start; its tools are not available", s.Name)
+				t.warnings = append(t.warnings, w)
+				t.log.Warn("MCP server failed to start", "server", s.Name, "status", s.Status)
+			}
+		}
+		if t.onInit != nil {
+			t.onInit(l.SessionID)
+		}
+		t.start()
+	case "assistant":
+		var m assistantMessage
+		if err := json.Unmarshal(l.Message, &m); err != nil {
+			return
+		}
+		var text strings.Builder
+		var tools []string
+		for _, c := range m.Content {
+			switch c.Type {
+			case "text":
+				text.WriteString(c.Text)
+			case "tool_use":
+				tools = append(tools, c.Name)
+			}
+		}
+		if text.Len() > 0 {
+			t.keepText(text.String())
+		}
+		if len(tools) > 0 {
+			t.log.Debug("tool call", "tools", tools)
+		}
+		if t.emit != nil && (text.Len() > 0 || len(tools) > 0) {
+			t.emit(Event{Kind: EventMessage, Text: text.String(), Tools: tools})
+		}
+	case "result":
+		r := &Report{SessionID: l.SessionID, IsError: l.IsError, Subtype: l.Subtype,
+			CostUSD: l.TotalCostUSD, NumTurns: l.NumTurns, Usage: l.Usage}
+		if r.SessionID == "" {
+			r.SessionID = t.sessionID
+		}
+		switch {
+		case l.Result != nil:
+			r.Text = *l.Result
+		case len(l.Errors) > 0:
+			// Error subtypes may carry a list of messages instead.
+			var errs []string
+			if json.Unmarshal(l.Errors, &errs) == nil {
+				r.Text = strings.Join(errs, "\n")
+			}
+		}
+		if r.IsError && r.Text == "" {
+			r.Text = "claude reported an error: " + r.Subtype
+		}
+		t.report = r
+	}
+}
+
+// start sends EventStart once.
+func (t *transcript) start() {
+	if t.started {
+		return
+	}
+	t.started = true
+	if t.emit != nil {
+		t.emit(Event{Kind: EventStart, Pid: t.pid, SessionID: t.sessionID})
+	}
+}
+
+func (t *transcript) keepText(s string) {
+	if t.sawAssistant && !t.textDropped {
+		s = "\n\n" + s
+	}
+	t.sawAssistant = true
+	if room := t.max - len(t.text); room >= len(s) {
+		t.text = append(t.text, s...)
+	} else {
+		t.text = append(t.text, cutUTF8(s, room)...)
+		t.textDropped = true
+	}
+}
+
+func (t *transcript) keepRaw(b []byte) {
+	room := t.max - len(t.raw)
+	if room >= len(b) {
+		t.raw = append(t.raw, b...)
+		return
+	}
+	t.raw = append(t.raw, b[:max(room, 0)]...)
+	t.rawDropped += int64(len(b) - max(room, 0))
+}
+
+// image is called by the images watcher for each new image of the command.
+func (t *transcript) image(name string) {
+	t.mu.Lock()
+	t.pending = append(t.pending, name)
+	t.mu.Unlock()
+}
+
+func (t *transcript) announceImages() {
+	t.mu.Lock()
+	names := t.pending
+	t.pending = nil
+	t.mu.Unlock()
+	for _, n := range names {
+		t.announce(n)
+	}
+}
+
+func (t *transcript) announce(name string) {
+	if t.sent[name] {
+		return
+	}
+	t.sent[name] = true
+	if t.emit != nil {
+		t.emit(Event{Kind: EventImage, Image: name})
+	}
+}
+
+// answer is the text to answer with and whether it was cut: the result's
+// when there is one, else the assistant's so far, else the other output.
+func (t *transcript) answer() (string, bool) {
+	switch {
+	case t.report != nil:
+		if len(t.report.Text) > t.max {
+			return cutUTF8(t.report.Text, t.max), true
+		}
+		return t.report.Text, false
+	case t.sawAssistant:
+		return string(t.text), t.textDropped
+	default:
+		return string(t.raw), t.rawDropped > 0
+	}
+}
+
+// cutUTF8 is s cut to at most n bytes, on a character boundary.
+func cutUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}

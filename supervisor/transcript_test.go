@@ -1,0 +1,108 @@
+package supervisor
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"testing/iotest"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+const (
+	initLine   = `{"type":"system","subtype":"init","session_id":"s-1","mcp_servers":[{"name":"playwright","status":"connected"},{"name":"db","status":"failed"}]}`
+	textLine   = `{"type":"assistant","message":{"content":[{"type":"text","text":"Looking."},{"type":"tool_use","name":"mcp__playwright__browser_navigate","input":{}}]},"session_id":"s-1"}`
+	userLine   = `{"type":"user","message":{"role":"user","content":[{"type":"tool_result","content":[{"type":"image","source":{"data":"aGk="}}]}]},"session_id":"s-1"}`
+	secondLine = `{"type":"assistant","message":{"content":[{"type":"text","text":"Done: 4."}]},"session_id":"s-1"}`
+	resultLine = `{"type":"result","subtype":"success","is_error":false,"result":"Done: 4.","session_id":"s-1","total_cost_usd":0.5,"num_turns":2,"usage":{"input_tokens":3}}`
+)
+
+// read feeds output to a transcript a byte at a time, so that every line
+// crosses reads.
+func read(t *testing.T, max int, out string) (*transcript, []Event) {
+	t.Helper()
+	var evs []Event
+	tr := newTranscript(max, hclog.NewNullLogger(), func(e Event) { evs = append(evs, e) })
+	tr.pid = 42
+	tr.fill(iotest.OneByteReader(strings.NewReader(out)))
+	return tr, evs
+}
+
+func TestTranscript(t *testing.T) {
+	out := strings.Join([]string{initLine, textLine, "not json at all", "{broken", userLine, secondLine, resultLine}, "\n") + "\n"
+	tr, evs := read(t, 1<<20, out)
+	text, cut := tr.answer()
+	if text != "Done: 4." || cut {
+		t.Errorf("answer = %q %v; want the result", text, cut)
+	}
+	r := tr.report
+	if r == nil || r.SessionID != "s-1" || r.IsError || *r.CostUSD != 0.5 || r.NumTurns != 2 || string(r.Usage) != `{"input_tokens":3}` {
+		t.Errorf("report = %+v", r)
+	}
+	if fmt.Sprint(tr.warnings) != `[MCP server "db" failed to start; its tools are not available]` {
+		t.Errorf("warnings = %q", tr.warnings)
+	}
+	if string(tr.raw) != "not json at all\n{broken\n" || tr.badLines != 1 {
+		t.Errorf("other output = %q (%d bad JSON lines); want both lines kept", tr.raw, tr.badLines)
+	}
+	want := []Event{{Kind: EventStart, Pid: 42, SessionID: "s-1"},
+		{Kind: EventMessage, Text: "Looking.", Tools: []string{"mcp__playwright__browser_navigate"}},
+		{Kind: EventMessage, Text: "Done: 4."}}
+	if fmt.Sprint(evs) != fmt.Sprint(want) {
+		t.Errorf("events = %v; want %v", evs, want)
+	}
+}
+
+// Stopped before its result, the answer is the assistant's text so far;
+// with no stream-json at all, the output as it is.
+func TestTranscriptPartial(t *testing.T) {
+	tr, _ := read(t, 1<<20, initLine+"\n"+textLine+"\n"+secondLine+"\n")
+	if text, _ := tr.answer(); text != "Looking.\n\nDone: 4." {
+		t.Errorf("partial answer = %q", text)
+	}
+	tr, _ = read(t, 1<<20, "plain answer\nsecond line")
+	if text, _ := tr.answer(); text != "plain answer\nsecond line" {
+		t.Errorf("plain answer = %q", text)
+	}
+	tr, _ = read(t, 5, "plain answer")
+	if text, cut := tr.answer(); text != "plain" || !cut {
+		t.Errorf("cut plain answer = %q %v", text, cut)
+	}
+}
+
+// A JSON line longer than the limit is skipped, not kept whole in memory,
+// and what follows is read.
+func TestTranscriptLongLine(t *testing.T) {
+	long := `{"type":"user","message":"` + strings.Repeat("x", 3<<20) + `"}`
+	tr, _ := read(t, 10, long+"\n"+resultLine+"\n")
+	if text, cut := tr.answer(); text != "Done: 4." || cut || len(tr.raw) != 0 {
+		t.Errorf("answer after a long line = %q %v, other output %d bytes", text, cut, len(tr.raw))
+	}
+}
+
+func TestTranscriptErrorResult(t *testing.T) {
+	tr, _ := read(t, 1<<20, `{"type":"result","subtype":"error_during_execution","is_error":true,"errors":["No conversation found with session ID: x"]}`)
+	if r := tr.report; r == nil || !r.IsError || r.Text != "No conversation found with session ID: x" {
+		t.Errorf("report = %+v; want the error from errors", r)
+	}
+	tr, _ = read(t, 1<<20, `{"type":"result","subtype":"error_max_turns","is_error":true}`)
+	if r := tr.report; r == nil || r.Text != "claude reported an error: error_max_turns" {
+		t.Errorf("report = %+v; want the subtype named", r)
+	}
+}
+
+func FuzzTranscript(f *testing.F) {
+	for _, s := range []string{initLine + "\n" + textLine, resultLine, "plain", "{", "{\n}\n", `{"type":"assistant","message":5}`,
+		`{"type":"result","result":null,"errors":"x"}`, "\xff\xfe{\"type\":1}"} {
+		f.Add([]byte(s), 16)
+	}
+	f.Fuzz(func(t *testing.T, out []byte, max int) {
+		max = max&0xffff + 1
+		tr := newTranscript(max, hclog.NewNullLogger(), func(Event) {})
+		tr.fill(strings.NewReader(string(out)))
+		text, _ := tr.answer()
+		if len(text) > max || len(tr.raw) > max || len(tr.text) > max {
+			t.Errorf("kept %d/%d/%d bytes; the limit is %d", len(text), len(tr.raw), len(tr.text), max)
+		}
+	})
+}
