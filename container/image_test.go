@@ -43,6 +43,11 @@ func TestImageRuns(t *testing.T) {
 	if got := v.inspect(t, "{{.State.Health.Status}}"); got != "healthy" {
 		t.Errorf("health status = %q; want healthy", got)
 	}
+	// Nothing at start-up says commands will fail (as root, or without
+	// the CLI on PATH).
+	if logs := mustPodman(t, 30*time.Second, "logs", v.name); strings.Contains(logs, "running as root") || strings.Contains(logs, "claude not found") {
+		t.Errorf("start-up warns that commands will fail:\n%s", logs)
+	}
 	// An unknown route still answers JSON: it is vmd, not something else,
 	// on the port.
 	if status, body, err := get(v.base + "/nope"); err != nil || status != http.StatusNotFound || !strings.Contains(body, `"not_found"`) {
