@@ -48,9 +48,9 @@ RUN --mount=type=bind,source=certs,target=/tmp/vmd-extra-ca \
       export NODE_EXTRA_CA_CERTS=/tmp/extra-ca.pem; \
     fi; \
     PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 \
-      npm ci --omit=dev --no-audit --no-fund --no-update-notifier --cache /tmp/npm-cache; \
+      npm ci --omit=dev --ignore-scripts=false --no-audit --no-fund --no-update-notifier --cache /tmp/npm-cache; \
     rm -rf /tmp/npm-cache /tmp/node-compile-cache /tmp/extra-ca.pem; \
-    claude --version
+    claude --version | grep -F '(Claude Code)'
 
 COPY --from=build /out/vmd /usr/local/bin/vmd
 

@@ -102,7 +102,8 @@ func startVMD(t *testing.T, image string, hostNet bool, env map[string]string, e
 	v.base = "http://127.0.0.1:" + strconv.Itoa(port)
 	args := []string{"run", "-d", "--pull=never", "--name", v.name, "--label", testLabel, "--shm-size=1g"}
 	if hostNet {
-		args = append(args, "--network=host", "-e", "PORT="+strconv.Itoa(port))
+		// On the host's network: loopback only, not every interface.
+		args = append(args, "--network=host", "-e", "HOST=127.0.0.1", "-e", "PORT="+strconv.Itoa(port))
 	} else {
 		args = append(args, "-p", "127.0.0.1:"+strconv.Itoa(port)+":3001")
 	}
