@@ -65,3 +65,11 @@ log_level = "info"
 
 # text, or json for log collectors. Env: LOG_FORMAT.
 log_format = "text"
+
+# Bearer token the API requires: every endpoint but /health answers 401
+# unless the request has "Authorization: Bearer <token>". Empty leaves the
+# API open to anyone who can reach the port (vmd warns at start when it
+# listens beyond loopback). Printable ASCII without spaces; prefer the
+# environment to this file for a secret. The CLI never sees it.
+# Env: API_TOKEN.
+api_token = ""

@@ -105,6 +105,9 @@ type Config struct {
 	LogLevel string
 	// LogFormat is text or json. vm.hcl: log_format; env: LOG_FORMAT.
 	LogFormat string
+	// APIToken, when set, is the bearer token every endpoint but /health
+	// requires. Empty leaves the API open. vm.hcl: api_token; env: API_TOKEN.
+	APIToken string
 }
 
 // Default returns the built-in settings.
@@ -132,7 +135,7 @@ func Default() *Config {
 var EnvVars = []string{
 	"VM_CONFIG", "HOST", "PORT", "COMMAND_TIMEOUT_MS", "DRAIN_TIMEOUT_MS",
 	"IMAGES_DIR", "IMAGE_TTL_MS", "CLAUDE_BIN", "WORK_DIR", "MCP_CONFIG", "MAX_REQUEST_BODY",
-	"MAX_OUTPUT", "LOG_LEVEL", "LOG_FORMAT",
+	"MAX_OUTPUT", "LOG_LEVEL", "LOG_FORMAT", "API_TOKEN",
 }
 
 // Load builds the settings: defaults, then the vm.hcl at path (none if path
@@ -174,6 +177,7 @@ type file struct {
 	MaxOutput      int      `hcl:"max_output,optional"`
 	LogLevel       string   `hcl:"log_level,optional"`
 	LogFormat      string   `hcl:"log_format,optional"`
+	APIToken       string   `hcl:"api_token,optional"`
 }
 
 // decodeFile applies vm.hcl and returns where each setting it writes is.
@@ -192,7 +196,7 @@ func (c *Config) decodeFile(path string) (map[string]hcl.Range, error) {
 		ImagesDir: c.ImagesDir, ImageTTL: c.ImageTTL.String(),
 		ClaudeBin: c.ClaudeBin, ClaudeArgs: c.ClaudeArgs, WorkDir: c.WorkDir, MCPConfig: c.MCPConfig,
 		MaxRequestBody: c.MaxRequestBody, MaxOutput: c.MaxOutput,
-		LogLevel: c.LogLevel, LogFormat: c.LogFormat,
+		LogLevel: c.LogLevel, LogFormat: c.LogFormat, APIToken: c.APIToken,
 	}
 	if diags := gohcl.DecodeBody(f.Body, nil, &fc); diags.HasErrors() {
 		return nil, diagError(diags)
@@ -202,6 +206,7 @@ func (c *Config) decodeFile(path string) (map[string]hcl.Range, error) {
 	c.MCPConfig = fc.MCPConfig
 	c.MaxRequestBody, c.MaxOutput = fc.MaxRequestBody, fc.MaxOutput
 	c.LogLevel, c.LogFormat = fc.LogLevel, fc.LogFormat
+	c.APIToken = fc.APIToken
 
 	// A bad value is reported where it is written.
 	attrs, _ := f.Body.JustAttributes()
@@ -309,6 +314,7 @@ func (c *Config) applyEnv(getenv func(string) string, written map[string]hcl.Ran
 	num("MAX_OUTPUT", "max_output", &c.MaxOutput)
 	str("LOG_LEVEL", "log_level", &c.LogLevel)
 	str("LOG_FORMAT", "log_format", &c.LogFormat)
+	str("API_TOKEN", "api_token", &c.APIToken)
 	return errs
 }
 
@@ -367,6 +373,9 @@ func (c *Config) validate(written map[string]hcl.Range) []error {
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		bad("log_format", "%q is not text or json", c.LogFormat)
+	}
+	if err := checkToken(c.APIToken); err != nil {
+		bad("api_token", "%v", err)
 	}
 	return errs
 }

@@ -53,7 +53,7 @@ func TestRepoFileIsTheDefaults(t *testing.T) {
 	}
 	src, _ := os.ReadFile("../vm.hcl")
 	for _, name := range []string{"host", "port", "command_timeout", "drain_timeout", "images_dir", "image_ttl",
-		"claude_bin", "claude_args", "work_dir", "mcp_config", "max_request_body", "max_output", "log_level", "log_format"} {
+		"claude_bin", "claude_args", "work_dir", "mcp_config", "max_request_body", "max_output", "log_level", "log_format", "api_token"} {
 		if !strings.Contains(string(src), "\n"+name+" ") {
 			t.Errorf("vm.hcl does not document %s", name)
 		}

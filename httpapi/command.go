@@ -146,18 +146,6 @@ type sessionNotFoundBody struct {
 	SessionID string `json:"sessionId"`
 }
 
-// The outcomes a command is counted under, in /status and /metrics.
-const (
-	outcomeOK              = "ok"
-	outcomeAgentError      = "agent_error"
-	outcomeError           = "error"
-	outcomeStartFailed     = "start_failed"
-	outcomeTimeout         = "timeout"
-	outcomeCancelled       = "cancelled"
-	outcomeDrained         = "drained"
-	outcomeSessionNotFound = "session_not_found"
-)
-
 // noSession is how the CLI says --resume named no session it has: in an
 // error result ("No conversation found with session ID: <id>") and on
 // stderr.

@@ -1,6 +1,6 @@
-// Package httpapi is vmd's HTTP API: /health, /command and /images/. It
-// asks the supervisor to run commands and the images store for files; it
-// starts, waits for and touches nothing itself.
+// Package httpapi is vmd's HTTP API: /health, /command, /images/, /ready and
+// /metrics. It asks the supervisor to run commands and the images store for
+// files; it starts, waits for and touches nothing itself.
 package httpapi
 
 import (
@@ -57,6 +57,12 @@ type Options struct {
 	// KeepAlive is how often an idle event stream gets a comment line;
 	// zero is 15 s.
 	KeepAlive time.Duration
+	// APIToken, when set, is the bearer token every route but /health
+	// requires (see auth.go).
+	APIToken string
+	// MCPConfig is the MCP servers file /ready checks, by absolute path;
+	// empty is none.
+	MCPConfig string
 }
 
 // API serves vmd's endpoints.
@@ -73,8 +79,8 @@ type API struct {
 	nstreams  int        // event streams on hijacked connections
 	noStreams chan struct{}
 
-	countsMu sync.Mutex
-	counts   map[string]int64 // commands by outcome
+	auth    authenticator // see auth.go
+	metrics *metrics      // see metrics.go
 
 	draining   chan struct{}
 	drainOnce  sync.Once
@@ -87,11 +93,11 @@ func New(sup *supervisor.Supervisor, img *images.Store, log hclog.Logger, opts O
 	if opts.KeepAlive <= 0 {
 		opts.KeepAlive = defaultKeepAlive
 	}
-	a := &API{sup: sup, img: img, log: log, opts: opts, draining: make(chan struct{}),
-		started: time.Now(), counts: map[string]int64{}}
+	a := &API{sup: sup, img: img, log: log, opts: opts, draining: make(chan struct{}), started: time.Now(),
+		auth: newAuthenticator(opts.APIToken), metrics: newMetrics(sup, img)}
 	a.srv = &fasthttp.Server{
-		Handler:               a.Handler,
-		ErrorHandler:          a.errorHandler,
+		Handler:               a.serve,      // request id, token, then Handler: see middleware.go
+		ErrorHandler:          a.serveError, // request id, token, then errorHandler
 		ReadTimeout:           readTimeout,
 		IdleTimeout:           idleTimeout,
 		WriteTimeout:          writeTimeout,
@@ -103,6 +109,9 @@ func New(sup *supervisor.Supervisor, img *images.Store, log hclog.Logger, opts O
 		// fasthttp logs what clients get wrong (bodies too large, broken
 		// connections): debug material, answered in JSON anyway.
 		Logger: log.StandardLogger(&hclog.StandardLoggerOptions{ForceLevel: hclog.Debug}),
+	}
+	if a.auth.on {
+		a.srv.HeaderReceived = a.headerReceived
 	}
 	return a
 }
@@ -174,13 +183,14 @@ func (a *API) isDraining() bool {
 
 // Handler routes a request. Routing looks at the path as sent, before any
 // decoding or dot-segment cleaning, so that /images/..%2f.. is seen for what
-// it is rather than cleaned into some other route.
+// it is rather than cleaned into some other route. The server calls it
+// through serve, which has checked the token first.
 func (a *API) Handler(ctx *fasthttp.RequestCtx) {
 	path := string(ctx.Request.URI().PathOriginal())
 	switch {
 	case path == "/health":
 		if a.allow(ctx, "GET, HEAD", fasthttp.MethodGet, fasthttp.MethodHead) {
-			a.log.Debug("health")
+			a.reqLog(ctx).Debug("health")
 			writeJSON(ctx, fasthttp.StatusOK, map[string]string{"status": "ok"})
 		}
 	case path == "/command":
@@ -198,6 +208,14 @@ func (a *API) Handler(ctx *fasthttp.RequestCtx) {
 	case strings.HasPrefix(path, "/images/"):
 		if a.allow(ctx, "GET, HEAD", fasthttp.MethodGet, fasthttp.MethodHead) {
 			a.image(ctx, path[len("/images/"):])
+		}
+	case path == "/ready":
+		if a.allow(ctx, "GET, HEAD", fasthttp.MethodGet, fasthttp.MethodHead) {
+			a.ready(ctx)
+		}
+	case path == "/metrics":
+		if a.allow(ctx, "GET, HEAD", fasthttp.MethodGet, fasthttp.MethodHead) {
+			a.serveMetrics(ctx)
 		}
 	default:
 		writeJSON(ctx, fasthttp.StatusNotFound, errorBody{Error: "not_found",
@@ -226,16 +244,18 @@ type errorBody struct {
 }
 
 func (a *API) command(ctx *fasthttp.RequestCtx) {
+	log := a.reqLog(ctx)
 	if a.isDraining() {
+		a.metrics.commandRefused(outcomeShuttingDown)
 		writeJSON(ctx, fasthttp.StatusServiceUnavailable, errShuttingDown)
 		return
 	}
 	req, err := ParseCommand(ctx.PostBody(), a.opts.CommandTimeout)
 	if err != nil {
+		a.metrics.commandRefused(outcomeBadRequest)
 		writeJSON(ctx, fasthttp.StatusBadRequest, errorBody{Error: "bad_request", Message: err.Error()})
 		return
 	}
-	log := a.log
 	log.Info("command received", "prompt_length", len(req.Text), "session_id", req.SessionID,
 		"timeout", req.Timeout, "stream", wantsStream(ctx))
 	sreq := supervisor.Request{Prompt: req.Text, SessionID: req.SessionID, Timeout: req.Timeout, Log: log}
@@ -263,18 +283,23 @@ var (
 func (a *API) refused(err error) (int, errorBody) {
 	switch {
 	case errors.Is(err, supervisor.ErrBusy):
-		a.count("busy")
+		a.metrics.commandRefused(outcomeBusy)
 		return fasthttp.StatusConflict, errBusy
 	case errors.Is(err, supervisor.ErrDraining):
+		a.metrics.commandRefused(outcomeShuttingDown)
 		return fasthttp.StatusServiceUnavailable, errShuttingDown
 	}
+	a.metrics.commandRefused(outcomeInternal)
 	return fasthttp.StatusInternalServerError, errorBody{Error: "internal_error", Message: err.Error()}
 }
 
 // finish maps a result to its answer, counts it and logs failures.
 func (a *API) finish(req CommandRequest, res *supervisor.Result, log hclog.Logger) (int, any) {
 	status, body, outcome := a.answer(req, res)
-	a.count(outcome)
+	a.metrics.commandRan(outcome, res.Duration)
+	if r := res.Report; r != nil {
+		a.metrics.observeReport(r)
+	}
 	switch status {
 	case fasthttp.StatusInternalServerError:
 		log.Error("command failed", "status", status, "outcome", res.Outcome, "pid", res.Pid,
@@ -304,7 +329,7 @@ func (a *API) image(ctx *fasthttp.RequestCtx, raw string) {
 		writeJSON(ctx, fasthttp.StatusNotFound, errorBody{Error: "not_found", Message: "No image named " + truncate(name, 200)})
 		return
 	case err != nil:
-		a.log.Error("cannot open image", "name", name, "error", err)
+		a.reqLog(ctx).Error("cannot open image", "name", name, "error", err)
 		writeJSON(ctx, fasthttp.StatusInternalServerError, errorBody{Error: "internal_error", Message: "Cannot read the image"})
 		return
 	}

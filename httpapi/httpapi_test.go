@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -53,6 +54,10 @@ type setup struct {
 	loopback bool // real TCP on 127.0.0.1 instead of an in-memory listener
 	plain    bool // the CLI is run without stream-json
 	keep     time.Duration
+	token    string    // Options.APIToken
+	mcp      string    // Options.MCPConfig
+	env      []string  // added to the CLI's environment
+	logs     io.Writer // JSON logs at debug go here; none if nil
 }
 
 // streamJSON are the arguments vmd gives the CLI by default.
@@ -78,6 +83,9 @@ func serve(t testing.TB, s setup) *server {
 		s.maxOut = 1 << 20
 	}
 	log := hclog.NewNullLogger()
+	if s.logs != nil {
+		log = hclog.New(&hclog.LoggerOptions{Output: s.logs, JSONFormat: true, Level: hclog.Debug})
+	}
 	dir := filepath.Join(t.TempDir(), "images")
 	img, err := images.Open(dir, time.Hour, log)
 	if err != nil {
@@ -89,14 +97,14 @@ func serve(t testing.TB, s setup) *server {
 	}
 	// The fake CLI keeps its sessions under $HOME, as the real one does.
 	sup, err := supervisor.New(supervisor.Config{
-		Bin: s.bin, Args: args, Env: environ("IMAGES_DIR="+dir, "HOME="+t.TempDir()), TempRoot: t.TempDir(),
+		Bin: s.bin, Args: args, Env: environ(append([]string{"IMAGES_DIR=" + dir, "HOME=" + t.TempDir()}, s.env...)...), TempRoot: t.TempDir(),
 		Timeout: s.timeout, DrainTimeout: s.drain, MaxOutput: s.maxOut,
 	}, log, img)
 	if err != nil {
 		t.Fatal(err)
 	}
 	api := New(sup, img, log, Options{MaxRequestBody: s.maxBody, CommandTimeout: s.timeout, DrainTimeout: s.drain,
-		Version: "test", KeepAlive: s.keep})
+		Version: "test", KeepAlive: s.keep, APIToken: s.token, MCPConfig: s.mcp})
 
 	srv := &server{api: api, sup: sup, images: dir}
 	var ln net.Listener

@@ -9,15 +9,17 @@ import (
 // statusBody is GET /status.
 type statusBody struct {
 	// State is "idle" or "busy".
-	State     string       `json:"state"`
-	Busy      bool         `json:"busy"`
-	Draining  bool         `json:"draining"`
-	Command   *commandInfo `json:"command"`
-	Version   string       `json:"version"`
-	StartedAt time.Time    `json:"startedAt"`
-	UptimeMs  int64        `json:"uptimeMs"`
-	// Commands counts the commands answered so far, by outcome; "busy"
-	// counts those refused because another was running.
+	State    string       `json:"state"`
+	Busy     bool         `json:"busy"`
+	Draining bool         `json:"draining"`
+	Command  *commandInfo `json:"command"`
+	Version  string       `json:"version"`
+	// ClaudeVersion is the CLI's, once /ready has asked it; null before.
+	ClaudeVersion *string   `json:"claudeVersion"`
+	StartedAt     time.Time `json:"startedAt"`
+	UptimeMs      int64     `json:"uptimeMs"`
+	// Commands counts the requests to POST /command so far, by outcome
+	// (vmd_commands_total).
 	Commands map[string]int64 `json:"commands"`
 }
 
@@ -32,7 +34,7 @@ type commandInfo struct {
 func (a *API) status(ctx *fasthttp.RequestCtx) {
 	now := time.Now()
 	body := statusBody{State: "idle", Draining: a.isDraining(), Version: a.opts.Version,
-		StartedAt: a.started.UTC(), UptimeMs: now.Sub(a.started).Milliseconds(), Commands: a.countsSnapshot()}
+		ClaudeVersion: optional(a.sup.KnownCLIVersion()), StartedAt: a.started.UTC(), UptimeMs: now.Sub(a.started).Milliseconds(), Commands: a.metrics.counts()}
 	if info, ok := a.sup.Current(); ok {
 		body.State, body.Busy = "busy", true
 		body.Command = &commandInfo{Pid: info.Pid, StartedAt: info.Started.UTC(),
@@ -62,24 +64,3 @@ func (a *API) cancel(ctx *fasthttp.RequestCtx) {
 	writeJSON(ctx, fasthttp.StatusOK, cancelBody{Cancelled: true, Pid: info.Pid,
 		SessionID: optional(info.SessionID), ElapsedMs: time.Since(info.Started).Milliseconds()})
 }
-
-// count adds a command to its outcome's count.
-func (a *API) count(outcome string) {
-	a.countsMu.Lock()
-	a.counts[outcome]++
-	a.countsMu.Unlock()
-}
-
-func (a *API) countsSnapshot() map[string]int64 {
-	a.countsMu.Lock()
-	defer a.countsMu.Unlock()
-	m := make(map[string]int64, len(allOutcomes))
-	for _, o := range allOutcomes {
-		m[o] = a.counts[o]
-	}
-	return m
-}
-
-// allOutcomes are the counts /status always shows, zero or not.
-var allOutcomes = []string{outcomeOK, outcomeAgentError, outcomeError, outcomeStartFailed, outcomeTimeout,
-	outcomeCancelled, outcomeDrained, outcomeSessionNotFound, "busy"}

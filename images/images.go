@@ -112,6 +112,8 @@ type Store struct {
 	rec      *Recording               // the recording in progress, if any
 	barriers map[string]chan struct{} // marker name → closed when seen
 	seq      int
+
+	stats counters // for metrics: see stats.go
 }
 
 // Open creates the directory if need be and starts watching it.
@@ -277,6 +279,7 @@ func (s *Store) clean(now time.Time) {
 			removed++
 		}
 	}
+	s.stats.cleaned.Add(uint64(removed))
 	if removed > 0 {
 		s.log.Info("expired images deleted", "count", removed, "ttl", s.ttl)
 	}
@@ -350,6 +353,7 @@ func (r *Recording) End() []string {
 			out = append(out, n)
 		}
 	}
+	s.stats.written.Add(uint64(len(out)))
 	return out
 }
 

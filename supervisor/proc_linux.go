@@ -47,8 +47,9 @@ func spawn(bin string, argv, env []string, dir string, stdin, stdout, stderr *os
 	})
 }
 
-// forker runs every fork on one OS thread that lives as long as the
-// supervisor. Linux sends the parent-death signal when the thread that
+// forker runs every command's fork on one OS thread that lives as long as
+// the supervisor (CLIVersion's probe forks from a thread it holds until its
+// child is reaped: see version.go). Linux sends the parent-death signal when the thread that
 // forked the child exits, not only the process, and Go ends threads of its
 // own accord; a thread locked to a goroutine that never returns while a
 // child lives is the one safe place to fork from.

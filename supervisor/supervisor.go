@@ -186,6 +186,9 @@ type Supervisor struct {
 	reapMu  sync.Mutex // guards waiters and every fork, wait and kill: see proc_linux.go
 	waiters map[int]chan exit
 	orphans int
+
+	stats counters     // for metrics: see stats.go
+	ver   versionProbe // CLIVersion: see version.go
 }
 
 // command is the one in the slot.
@@ -669,6 +672,7 @@ func (s *Supervisor) reapLocked() bool {
 			continue
 		}
 		s.orphans++
+		s.stats.reaped.Add(1)
 		s.log.Debug("reaped orphan", "pid", pid)
 	}
 }
@@ -694,6 +698,7 @@ func (s *Supervisor) sweep(log hclog.Logger) int {
 			// miss one mid-fork. Read every process's parent instead.
 			kids = childrenByScan(os.Getpid())
 		}
+		kids = s.unowned(kids) // a version probe may run beside the command
 		for _, pid := range kids {
 			if _, state, ok := procStat(pid); ok && state != 'Z' {
 				killTree(pid)
@@ -711,6 +716,7 @@ func (s *Supervisor) sweep(log hclog.Logger) int {
 		time.Sleep(pause)
 		pause = min(2*pause, 10*time.Millisecond)
 	}
+	s.stats.strays.Add(uint64(len(killed)))
 	if len(killed) > 0 {
 		log.Warn("killed stray processes", "count", len(killed))
 	}

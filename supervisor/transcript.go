@@ -200,14 +200,16 @@ func (t *transcript) parse(b []byte) {
 		t.keepRaw(b)
 		return
 	}
-	// Whatever comes after an image was written (a tool result, the next
-	// message) means the tool that wrote it is done: the file is whole. A
-	// tool result is where a screenshot is announced: first make sure the
-	// watcher has seen what the tool wrote.
-	if l.Type == "user" && t.catchUp != nil && t.emit != nil {
-		t.catchUp()
+	// Images are written by tools. A tool's result (a user event) means the
+	// tool is done and its files whole: that is where they are announced,
+	// once the watcher has caught up with what it wrote. (Not at any line:
+	// lines written before the image may be read after the watcher saw it.)
+	if l.Type == "user" || l.Type == "result" {
+		if l.Type == "user" && t.catchUp != nil && t.emit != nil {
+			t.catchUp()
+		}
+		t.announceImages()
 	}
-	t.announceImages()
 	if l.SessionID != "" && t.sessionID == "" {
 		t.sessionID = l.SessionID
 	}

@@ -88,6 +88,8 @@ func vmd(args []string, getenv func(string) string, environ []string, stderr io.
 		CommandTimeout: cfg.CommandTimeout,
 		DrainTimeout:   cfg.DrainTimeout,
 		Version:        version,
+		APIToken:       cfg.APIToken,
+		MCPConfig:      mcpConfig,
 	})
 	if cfg.DrainTimeout >= 10*time.Second {
 		logger.Warn("drain_timeout is not below 10s, Docker's default stop window: give the platform longer (stop_grace_period, Fly's kill_timeout)",
@@ -95,6 +97,10 @@ func vmd(args []string, getenv func(string) string, environ []string, stderr io.
 	}
 	if os.Geteuid() == 0 && slices.Contains(cfg.ClaudeArgs, "--dangerously-skip-permissions") {
 		logger.Warn("running as root: Claude Code refuses --dangerously-skip-permissions as root, so commands will fail; run vmd as an unprivileged user (the image runs as node)")
+	}
+	if cfg.APIToken == "" && httpapi.Exposed(ln.Addr()) {
+		logger.Warn("no API token: anyone who can reach this address can run anything in this container",
+			"address", ln.Addr().String(), "fix", "set API_TOKEN (api_token in vm.hcl), or listen on loopback (HOST=127.0.0.1)")
 	}
 	if _, err := exec.LookPath(cfg.ClaudeBin); err != nil {
 		logger.Warn("claude not found; commands will fail until it is installed", "claude_bin", cfg.ClaudeBin, "error", err)
@@ -122,7 +128,7 @@ func vmd(args []string, getenv func(string) string, environ []string, stderr io.
 	})
 
 	logger.Info("startup", "version", version, "address", ln.Addr().String(), "port", ln.Addr().(*net.TCPAddr).Port,
-		"pid", os.Getpid(), "claude_bin", cfg.ClaudeBin, "images_dir", cfg.ImagesDir, "mcp_config", mcpConfig, "command_timeout", cfg.CommandTimeout)
+		"pid", os.Getpid(), "claude_bin", cfg.ClaudeBin, "images_dir", cfg.ImagesDir, "mcp_config", mcpConfig, "command_timeout", cfg.CommandTimeout, "auth", cfg.APIToken != "")
 	err = g.Run()
 	if err == nil || errors.Is(err, run.ErrSignal) {
 		logger.Info("stopped", "reason", err)

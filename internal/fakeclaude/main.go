@@ -20,6 +20,7 @@
 //	exit N          exit with status N at once
 //
 // Pids of started children are printed to stdout as "pid ROLE PID".
+// `fakeclaude --version` answers like the CLI: see version.go.
 //
 // Run with --output-format stream-json, as vmd runs the real CLI, it writes
 // what the real one does: a system/init event with a session id, an
@@ -56,6 +57,10 @@ import (
 var png = []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82")
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "--version" {
+		version()
+		return
+	}
 	switch os.Getenv("FAKECLAUDE_ROLE") {
 	case "sleeper":
 		signal.Ignore(syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)

@@ -1,0 +1,677 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"image/png"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vmd-dev/vmd/internal/fakeapi"
+	"github.com/vmd-dev/vmd/internal/testbin"
+)
+
+// vmdBin is vmd, built once for the run.
+var vmdBin string
+
+func TestMain(m *testing.M) {
+	testbin.Main(m, []string{testbin.VMD}, []*string{&vmdBin})
+}
+
+// The real stack: the programs npm ci installs at the repository root, and
+// the Chromium the repository's .mcp.json points Playwright MCP at.
+var (
+	root      = must(filepath.Abs(".."))
+	claudeBin = filepath.Join(root, "node_modules", ".bin", "claude")
+	mcpBin    = filepath.Join(root, "node_modules", ".bin", "playwright-mcp")
+)
+
+const chromium = "/usr/bin/chromium"
+
+// nobody is who vmd, and so the CLI, run as when the tests run as root:
+// Claude Code refuses --dangerously-skip-permissions to root.
+var nobody = &syscall.Credential{Uid: 65534, Gid: 65534}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// needReal skips the test when part of the real stack is missing, or
+// fails it if VMD_REQUIRE_REAL=1 (CI, after .ci/install-agent).
+func needReal(t *testing.T) {
+	t.Helper()
+	var missing []string
+	for _, p := range []string{claudeBin, mcpBin, chromium} {
+		if _, err := os.Stat(p); err != nil {
+			missing = append(missing, p)
+		}
+	}
+	if _, err := exec.LookPath("node"); err != nil {
+		missing = append(missing, "node (on PATH)")
+	}
+	if len(missing) == 0 {
+		return
+	}
+	msg := "real stack missing: " + strings.Join(missing, ", ") + "; run .ci/install-agent"
+	if os.Getenv("VMD_REQUIRE_REAL") == "1" {
+		t.Fatal(msg + " (VMD_REQUIRE_REAL=1: not skipping)")
+	}
+	t.Skip(msg)
+}
+
+// stack is one test's world: a fake API, a directory owned by the user vmd
+// runs as (HOME, WORK_DIR with the repository's .mcp.json, IMAGES_DIR,
+// TMPDIR), and vmd's environment.
+type stack struct {
+	t      *testing.T
+	api    *fakeapi.Server
+	dir    string
+	images string
+	// mark is the value of VMD_E2E_MARK in vmd's environment, which the
+	// CLI, Playwright MCP and Chromium inherit: it finds what they leave.
+	mark string
+	cred *syscall.Credential // nil when the tests do not run as root
+	env  []string
+
+	mu   sync.Mutex
+	vmds []int // pids of the vmds running, which marked leaves out
+}
+
+var chmodBin sync.Once
+
+func newStack(t *testing.T) *stack {
+	t.Helper()
+	needReal(t)
+	api, err := fakeapi.New(fakeapi.WithLogf(t.Logf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(api.Close)
+	s := &stack{t: t, api: api}
+	if os.Geteuid() == 0 {
+		s.cred = nobody
+		// testbin builds into a directory only root may enter.
+		chmodBin.Do(func() { os.Chmod(filepath.Dir(vmdBin), 0o755) })
+	}
+	// Not t.TempDir: its parent is 0700, closed to the user vmd runs as.
+	s.dir, err = os.MkdirTemp("", "vmd-e2e-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(s.dir) })
+	s.mark = filepath.Base(s.dir)
+	s.images = filepath.Join(s.dir, "images")
+	work := filepath.Join(s.dir, "work")
+	for _, d := range []string{s.dir, filepath.Join(s.dir, "home"), work, s.images, filepath.Join(s.dir, "tmp")} {
+		if d != s.dir {
+			if err := os.Mkdir(d, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s.chown(d)
+	}
+	mcp, err := os.ReadFile(filepath.Join(root, ".mcp.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.write(filepath.Join(work, ".mcp.json"), mcp)
+	// Chromium looks up accounts.google.com at start even with Playwright's
+	// --disable-background-networking; here it resolves no name at all, so
+	// nothing but loopback is ever asked. Playwright MCP merges this file
+	// (PLAYWRIGHT_MCP_CONFIG) under the flags of .mcp.json.
+	pwConfig := filepath.Join(s.dir, "playwright-mcp.json")
+	s.write(pwConfig, []byte(`{"browser":{"launchOptions":{"args":["--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1"]}}}`))
+
+	s.env = []string{
+		"PATH=" + filepath.Dir(claudeBin) + ":/usr/local/bin:/usr/bin:/bin",
+		"HOME=" + filepath.Join(s.dir, "home"),
+		"TMPDIR=" + filepath.Join(s.dir, "tmp"),
+		"HOST=127.0.0.1",
+		"PORT=0",
+		"LOG_FORMAT=json",
+		"LOG_LEVEL=debug",
+		"CLAUDE_BIN=" + claudeBin,
+		"WORK_DIR=" + work,
+		"IMAGES_DIR=" + s.images,
+		"COMMAND_TIMEOUT_MS=120000",
+		"ANTHROPIC_BASE_URL=" + api.URL(),
+		"ANTHROPIC_API_KEY=test-key",
+		// With a base URL not Anthropic's, the CLI would otherwise hide
+		// the MCP tools behind a tool search tool.
+		"ENABLE_TOOL_SEARCH=false",
+		// One retry, not ten over three minutes.
+		"CLAUDE_CODE_MAX_RETRIES=1",
+		// No telemetry, error reports or update checks.
+		"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1",
+		"PLAYWRIGHT_MCP_CONFIG=" + pwConfig,
+		"VMD_E2E_MARK=" + s.mark,
+	}
+	return s
+}
+
+func (s *stack) chown(path string) {
+	if s.cred != nil {
+		if err := os.Chown(path, int(s.cred.Uid), int(s.cred.Gid)); err != nil {
+			s.t.Fatal(err)
+		}
+	}
+}
+
+func (s *stack) write(path string, b []byte) {
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		s.t.Fatal(err)
+	}
+	s.chown(path)
+}
+
+// vmd is a running vmd.
+type vmd struct {
+	cmd    *exec.Cmd
+	url    string
+	client *http.Client
+	exited chan struct{}
+	mu     sync.Mutex
+	log    strings.Builder
+}
+
+// start runs vmd with the stack's environment plus env (later entries
+// win), as nobody when the tests run as root, unless asRoot. When t ends
+// vmd is stopped with SIGTERM, and nothing the stack started may be left
+// running.
+func (s *stack) start(t *testing.T, asRoot bool, env ...string) *vmd {
+	t.Helper()
+	v := &vmd{
+		cmd:    exec.Command(vmdBin),
+		client: &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 3 * time.Minute},
+		exited: make(chan struct{}),
+	}
+	v.cmd.Env = append(slices.Clone(s.env), env...)
+	v.cmd.Dir = s.dir
+	if s.cred != nil && !asRoot {
+		v.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred}
+	}
+	stderr, err := v.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	s.vmds = append(s.vmds, v.pid())
+	s.mu.Unlock()
+	port := make(chan int, 1)
+	go func() {
+		defer close(v.exited)
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			v.mu.Lock()
+			v.log.WriteString(sc.Text() + "\n")
+			v.mu.Unlock()
+			var line struct {
+				Message string `json:"@message"`
+				Port    int    `json:"port"`
+			}
+			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Message == "startup" {
+				port <- line.Port
+			}
+		}
+		v.cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		v.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-v.exited:
+		case <-time.After(15 * time.Second):
+			t.Errorf("vmd still running 15s after SIGTERM")
+			v.cmd.Process.Kill()
+			<-v.exited
+		}
+		s.mu.Lock()
+		s.vmds = slices.DeleteFunc(s.vmds, func(pid int) bool { return pid == v.pid() })
+		s.mu.Unlock()
+		if left := s.marked(); len(left) > 0 {
+			t.Errorf("left running after vmd stopped (killed now):\n%s", strings.Join(left, "\n"))
+			s.kill()
+		}
+		if t.Failed() {
+			t.Logf("vmd log:\n%s", v.logs())
+		}
+	})
+	select {
+	case p := <-port:
+		v.url = "http://127.0.0.1:" + strconv.Itoa(p)
+	case <-v.exited:
+		t.Fatalf("vmd exited before its startup line:\n%s", v.logs())
+	case <-time.After(20 * time.Second):
+		t.Fatalf("no startup line from vmd in 20s:\n%s", v.logs())
+	}
+	return v
+}
+
+func (v *vmd) logs() string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.log.String()
+}
+
+func (v *vmd) pid() int { return v.cmd.Process.Pid }
+
+// answer is vmd's answer to a command.
+type answer struct {
+	status     int
+	body       string
+	took       time.Duration
+	Text       string   `json:"text"`
+	Images     []string `json:"images"`
+	ExitCode   *int     `json:"exitCode"`
+	DurationMs int64    `json:"durationMs"`
+	Error      string   `json:"error"`
+	Message    string   `json:"message"`
+}
+
+// command posts a command. It does not fail the test, so that it may run in
+// a goroutine; an answer that did not come has status 0 and the error in
+// Message.
+func (v *vmd) command(text string) answer {
+	body, _ := json.Marshal(map[string]string{"text": text})
+	start := time.Now()
+	resp, err := v.client.Post(v.url+"/command", "application/json", bytes.NewReader(body))
+	if err != nil {
+		return answer{Message: err.Error(), took: time.Since(start)}
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	a := answer{status: resp.StatusCode, body: string(b), took: time.Since(start)}
+	if err == nil {
+		err = json.Unmarshal(b, &a)
+	}
+	if err != nil {
+		a.Message = fmt.Sprintf("reading the answer: %v", err)
+	}
+	return a
+}
+
+func (a answer) String() string {
+	return fmt.Sprintf("%d after %v: %s", a.status, a.took.Round(time.Millisecond), a.body)
+}
+
+// marked lists the processes the stack's vmds started that are still
+// running, as "PID COMMAND": those with the stack's mark in their
+// environment, or working in its directory (Chromium's zygote writes its
+// title over its environment, but keeps the directory), but the vmds.
+func (s *stack) marked() []string {
+	s.mu.Lock()
+	vmds := slices.Clone(s.vmds)
+	s.mu.Unlock()
+	var found []string
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || slices.Contains(vmds, pid) {
+			continue
+		}
+		env, _ := os.ReadFile("/proc/" + e.Name() + "/environ")
+		cwd, _ := os.Readlink("/proc/" + e.Name() + "/cwd")
+		if !bytes.Contains(env, []byte("VMD_E2E_MARK="+s.mark+"\x00")) && cwd != s.dir && !strings.HasPrefix(cwd, s.dir+"/") {
+			continue
+		}
+		cmdline, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if len(cmdline) == 0 {
+			continue // a zombie, or gone
+		}
+		cmd := strings.ReplaceAll(string(cmdline), "\x00", " ")
+		found = append(found, fmt.Sprintf("%d %.120s", pid, cmd))
+	}
+	return found
+}
+
+// kill kills what marked finds, so that a failed test leaves no browser
+// on a shared machine.
+func (s *stack) kill() {
+	for _, p := range s.marked() {
+		pid, _ := strconv.Atoi(strings.Fields(p)[0])
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+}
+
+// descendants lists the processes below pid.
+func descendants(pid int) []int {
+	var all []int
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	for _, task := range tasks {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", pid, task.Name()))
+		for _, f := range strings.Fields(string(b)) {
+			child, _ := strconv.Atoi(f)
+			all = append(all, child)
+			all = append(all, descendants(child)...)
+		}
+	}
+	return all
+}
+
+// eventually polls cond every 50ms for up to within.
+func eventually(within time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(within)
+	for {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// checkRequests fails the test for a request to a route the fake API does
+// not know (a new call of the CLI to support), and returns the Messages
+// requests.
+func checkRequests(t *testing.T, api *fakeapi.Server) []fakeapi.Request {
+	t.Helper()
+	var msgs []fakeapi.Request
+	for _, r := range api.Requests() {
+		if !r.Known {
+			t.Errorf("the CLI called %s %s?%s, which the fake API does not know", r.Method, r.Path, r.Query)
+		}
+		if r.Messages != nil {
+			msgs = append(msgs, r)
+		}
+	}
+	if len(msgs) == 0 {
+		t.Errorf("the fake API got no Messages request; got %d requests", len(api.Requests()))
+	}
+	return msgs
+}
+
+func TestAnswers(t *testing.T) {
+	s := newStack(t)
+	v := s.start(t, false)
+	a := v.command("What is 2+2?")
+	if a.status != http.StatusOK || strings.TrimSpace(a.Text) != "4" || a.ExitCode == nil || *a.ExitCode != 0 {
+		t.Fatalf("What is 2+2? = %v; want 200 with text 4 and exitCode 0", a)
+	}
+	msgs := checkRequests(t, s.api)
+	if len(msgs) == 0 {
+		return
+	}
+	r := msgs[0]
+	if r.Prompt != "What is 2+2?" {
+		t.Errorf("the API was asked %q; want %q", r.Prompt, "What is 2+2?")
+	}
+	if got := r.Header.Get("X-Api-Key"); got != "test-key" {
+		t.Errorf("x-api-key = %q; want test-key", got)
+	}
+	if ua := r.Header.Get("User-Agent"); !strings.HasPrefix(ua, "claude-cli/") {
+		t.Errorf("User-Agent = %q; want claude-cli/...", ua)
+	}
+	if !r.Messages.Stream {
+		t.Errorf("the CLI asked for a non-streaming answer; want a stream")
+	}
+	// The repository's .mcp.json reached the CLI (vmd's --mcp-config), and
+	// its tools are offered directly (ENABLE_TOOL_SEARCH=false).
+	tools := r.Messages.ToolNames()
+	for _, want := range []string{fakeapi.ToolNavigate, fakeapi.ToolScreenshot} {
+		if !slices.Contains(tools, want) {
+			t.Errorf("tools offered = %v; want %s among them", tools, want)
+		}
+	}
+}
+
+// A page for Chromium: red all over, so that a screenshot of it is known
+// to be of it.
+const page = `<!doctype html><title>vmd e2e page</title><style>html,body{margin:0;height:100%;background:#ff0000}</style><h1>vmd e2e</h1>`
+
+func servePage(t *testing.T) (url string, userAgents func() []string) {
+	var mu sync.Mutex
+	var uas []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		uas = append(uas, r.UserAgent())
+		mu.Unlock()
+		if r.URL.Path != "/" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		io.WriteString(w, page)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL + "/", func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(uas)
+	}
+}
+
+var screenshotName = regexp.MustCompile(`^/images/(page-[^/]+\.png)$`)
+
+func TestScreenshot(t *testing.T) {
+	s := newStack(t)
+	url, userAgents := servePage(t)
+	v := s.start(t, false)
+	a := v.command("Take a screenshot of " + url)
+	if a.status != http.StatusOK || a.Text != "Screenshot taken of "+url+"\n" {
+		t.Fatalf("screenshot command = %v; want 200 with text %q", a, "Screenshot taken of "+url+"\n")
+	}
+	if len(a.Images) != 1 || !screenshotName.MatchString(a.Images[0]) {
+		t.Fatalf("images = %q; want one /images/page-*.png", a.Images)
+	}
+	name := screenshotName.FindStringSubmatch(a.Images[0])[1]
+	if _, err := os.Lstat(filepath.Join(s.images, name)); err != nil {
+		t.Errorf("the screenshot is not directly in the images directory: %v", err)
+	}
+
+	resp, err := v.client.Get(v.url + a.Images[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "image/png" {
+		t.Fatalf("GET %s = %d %s; want 200 image/png", a.Images[0], resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	if !bytes.HasPrefix(b, []byte("\x89PNG\r\n\x1a\n")) {
+		t.Fatalf("GET %s starts % x; want the PNG signature", a.Images[0], b[:min(len(b), 8)])
+	}
+	img, err := png.Decode(bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("decoding the screenshot: %v", err)
+	}
+	// Playwright MCP's headless viewport, filled by the page's red.
+	if got := img.Bounds().Size(); got.X != 1280 || got.Y != 720 {
+		t.Errorf("screenshot is %v; want 1280x720", got)
+	}
+	if r, g, bl, _ := img.At(1000, 600).RGBA(); r>>8 < 240 || g>>8 > 15 || bl>>8 > 15 {
+		t.Errorf("screenshot pixel (1000,600) = %d,%d,%d; want the page's red", r>>8, g>>8, bl>>8)
+	}
+
+	if !slices.ContainsFunc(userAgents(), func(ua string) bool { return strings.Contains(ua, "Chrome") }) {
+		t.Errorf("the page was fetched by %q; want Chromium", userAgents())
+	}
+	msgs := checkRequests(t, s.api)
+	if len(msgs) != 3 {
+		t.Fatalf("the CLI made %d Messages requests; want 3 (prompt, navigate's result, screenshot's result)", len(msgs))
+	}
+	results := msgs[2].Messages.ToolResults()
+	if len(results) != 2 {
+		t.Fatalf("last request holds %d tool results; want 2", len(results))
+	}
+	if results[0].IsError || !strings.Contains(results[0].ResultText(), "vmd e2e page") {
+		t.Errorf("navigate's result = %q (error %v); want the page's title in it", results[0].ResultText(), results[0].IsError)
+	}
+	if results[1].IsError || !strings.Contains(results[1].ResultText(), name) {
+		t.Errorf("screenshot's result = %q (error %v); want the file name %s in it", results[1].ResultText(), results[1].IsError, name)
+	}
+}
+
+// The CLI reports a failing API on stdout and exits 1: vmd answers 500
+// with that text, soon.
+func TestAPIFailures(t *testing.T) {
+	s := newStack(t)
+	v := s.start(t, false)
+	for _, tc := range []struct {
+		prompt, want string
+	}{
+		{"Fail with 401", "Invalid API key"},
+		{"Fail with 500", "API Error: 500"},
+		{"Fail with 529", "API Error: 529 Overloaded"},
+	} {
+		t.Run(tc.prompt, func(t *testing.T) {
+			s.api.Reset()
+			a := v.command(tc.prompt)
+			checkAPIFailure(t, a, tc.want)
+			// CLAUDE_CODE_MAX_RETRIES=1: the first try and one retry.
+			if n := len(checkRequests(t, s.api)); n != 2 {
+				t.Errorf("the CLI tried %d times; want 2 (CLAUDE_CODE_MAX_RETRIES=1)", n)
+			}
+		})
+	}
+	t.Run("unreachable", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		closed := "http://" + ln.Addr().String()
+		ln.Close()
+		v := s.start(t, false, "ANTHROPIC_BASE_URL="+closed)
+		a := v.command("What is 2+2?")
+		checkAPIFailure(t, a, "ECONNREFUSED")
+	})
+}
+
+func checkAPIFailure(t *testing.T, a answer, want string) {
+	t.Helper()
+	t.Logf("answer: %v", a)
+	if a.status != http.StatusInternalServerError || a.Error != "execution_error" || !strings.Contains(a.Message, want) ||
+		a.ExitCode == nil || *a.ExitCode != 1 {
+		t.Errorf("answer = %v; want 500 execution_error, exitCode 1, message containing %q", a, want)
+	}
+	if a.took > 30*time.Second {
+		t.Errorf("the answer took %v; want under 30s", a.took)
+	}
+}
+
+// A command that runs past its timeout while Chromium is up is answered
+// 408, and the CLI, Playwright MCP and every Chromium process are gone.
+func TestTimeoutMidToolCall(t *testing.T) {
+	s := newStack(t)
+	url, _ := servePage(t)
+	// Long enough for the CLI to start Playwright MCP and for Chromium to
+	// load the page (about 3s on the project's VM), so that the timeout
+	// falls after.
+	const timeout = 10 * time.Second
+	v := s.start(t, false, "COMMAND_TIMEOUT_MS="+strconv.Itoa(int(timeout.Milliseconds())))
+	answered := make(chan answer, 1)
+	start := time.Now()
+	go func() { answered <- v.command("Open " + url + " and stall") }()
+
+	var a answer
+	select {
+	case <-s.api.Stalled():
+		// The API holds its answer to navigate's result: Chromium is up.
+		t.Logf("the API stalled after navigate; the command has run %v", time.Since(start).Round(time.Millisecond))
+		left := s.marked()
+		if !slices.ContainsFunc(left, func(p string) bool { return strings.Contains(p, "chromium") }) {
+			t.Errorf("no Chromium found while the command runs (the leftover check would see nothing):\n%s", strings.Join(left, "\n"))
+		}
+		a = <-answered
+	case a = <-answered:
+		t.Fatalf("answered %v before the API stalled after navigate; is %v too short here?", a, timeout)
+	}
+	if a.status != http.StatusRequestTimeout || a.Error != "timeout" {
+		t.Fatalf("answer = %v; want 408 timeout", a)
+	}
+	if a.took < timeout || a.took > timeout+10*time.Second {
+		t.Errorf("answered after %v; want just past the %v timeout", a.took, timeout)
+	}
+	msgs := checkRequests(t, s.api)
+	if n := len(msgs); n != 2 || len(msgs[1].Messages.ToolResults()) != 1 || msgs[1].Messages.ToolResults()[0].IsError {
+		t.Errorf("the CLI made %d Messages requests; want 2, the second with navigate's result, not an error", n)
+	}
+	var left []string
+	var kids []int
+	if !eventually(5*time.Second, func() bool {
+		left, kids = s.marked(), descendants(v.pid())
+		return len(left) == 0 && len(kids) == 0
+	}) {
+		t.Errorf("5s after the 408: still running %q, below vmd %v", left, kids)
+	}
+}
+
+// Claude Code refuses --dangerously-skip-permissions to root: vmd run as
+// root answers every command 500 with the CLI's reason.
+func TestAsRoot(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("not running as root")
+	}
+	s := newStack(t)
+	v := s.start(t, true)
+	a := v.command("What is 2+2?")
+	t.Logf("answer: %v", a)
+	if a.status != http.StatusInternalServerError || a.Error != "execution_error" ||
+		!strings.Contains(a.Message, "--dangerously-skip-permissions cannot be used with root/sudo privileges") {
+		t.Errorf("answer = %v; want 500 execution_error naming root", a)
+	}
+}
+
+// The real CLI resumes a session by sending its conversation again, which
+// the fake API's "What did I ask before?" answers from: ground for vmd's
+// sessions. The CLI runs directly here, without vmd or MCP servers.
+func TestResumeAgainstFakeAPI(t *testing.T) {
+	s := newStack(t)
+	var b [16]byte
+	rand.Read(b[:])
+	b[6], b[8] = b[6]&0x0f|0x40, b[8]&0x3f|0x80 // a version 4 UUID
+	session := fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+	run := func(prompt string, args ...string) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, claudeBin, append([]string{"-p", "--dangerously-skip-permissions", "--strict-mcp-config"}, args...)...)
+		cmd.Env, cmd.Dir, cmd.Stdin = s.env, s.dir, strings.NewReader(prompt)
+		if s.cred != nil {
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred}
+		}
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("claude %q: %v\nstdout: %s\nstderr: %s", args, err, out, stderr.Bytes())
+		}
+		return string(out)
+	}
+	if got := run("What is 2+2?", "--session-id", session); got != "4\n" {
+		t.Fatalf("What is 2+2? = %q; want %q", got, "4\n")
+	}
+	if got := run("What did I ask before?", "--resume", session); got != "You asked: What is 2+2?\n" {
+		t.Errorf("What did I ask before? (--resume) = %q; want %q", got, "You asked: What is 2+2?\n")
+	}
+	if got := run("What did I ask before?"); got != "You asked nothing before.\n" {
+		t.Errorf("What did I ask before? (a new session) = %q; want %q", got, "You asked nothing before.\n")
+	}
+}

@@ -1,0 +1,102 @@
+package httpapi
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/subtle"
+	"net"
+
+	"github.com/valyala/fasthttp"
+)
+
+// unauthBody is the most body vmd reads from a request without the token:
+// it answers 401 without reading a large body first.
+const unauthBody = 1
+
+// authenticator checks bearer tokens. The zero value, for an empty token,
+// lets every request through.
+type authenticator struct {
+	on bool
+	// sum is the token's SHA-256. Comparing digests in constant time
+	// compares slices of equal length: nothing leaks the token's length,
+	// nor how much of a guess was right.
+	sum [sha256.Size]byte
+}
+
+func newAuthenticator(token string) authenticator {
+	if token == "" {
+		return authenticator{}
+	}
+	return authenticator{on: true, sum: sha256.Sum256([]byte(token))}
+}
+
+// authResult is what a request's Authorization header amounts to.
+type authResult int
+
+const (
+	authOK      authResult = iota
+	authMissing            // no Authorization header, or not a bearer token
+	authInvalid            // a bearer token, not the right one
+)
+
+func (r authResult) String() string {
+	switch r {
+	case authOK:
+		return "ok"
+	case authMissing:
+		return "missing"
+	}
+	return "invalid"
+}
+
+// exempt is the one route open without a token: liveness, which platforms
+// probe without headers and which tells nothing. path is as sent.
+func exempt(path []byte) bool { return string(path) == "/health" }
+
+// check reads "Authorization: Bearer <token>"; the scheme is
+// case-insensitive (RFC 9110).
+func (au *authenticator) check(h *fasthttp.RequestHeader) authResult {
+	if !au.on {
+		return authOK
+	}
+	scheme, token, ok := bytes.Cut(h.Peek(fasthttp.HeaderAuthorization), []byte(" "))
+	if !ok || !bytes.EqualFold(scheme, []byte("Bearer")) {
+		return authMissing
+	}
+	sum := sha256.Sum256(bytes.TrimLeft(token, " "))
+	if subtle.ConstantTimeCompare(sum[:], au.sum[:]) != 1 {
+		return authInvalid
+	}
+	return authOK
+}
+
+// headerReceived limits the body of a request without the token, before
+// fasthttp reads it: a stranger cannot make vmd buffer a megabyte to be
+// told 401. The request then gets 401 from serveError.
+func (a *API) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+	path, _, _ := bytes.Cut(h.RequestURI(), []byte("?"))
+	if exempt(path) || a.auth.check(h) == authOK {
+		return fasthttp.RequestConfig{}
+	}
+	return fasthttp.RequestConfig{MaxRequestBodySize: unauthBody}
+}
+
+// unauthorized answers 401 with a Bearer challenge (RFC 6750).
+func (a *API) unauthorized(ctx *fasthttp.RequestCtx, why authResult) {
+	challenge, msg := `Bearer realm="vmd"`, "This endpoint requires an Authorization: Bearer <token> header"
+	if why == authInvalid {
+		challenge, msg = `Bearer realm="vmd", error="invalid_token"`, "The bearer token is not valid"
+	}
+	ctx.Response.Header.Set(fasthttp.HeaderWWWAuthenticate, challenge)
+	writeJSON(ctx, fasthttp.StatusUnauthorized, errorBody{Error: "unauthorized", Message: msg})
+	a.reqLog(ctx).Warn("unauthorized", "reason", why, "method", truncate(string(ctx.Method()), 20),
+		"path", truncate(string(ctx.Request.URI().PathOriginal()), 200), "remote", ctx.RemoteIP().String())
+}
+
+// Exposed reports whether a listener's address is reachable from beyond
+// this machine: anything but a loopback address (0.0.0.0 is every
+// interface).
+func Exposed(addr net.Addr) bool {
+	tcp, ok := addr.(*net.TCPAddr)
+	return !ok || !tcp.IP.IsLoopback()
+}

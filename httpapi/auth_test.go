@@ -1,0 +1,183 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// doWith sends one request with headers given as name, value pairs.
+func (s *server) doWith(t testing.TB, method, path, body string, header ...string) response {
+	t.Helper()
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.Header.SetMethod(method)
+	req.SetRequestURI("http://vmd" + path)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	if body != "" {
+		req.SetBodyString(body)
+	}
+	if err := s.client.DoTimeout(req, resp, 30*time.Second); err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	h := map[string]string{}
+	for k, v := range resp.Header.All() {
+		h[string(k)] = string(v)
+	}
+	return response{status: resp.StatusCode(), header: h, body: string(resp.Body())}
+}
+
+const token = "s3cret-T0ken_with.all~kinds/of+chars="
+
+// Every route but /health, whatever the method, known or not, answers 401
+// without the token, and nothing else: no 404, no 405, no 400.
+func TestAuthRequired(t *testing.T) {
+	s := serve(t, setup{token: token})
+	requests := []struct{ method, path, body string }{
+		{"POST", "/command", `{"text":"say hi"}`},
+		{"POST", "/command", `not json`},
+		{"GET", "/command", ""},
+		{"DELETE", "/command", ""},
+		{"GET", "/ready", ""},
+		{"HEAD", "/ready", ""},
+		{"GET", "/metrics", ""},
+		{"GET", "/images/shot.png", ""},
+		{"HEAD", "/images/shot.png", ""},
+		{"GET", "/images/..%2fsecret", ""},
+		{"GET", "/status", ""},
+		{"GET", "/", ""},
+		{"GET", "/health/", ""},
+		{"GET", "/x/../health", ""},
+		{"OPTIONS", "/command", ""},
+	}
+	creds := []struct{ name, header string }{
+		{"none", ""},
+		{"wrong", "Bearer wrong"},
+		{"longer", "Bearer " + token + "x"},
+		{"shorter", "Bearer " + token[:len(token)-1]},
+		{"empty", "Bearer "},
+		{"scheme only", "Bearer"},
+		{"no scheme", token},
+		{"basic", "Basic " + token},
+		{"other case", "Bearer " + strings.ToUpper(token)},
+	}
+	for _, c := range creds {
+		for _, r := range requests {
+			t.Run(c.name+" "+r.method+" "+r.path, func(t *testing.T) {
+				var header []string
+				if c.header != "" {
+					header = []string{"Authorization", c.header}
+				}
+				got := s.doWith(t, r.method, r.path, r.body, header...)
+				if got.status != 401 {
+					t.Fatalf("%s %s with %s token = %d %q; want 401", r.method, r.path, c.name, got.status, got.body)
+				}
+				if !strings.HasPrefix(got.header["Www-Authenticate"], `Bearer realm="vmd"`) {
+					t.Errorf("WWW-Authenticate = %q; want a Bearer challenge", got.header["Www-Authenticate"])
+				}
+				if got.header["Content-Type"] != "application/json" || got.header["X-Request-Id"] == "" {
+					t.Errorf("headers = %v; want JSON and an X-Request-Id", got.header)
+				}
+				if r.method == "HEAD" {
+					return
+				}
+				var body map[string]any
+				if err := json.Unmarshal([]byte(got.body), &body); err != nil || body["error"] != "unauthorized" || body["message"] == "" || len(body) != 2 {
+					t.Errorf("body = %q; want {\"error\":\"unauthorized\",\"message\":...}", got.body)
+				}
+			})
+		}
+	}
+	if s.sup.Stats().Busy || s.do(t, "GET", "/health", "").status != 200 {
+		t.Error("vmd is not idle and well after all that")
+	}
+}
+
+// With the token every route answers as it would without authentication.
+func TestAuthAccepted(t *testing.T) {
+	s := serve(t, setup{token: token})
+	for _, auth := range []string{"Bearer " + token, "bearer " + token, "BEARER  " + token} {
+		for _, tt := range []struct {
+			method, path, body string
+			status             int
+		}{
+			{"POST", "/command", `{"text":"say hi"}`, 200},
+			{"POST", "/command", `{}`, 400},
+			{"GET", "/command", "", 405},
+			{"GET", "/ready", "", 200},
+			{"GET", "/metrics", "", 200},
+			{"GET", "/images/missing.png", "", 404},
+			{"GET", "/images/..", "", 400},
+			{"GET", "/nope", "", 404},
+		} {
+			got := s.doWith(t, tt.method, tt.path, tt.body, "Authorization", auth)
+			if got.status != tt.status {
+				t.Errorf("%s %s with %q = %d %q; want %d", tt.method, tt.path, auth, got.status, got.body, tt.status)
+			}
+			if _, ok := got.header["Www-Authenticate"]; ok {
+				t.Errorf("%s %s with the token has a WWW-Authenticate header", tt.method, tt.path)
+			}
+		}
+	}
+}
+
+// /health stays open: platforms probe liveness without headers.
+func TestHealthOpen(t *testing.T) {
+	s := serve(t, setup{token: token})
+	for _, tt := range []struct {
+		method, path string
+		status       int
+	}{
+		{"GET", "/health", 200}, {"HEAD", "/health", 200}, {"GET", "/health?probe=1", 200}, {"POST", "/health", 405},
+	} {
+		for _, header := range [][]string{nil, {"Authorization", "Bearer wrong"}, {"Authorization", "Bearer " + token}} {
+			if got := s.doWith(t, tt.method, tt.path, "", header...); got.status != tt.status {
+				t.Errorf("%s %s with %v = %d %q; want %d", tt.method, tt.path, header, got.status, got.body, tt.status)
+			}
+		}
+	}
+}
+
+// A request without the token is refused before its body is read: a large
+// one gets 401, not 413.
+func TestAuthBeforeBody(t *testing.T) {
+	s := serve(t, setup{token: token, maxBody: 4096})
+	got := s.raw(t, "POST /command HTTP/1.1\r\nHost: vmd\r\nContent-Length: 100000\r\n\r\n")
+	if got.status != 401 || !strings.Contains(got.body, `"error":"unauthorized"`) {
+		t.Errorf("POST /command of 100 KB without the token = %d %q; want 401", got.status, got.body)
+	}
+	got = s.raw(t, "POST /command HTTP/1.1\r\nHost: vmd\r\nContent-Length: 13\r\n\r\n{\"text\":\"a\"}\n")
+	if got.status != 401 {
+		t.Errorf("POST /command of 13 bytes without the token = %d %q; want 401", got.status, got.body)
+	}
+	got = s.raw(t, "POST /command HTTP/1.1\r\nHost: vmd\r\nAuthorization: Bearer "+token+"\r\nContent-Length: 5000\r\n\r\n")
+	if got.status != 413 {
+		t.Errorf("POST /command of 5 KB with the token = %d %q; want 413 (the limit is 4096)", got.status, got.body)
+	}
+	got = s.raw(t, "POST /command HTTP/1.1\r\nHost: vmd\r\nAuthorization: Bearer "+token+"\r\nContent-Length: 15\r\n\r\n{\"text\":\"say\"}\n")
+	if got.status != 200 {
+		t.Errorf("POST /command with the token = %d %q; want 200", got.status, got.body)
+	}
+}
+
+func TestExposed(t *testing.T) {
+	for addr, want := range map[string]bool{
+		"127.0.0.1:3001": false, "127.0.0.2:3001": false, "[::1]:3001": false,
+		"0.0.0.0:3001": true, "[::]:3001": true, "10.0.0.5:3001": true,
+	} {
+		a, err := net.ResolveTCPAddr("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := Exposed(a); got != want {
+			t.Errorf("Exposed(%s) = %v; want %v", addr, got, want)
+		}
+	}
+}
