@@ -2,6 +2,7 @@ package container
 
 import (
 	"context"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,6 +31,7 @@ func TestCompose(t *testing.T) {
 	// from the compose file's directory, and the test must not write one
 	// into the working tree.
 	dir := t.TempDir()
+	token := uniqueName("token-")
 	for _, f := range []string{"docker-compose.yml", ".env.example"} {
 		b, err := os.ReadFile(filepath.Join("..", f))
 		if err != nil {
@@ -37,7 +39,10 @@ func TestCompose(t *testing.T) {
 		}
 		if f == ".env.example" {
 			f = ".env"
-			b = []byte(strings.Replace(string(b), "\nANTHROPIC_API_KEY=\n", "\nANTHROPIC_API_KEY=sk-ant-test-not-a-key\n", 1))
+			b = []byte(strings.NewReplacer(
+				"\nANTHROPIC_API_KEY=\n", "\nANTHROPIC_API_KEY=sk-ant-test-not-a-key\n",
+				"\n# API_TOKEN=\n", "\nAPI_TOKEN="+token+"\n",
+			).Replace(string(b)))
 		}
 		if err := os.WriteFile(filepath.Join(dir, f), b, 0o600); err != nil {
 			t.Fatal(err)
@@ -73,6 +78,26 @@ func TestCompose(t *testing.T) {
 	base := "http://127.0.0.1:" + strconv.Itoa(port)
 	waitHealthy(t, base, 30*time.Second)
 	t.Logf("up and answering /health after %s", time.Since(start))
+
+	// .env reached vmd: with API_TOKEN set, /ready wants it (/health not).
+	req, _ := http.NewRequest("GET", base+"/ready", nil)
+	for _, tc := range []struct {
+		auth string
+		want int
+	}{
+		{"", http.StatusUnauthorized},
+		{"Bearer " + token, http.StatusOK},
+	} {
+		req.Header.Set("Authorization", tc.auth)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("GET /ready with Authorization %q = %d; want %d", tc.auth, resp.StatusCode, tc.want)
+		}
+	}
 
 	name := strings.TrimSpace(mustPodman(t, 30*time.Second, "ps", "--filter", "label=io.podman.compose.project="+project, "--format", "{{.Names}}"))
 	if name == "" || strings.Contains(name, "\n") {

@@ -1,7 +1,10 @@
 // Package container holds the tests of vmd's image, run with real podman:
-// vmd as PID 1 and as the node user, /health and the image's HEALTHCHECK,
-// a stop within the platform's window, the start-up error without a key,
-// and docker-compose.yml brought up and down.
+// vmd as PID 1 and as the node user, /health, /ready and the image's
+// HEALTHCHECK, a stop within the platform's window, the start-up error
+// without a key, docker-compose.yml brought up and down, and commands:
+// through the fake CLI mounted in, and through the image's own CLI,
+// Playwright MCP and Chromium against a fake Anthropic API on the host
+// (internal/fakeapi), an answer and a screenshot.
 //
 // They need an image: build it (see .ci/run, or podman-setup.sh and
 // base-images.sh here for a machine without a registry), then

@@ -43,6 +43,20 @@ func TestImageRuns(t *testing.T) {
 	if got := v.inspect(t, "{{.State.Health.Status}}"); got != "healthy" {
 		t.Errorf("health status = %q; want healthy", got)
 	}
+	// /ready: the CLI runs (claude --version), IMAGES_DIR is writable and
+	// .mcp.json parses, in the image as built. The first probe runs the
+	// CLI, which may take a few seconds on a busy machine.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		status, body, err := get(v.base + "/ready")
+		if err == nil && status == http.StatusOK && strings.Contains(body, `"ready":true`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET /ready = %d %s %v; want 200 ready", status, body, err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 	// Nothing at start-up says commands will fail (as root, or without
 	// the CLI on PATH).
 	if logs := mustPodman(t, 30*time.Second, "logs", v.name); strings.Contains(logs, "running as root") || strings.Contains(logs, "claude not found") {
