@@ -1,0 +1,82 @@
+# vmd's image: vmd as PID 1, running the Claude Code CLI with Playwright MCP
+# and Debian's Chromium, as the unprivileged node user.
+#
+#   docker compose up --build             (see docker-compose.yml, .env.example)
+#   docker build --build-arg VERSION=$(git describe --always --dirty) -t vmd .
+#
+# Behind a TLS-intercepting proxy, put its CA certificate(s) in certs/ as
+# *.crt files (PEM) before building (see certs/README.md); empty by default.
+# Needs BuildKit (Docker 23+ and docker compose use it by default) or podman.
+
+# --- build: a static vmd -------------------------------------------------
+FROM golang:1.26-bookworm AS build
+# Extra CAs first, so Go module downloads trust a TLS-intercepting proxy.
+# Only this stage's trust store gets them; the stage is thrown away.
+COPY certs/ /usr/local/share/ca-certificates/vmd-extra/
+RUN update-ca-certificates
+WORKDIR /src
+# Modules before sources: editing code does not download them again.
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+ARG VERSION=dev
+RUN --mount=type=cache,target=/root/.cache/go-build \
+    CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/vmd ./cmd/vmd
+
+# --- runtime -------------------------------------------------------------
+FROM node:22-bookworm-slim
+# Chromium for Playwright MCP (--executable-path /usr/bin/chromium in
+# .mcp.json), fonts so pages render text and emoji, git for the agent.
+# Left out: Chromium's Vulkan validation layer (23 MB), a debugging aid
+# Chromium loads only when asked to.
+RUN echo 'path-exclude /usr/lib/chromium/libVkLayer_khronos_validation.so' \
+      >/etc/dpkg/dpkg.cfg.d/vmd-exclude \
+ && apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      ca-certificates chromium fonts-liberation fonts-noto-color-emoji git \
+ && apt-get clean && rm -rf /var/lib/apt/lists/*
+
+# The agent, at the versions package-lock.json pins, with its install
+# scripts (without them `claude` is a stub). It is root's: the agent cannot
+# rewrite itself. Its .bin is on PATH, so nothing is fetched at run time.
+# The extra CAs are bind-mounted for npm only, never stored in the image.
+WORKDIR /opt/vmd-agent
+ENV PATH=/opt/vmd-agent/node_modules/.bin:$PATH \
+    CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 \
+    DISABLE_AUTOUPDATER=1
+COPY package.json package-lock.json ./
+RUN --mount=type=bind,source=certs,target=/tmp/vmd-extra-ca \
+    set -e; \
+    if ls /tmp/vmd-extra-ca/*.crt >/dev/null 2>&1; then \
+      cat /tmp/vmd-extra-ca/*.crt >/tmp/extra-ca.pem; \
+      export NODE_EXTRA_CA_CERTS=/tmp/extra-ca.pem; \
+    fi; \
+    PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 \
+      npm ci --omit=dev --ignore-scripts=false --no-audit --no-fund --no-update-notifier --cache /tmp/npm-cache; \
+    rm -rf /tmp/npm-cache /tmp/node-compile-cache /tmp/extra-ca.pem; \
+    claude --version | grep -F '(Claude Code)'
+
+COPY --from=build /out/vmd /usr/local/bin/vmd
+
+# vmd's working directory is the CLI's: vm.hcl and .mcp.json (read-only to
+# the agent), and room for the agent to work (owned by node).
+WORKDIR /app
+COPY vm.hcl .mcp.json ./
+RUN chown node:node /app && vmd -version
+
+# Screenshots land in IMAGES_DIR; the node user must be able to write it.
+ENV IMAGES_DIR=/tmp/images
+USER node
+EXPOSE 3001
+# vmd drains on SIGTERM (8 s by default) and exits 0: give it 10 s or more
+# (stop_grace_period, Fly's kill_timeout).
+STOPSIGNAL SIGTERM
+# Node is already here (no curl in the slim image): fetch /health on the
+# port vmd listens on.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||3001)+'/health',{signal:AbortSignal.timeout(4000)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+# vmd itself is PID 1 (no tini): it reaps every orphan itself. Its settings:
+# /app/vm.hcl, then the environment (VM_CONFIG names another file).
+ENV VM_CONFIG=/app/vm.hcl
+ENTRYPOINT ["/usr/local/bin/vmd"]
+CMD []

@@ -1,0 +1,276 @@
+package container
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// aKey stands in for ANTHROPIC_API_KEY where no command reaches the API.
+var aKey = map[string]string{"ANTHROPIC_API_KEY": "sk-ant-test-not-a-key"}
+
+// TestImageRuns: vmd is PID 1, runs as node, answers /health on the
+// published port, and the image's own HEALTHCHECK passes.
+func TestImageRuns(t *testing.T) {
+	image := testImage(t)
+	t.Parallel()
+	v := startVMD(t, image, false, aKey)
+	waitHealthy(t, v.base, 30*time.Second)
+
+	if got := v.exec(t, "cat", "/proc/1/cmdline"); !strings.HasPrefix(got, "/usr/local/bin/vmd\x00") {
+		t.Errorf("PID 1's command line = %q; want /usr/local/bin/vmd ...", got)
+	}
+	// PID 1's real and effective uid, and the name they map to.
+	status := v.exec(t, "cat", "/proc/1/status")
+	if !strings.Contains(status, "\nUid:\t1000\t1000\t") {
+		t.Errorf("PID 1 is not uid 1000 (node):\n%s", status)
+	}
+	if got := v.exec(t, "id", "-un", "1000"); got != "node" {
+		t.Errorf("id -un 1000 = %q; want node", got)
+	}
+	// The image's HEALTHCHECK, run the way the engine runs it (podman has
+	// no timer for it without systemd, so it is run here on demand).
+	if out, err := podman(t, 30*time.Second, "healthcheck", "run", v.name); err != nil {
+		t.Errorf("podman healthcheck run: %v", err)
+	} else if out != "" && out != "healthy" {
+		t.Errorf("podman healthcheck run = %q; want healthy", out)
+	}
+	if got := v.inspect(t, "{{.State.Health.Status}}"); got != "healthy" {
+		t.Errorf("health status = %q; want healthy", got)
+	}
+	// /ready: the CLI runs (claude --version), IMAGES_DIR is writable and
+	// .mcp.json parses, in the image as built. The first probe runs the
+	// CLI, which may take a few seconds on a busy machine.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		status, body, err := get(v.base + "/ready")
+		if err == nil && status == http.StatusOK && strings.Contains(body, `"ready":true`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET /ready = %d %s %v; want 200 ready", status, body, err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	// Nothing at start-up says commands will fail (as root, or without
+	// the CLI on PATH).
+	if logs := mustPodman(t, 30*time.Second, "logs", v.name); strings.Contains(logs, "running as root") || strings.Contains(logs, "claude not found") {
+		t.Errorf("start-up warns that commands will fail:\n%s", logs)
+	}
+	// An unknown route still answers JSON: it is vmd, not something else,
+	// on the port.
+	if status, body, err := get(v.base + "/nope"); err != nil || status != http.StatusNotFound || !strings.Contains(body, `"not_found"`) {
+		t.Errorf("GET /nope = %d %s %v; want 404 not_found", status, body, err)
+	}
+}
+
+// TestAgentInstalled: the pinned CLI, Playwright MCP and Chromium run as
+// the node user, from PATH, with nothing fetched.
+func TestAgentInstalled(t *testing.T) {
+	image := testImage(t)
+	t.Parallel()
+	v := startVMD(t, image, false, aKey)
+	waitHealthy(t, v.base, 30*time.Second)
+
+	for _, tc := range []struct {
+		cmd  []string
+		want string
+	}{
+		{[]string{"claude", "--version"}, "2.1.332"},
+		{[]string{"sh", "-c", "command -v playwright-mcp"}, "/opt/vmd-agent/node_modules/.bin/playwright-mcp"},
+		{[]string{"chromium", "--version"}, "Chromium"},
+		{[]string{"git", "--version"}, "git version"},
+		{[]string{"sh", "-c", "echo $CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC"}, "1"},
+		{[]string{"sh", "-c", "touch $IMAGES_DIR/probe && echo writable"}, "writable"},
+	} {
+		t.Run(tc.cmd[0]+" "+tc.cmd[len(tc.cmd)-1], func(t *testing.T) {
+			if got := v.exec(t, tc.cmd...); !strings.Contains(got, tc.want) {
+				t.Errorf("%q = %q; want it to contain %q", tc.cmd, got, tc.want)
+			}
+		})
+	}
+	if got := v.exec(t, "ls", "-a", "/app"); !strings.Contains(got, ".mcp.json") || !strings.Contains(got, "vm.hcl") {
+		t.Errorf("ls -a /app = %q; want vm.hcl and .mcp.json", got)
+	}
+}
+
+// TestStopIdle: podman stop (SIGTERM) ends an idle vmd with status 0 well
+// within Docker's 10 s.
+func TestStopIdle(t *testing.T) {
+	image := testImage(t)
+	t.Parallel()
+	v := startVMD(t, image, false, aKey)
+	waitHealthy(t, v.base, 30*time.Second)
+
+	took := stop(t, v)
+	if took > 10*time.Second {
+		t.Errorf("podman stop took %s; want under 10s", took)
+	}
+	t.Logf("idle stop: %s", took)
+}
+
+// TestStopBusy: SIGTERM during a command that would run for minutes (the
+// CLI retrying an API that is not there): vmd drains for its 8 s, kills the
+// command, answers it 503, and exits 0 — all before a 10 s kill window ends.
+func TestStopBusy(t *testing.T) {
+	image := testImage(t)
+	t.Parallel()
+	env := map[string]string{
+		"ANTHROPIC_API_KEY":  "sk-ant-test-not-a-key",
+		"ANTHROPIC_BASE_URL": "http://127.0.0.1:9", // discard: nothing answers
+	}
+	v := startVMD(t, image, false, env)
+	waitHealthy(t, v.base, 30*time.Second)
+
+	type answer struct {
+		status int
+		body   string
+		err    error
+	}
+	first := make(chan answer, 1)
+	go func() {
+		status, body, err := post(v.base+"/command", `{"text":"What is 2+2?"}`)
+		first <- answer{status, body, err}
+	}()
+	// Busy once vmd has started the CLI (a probe POST sent earlier could
+	// take the slot itself); then a second command gets 409.
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(mustPodman(t, 30*time.Second, "logs", v.name), "spawn") {
+		if time.Now().After(deadline) {
+			t.Fatal("vmd did not start the CLI within 30s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if status, body, err := post(v.base+"/command", `{"text":"second"}`); err != nil || status != http.StatusConflict {
+		t.Fatalf("second POST /command = %d %s %v; want 409 busy", status, body, err)
+	}
+
+	took := stop(t, v)
+	if took > 10*time.Second {
+		t.Errorf("podman stop took %s; want under 10s", took)
+	}
+	t.Logf("busy stop: %s", took)
+	select {
+	case a := <-first:
+		if a.err != nil || a.status != http.StatusServiceUnavailable || !strings.Contains(a.body, `"shutting_down"`) {
+			t.Errorf("the command in flight got %d %s %v; want 503 shutting_down", a.status, a.body, a.err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("the command in flight got no answer")
+	}
+}
+
+// stop runs podman stop with a kill window longer than vmd needs (so that
+// its own exit is measured, not podman's SIGKILL), checks the exit status
+// is 0, and returns how long the stop took.
+func stop(t *testing.T, v *vmd) time.Duration {
+	t.Helper()
+	start := time.Now()
+	mustPodman(t, 60*time.Second, "stop", "-t", "30", v.name)
+	took := time.Since(start)
+	if got := v.inspect(t, "{{.State.ExitCode}}"); got != "0" {
+		t.Errorf("exit code after podman stop = %s; want 0", got)
+	}
+	if logs := mustPodman(t, 30*time.Second, "logs", v.name); !strings.Contains(logs, "stopped") {
+		t.Errorf("log has no \"stopped\" line:\n%s", logs)
+	}
+	return took
+}
+
+// TestNoKey: without ANTHROPIC_API_KEY the container exits at once,
+// non-zero, saying why.
+func TestNoKey(t *testing.T) {
+	image := testImage(t)
+	t.Parallel()
+	name := uniqueName("vmd-test-")
+	t.Cleanup(func() { podman(t, 60*time.Second, "rm", "-f", "-t", "0", name) })
+	start := time.Now()
+	out, err := podman(t, 60*time.Second, "run", "--pull=never", "--name", name, "--label", testLabel, image)
+	if err == nil {
+		t.Fatalf("podman run without a key exited 0; want non-zero. Output:\n%s", out)
+	}
+	if got := mustPodman(t, 30*time.Second, "inspect", "--format", "{{.State.ExitCode}}", name); got != "1" {
+		t.Errorf("exit code = %s; want 1", got)
+	}
+	logs := mustPodman(t, 30*time.Second, "logs", name)
+	if !strings.Contains(logs, "ANTHROPIC_API_KEY is not set") {
+		t.Errorf("log = %q; want it to say ANTHROPIC_API_KEY is not set", logs)
+	}
+	t.Logf("exited after %s: %s", time.Since(start), logs)
+}
+
+// TestCommand runs commands through vmd in the container with the fake CLI
+// mounted in (no API needed): the answer, a screenshot listed and served,
+// and vmd, as PID 1 and not root, reaping the orphans and killing the
+// escaped session the command left behind.
+func TestCommand(t *testing.T) {
+	image := testImage(t)
+	t.Parallel()
+	env := map[string]string{"ANTHROPIC_API_KEY": "sk-ant-test-not-a-key", "CLAUDE_BIN": "/usr/local/bin/fakeclaude"}
+	v := startVMD(t, image, false, env, "-v", fakeClaude+":/usr/local/bin/fakeclaude:ro")
+	waitHealthy(t, v.base, 30*time.Second)
+
+	shot := uniqueName("shot-") + ".png"
+	status, body, err := post(v.base+"/command", `{"text":"orphans 3\nescape\nimage `+shot+`\nsay four"}`)
+	if err != nil || status != http.StatusOK {
+		t.Fatalf("POST /command = %d %s %v; want 200", status, body, err)
+	}
+	var res struct {
+		Text     string   `json:"text"`
+		Images   []string `json:"images"`
+		ExitCode *int     `json:"exitCode"`
+	}
+	if err := json.Unmarshal([]byte(body), &res); err != nil {
+		t.Fatalf("answer %s: %v", body, err)
+	}
+	if !strings.Contains(res.Text, "four") || res.ExitCode == nil || *res.ExitCode != 0 {
+		t.Errorf("answer = %s; want text with four, exitCode 0", body)
+	}
+	if want := []string{"/images/" + shot}; !slices.Equal(res.Images, want) {
+		t.Errorf("images = %q; want %q", res.Images, want)
+	}
+	resp, err := client.Get(v.base + "/images/" + shot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	png, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "image/png" || !bytes.HasPrefix(png, []byte("\x89PNG")) {
+		t.Errorf("GET /images/%s = %d %s %q...; want 200 image/png with a PNG", shot, resp.StatusCode, resp.Header.Get("Content-Type"), png[:min(8, len(png))])
+	}
+
+	// The command did leave processes behind, for vmd to deal with.
+	if logs := mustPodman(t, 30*time.Second, "logs", v.name); !strings.Contains(logs, "killed stray processes") {
+		t.Errorf("log has no \"killed stray processes\" line: the escaped session was not there to kill?\n%s", logs)
+	}
+	// Nothing left below vmd: no child of PID 1 (processes podman exec
+	// starts have parent 0), no zombie.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		left := v.exec(t, "sh", "-c", `for s in /proc/[0-9]*/stat; do read -r l <"$s" && echo "$l"; done 2>/dev/null`)
+		var bad []string
+		for _, line := range strings.Split(left, "\n") {
+			// pid (comm) state ppid ...
+			i := strings.LastIndex(line, ")")
+			if i < 0 {
+				continue
+			}
+			f := strings.Fields(line[i+1:])
+			if len(f) >= 2 && (f[0] == "Z" || f[1] == "1") {
+				bad = append(bad, line)
+			}
+		}
+		if len(bad) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("left below vmd 5s after the answer:\n%s", strings.Join(bad, "\n"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
