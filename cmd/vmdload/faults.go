@@ -156,7 +156,7 @@ func (r *runner) faults(ctx context.Context, v *vmdProc, disk *faultDisk) []Faul
 		out = append(out, f.res)
 	}
 	if ctx.Err() == nil {
-		r.faultEnd = r.flatUsage(ctx, v, "faults", start)
+		r.faultEnd = r.flatUsage(ctx, v, "faults", start, faultRSSSlackKiB)
 		r.faultStart = start
 	}
 	return out

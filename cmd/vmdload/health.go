@@ -88,7 +88,7 @@ func (r *runner) health(ctx context.Context, v *vmdProc, images string) *HealthR
 	if ctx.Err() != nil {
 		return rep
 	}
-	rep.End = r.flatUsage(ctx, v, "health", rep.Start)
+	rep.End = r.flatUsage(ctx, v, "health", rep.Start, rssSlackKiB)
 	rep.Log = r.checkLog(v, logMark, "health", rep.Statuses)
 	return rep
 }

@@ -34,7 +34,14 @@ func (r *Report) WriteText(w io.Writer) {
 		t.Flush()
 		fmt.Fprintf(w, "overhead: vmd \"say\" p50 %v vs bare fork/exec p50 %v: %+.2fms\n", m.Say.P50, m.Bare.P50,
 			float64(m.Overhead)/float64(time.Millisecond))
-		writeUsage(w, m.Start, m.End, &m.Peak)
+		writeUsage(w, m.Start, m.End, &m.Peak, rssSlackKiB)
+		if len(m.Quarters) > 0 {
+			var q []string
+			for _, u := range m.Quarters {
+				q = append(q, fmt.Sprintf("%d KiB/%d fds/%d threads", u.RSSKiB, u.FDs, u.Threads))
+			}
+			fmt.Fprintf(w, "settled at each quarter: %s\n", strings.Join(q, ", "))
+		}
 		fmt.Fprintf(w, "after every answer: commands with processes left below vmd %d, most zombies at once %d; command temp dirs at the end %d (the spare)\n",
 			m.Leftovers, m.MaxZombies, m.TempDirs)
 	}
@@ -45,7 +52,7 @@ func (r *Report) WriteText(w io.Writer) {
 		fmt.Fprintf(t, "GET /health\t%d\t%v\t%v\t%v\t%d\n", h.Health.Count, h.Health.P50, h.Health.P99, h.Health.Max, h.HealthFailures)
 		fmt.Fprintf(t, "POST /command\t%d\t%v\t%v\t%v\t-\n", h.CommandLatency.Count, h.CommandLatency.P50, h.CommandLatency.P99, h.CommandLatency.Max)
 		t.Flush()
-		writeUsage(w, h.Start, h.End, nil)
+		writeUsage(w, h.Start, h.End, nil, rssSlackKiB)
 	}
 	if s := r.Storms; s != nil {
 		fmt.Fprintf(w, "\n== storms: %d clients at once a round; 409s took p50 %v, p99 %v, max %v\n", s.Clients, s.Busy.P50, s.Busy.P99, s.Busy.Max)
@@ -74,7 +81,7 @@ func (r *Report) WriteText(w io.Writer) {
 			}
 		}
 		if u := r.FaultUsage; u != nil {
-			writeUsage(w, u[0], u[1], nil)
+			writeUsage(w, u[0], u[1], nil, faultRSSSlackKiB)
 		}
 	}
 	if len(r.Stops) > 0 {
@@ -106,7 +113,7 @@ func table(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 0, 
 
 // writeUsage prints vmd's settled usage before and after a phase, and the
 // peak between if known.
-func writeUsage(w io.Writer, start, end usage, peak *usage) {
+func writeUsage(w io.Writer, start, end usage, peak *usage, rssSlack int) {
 	t := table(w)
 	withPeak := peak != nil
 	if !withPeak {
@@ -124,7 +131,7 @@ func writeUsage(w io.Writer, start, end usage, peak *usage) {
 			fmt.Fprintf(t, "%s\t%d\t%d\t%s\n", name, s, e, allowed)
 		}
 	}
-	row("resident memory (KiB)", start.RSSKiB, end.RSSKiB, peak.RSSKiB, fmt.Sprintf("%d KiB", rssSlackKiB))
+	row("resident memory (KiB)", start.RSSKiB, end.RSSKiB, peak.RSSKiB, fmt.Sprintf("%d KiB", rssSlack))
 	row("open fds", start.FDs, end.FDs, peak.FDs, "0")
 	row("threads", start.Threads, end.Threads, peak.Threads, fmt.Sprint(threadSlack))
 	if start.Goroutines < 0 {
