@@ -10,6 +10,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // FaultResult is one fault: what the client got while it lasted, the log
@@ -139,6 +141,16 @@ func (r *runner) faults(ctx context.Context, v *vmdProc, disk *faultDisk) []Faul
 		{"images dir read-only", r.faultImagesReadOnly},
 		{"disk full", r.faultDiskFull},
 		{"TMPDIR read-only", r.faultTmpReadOnly},
+	}
+	if r.cfg.Repro {
+		// Last: the second leaves vmd's images watcher broken for good.
+		list = append(list, []struct {
+			name string
+			run  func(context.Context, *fault, *faultDisk)
+		}{
+			{"repro: a filesystem mounted over IMAGES_DIR", r.reproMountOver},
+			{"repro: overflow swallows the removal of IMAGES_DIR", r.reproOverflowRemoval},
+		}...)
 	}
 	var out []FaultResult
 	for _, fl := range list {
@@ -487,4 +499,64 @@ func waitDir(path string, within time.Duration) bool {
 		}
 	}
 	return false
+}
+
+// reproMountOver mounts a tmpfs over the images directory while vmd runs.
+// vmd's inotify watch stays on the directory underneath, so images written
+// to the new filesystem are served by /images/ but never listed in an
+// answer, and nothing is logged. It fails until vmd notices (for one, by
+// watching its mount table or comparing the directory's device and inode
+// at Begin).
+func (r *runner) reproMountOver(ctx context.Context, f *fault, disk *faultDisk) {
+	if os.Geteuid() != 0 {
+		f.res.Result, f.res.How = "skipped", "needs root to mount"
+		return
+	}
+	if err := unix.Mount("vmdload-over", disk.images, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "size=64k"); err != nil {
+		f.res.Result, f.res.How = "skipped", "mount: "+err.Error()
+		return
+	}
+	defer unix.Unmount(disk.images, unix.MNT_DETACH)
+	f.res.How = "mount -t tmpfs over IMAGES_DIR while vmd runs, then a command writes an image"
+	if a := f.image(ctx, "image over.png\nsay shot", "over.png"); a != nil {
+		f.res.Answer = a.String()
+	}
+}
+
+// reproOverflowRemoval removes the images directory while vmd's inotify
+// queue is overflowing, so that the removal event is among those dropped.
+// vmd logs the overflow, but neither recreates the directory (the README
+// promises it does) nor watches the new one once someone else makes it:
+// every later answer lists no images, silently. It fails until vmd, on an
+// overflow, checks its directory and watch again.
+func (r *runner) reproOverflowRemoval(ctx context.Context, f *fault, disk *faultDisk) {
+	f.res.How = fmt.Sprintf("vmd stopped (SIGSTOP), %d files made in IMAGES_DIR, IMAGES_DIR removed, vmd continued", r.cfg.OverflowFiles)
+	if err := syscall.Kill(f.v.pid, syscall.SIGSTOP); err != nil {
+		f.fail("SIGSTOP: %v", err)
+		return
+	}
+	_, err := createFiles(disk.images, r.cfg.OverflowFiles, 4)
+	if rerr := os.RemoveAll(disk.images); err == nil {
+		err = rerr
+	}
+	if cerr := syscall.Kill(f.v.pid, syscall.SIGCONT); cerr != nil {
+		f.fail("SIGCONT: %v", cerr)
+	}
+	if err != nil {
+		f.fail("making files or removing the directory: %v", err)
+		return
+	}
+	f.expectLog("images watcher error", "overflow")
+	if !waitDir(disk.images, 5*time.Second) {
+		f.fail("IMAGES_DIR not recreated within 5s of the overflow (README: \"If the directory is removed, vmd recreates it\")")
+		if err := os.MkdirAll(disk.images, 0o755); err != nil {
+			f.fail("making it for vmd: %v", err)
+			return
+		}
+	}
+	for i := range 2 {
+		if a := f.image(ctx, fmt.Sprintf("image after-overflow-%d.png\nsay shot", i), fmt.Sprintf("after-overflow-%d.png", i)); a != nil {
+			f.res.Answer = a.String()
+		}
+	}
 }
