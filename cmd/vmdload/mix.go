@@ -245,6 +245,9 @@ func (r *runner) command(ctx context.Context, v *vmdProc, k *kind, i int, timeou
 	switch {
 	case err != nil && ctx.Err() != nil:
 		return o
+	case err != nil && a != nil:
+		o.problems = append(o.problems, "unreadable answer: "+err.Error())
+		return o
 	case err != nil:
 		o.problems = append(o.problems, "no answer: "+err.Error())
 		return o
