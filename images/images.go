@@ -123,6 +123,9 @@ type Store struct {
 	stop     chan struct{}
 	stopOnce sync.Once
 
+	watchMu sync.Mutex  // serializes watching the directory again
+	watched os.FileInfo // the directory the watch is on
+
 	mu       sync.Mutex
 	rec      *Recording               // the recording in progress, if any
 	barriers map[string]chan struct{} // marker name → closed when seen
@@ -144,6 +147,11 @@ func Open(dir string, ttl time.Duration, log hclog.Logger) (*Store, error) {
 		w.Close()
 		return nil, fmt.Errorf("images_dir %q: watch: %w", dir, err)
 	}
+	watched, err := os.Stat(dir)
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("images_dir %q: %w", dir, err)
+	}
 	root := markRoot
 	if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
 		root = os.TempDir()
@@ -162,7 +170,7 @@ func Open(dir string, ttl time.Duration, log hclog.Logger) (*Store, error) {
 		return nil, fmt.Errorf("images marker directory: %w", err)
 	}
 	return &Store{
-		dir: dir, marks: marks, ttl: ttl, log: log, w: w,
+		dir: dir, marks: marks, ttl: ttl, log: log, w: w, watched: watched,
 		stop:     make(chan struct{}),
 		barriers: map[string]chan struct{}{},
 	}, nil
@@ -211,7 +219,7 @@ func (s *Store) event(ev fsnotify.Event) {
 	name, parent := filepath.Base(ev.Name), filepath.Dir(ev.Name)
 	if ev.Name == filepath.Clean(s.dir) {
 		if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
-			s.rewatch()
+			s.rewatch("images directory removed; recreating it")
 		}
 		return
 	}
@@ -236,9 +244,16 @@ func (s *Store) event(ev fsnotify.Event) {
 }
 
 // rewatch recreates the directory after someone removed or moved it, so
-// that later screenshots have somewhere to go and are still seen.
-func (s *Store) rewatch() {
-	s.log.Warn("images directory removed; recreating it", "dir", s.dir)
+// that later screenshots have somewhere to go and are still seen, and
+// watches it again.
+func (s *Store) rewatch(why string) {
+	s.watchMu.Lock()
+	defer s.watchMu.Unlock()
+	s.rewatchLocked(why)
+}
+
+func (s *Store) rewatchLocked(why string) {
+	s.log.Warn(why, "dir", s.dir)
 	_ = s.w.Remove(s.dir)
 	if err := os.MkdirAll(s.dir, 0o755); err != nil {
 		s.log.Error("cannot recreate images directory", "dir", s.dir, "error", err)
@@ -247,12 +262,32 @@ func (s *Store) rewatch() {
 	if err := s.w.Add(s.dir); err != nil {
 		s.log.Error("cannot watch images directory", "dir", s.dir, "error", err)
 	}
+	if fi, err := os.Stat(s.dir); err == nil {
+		s.watched = fi
+	}
 	// Files made between the MkdirAll and the Add were not seen.
 	s.mu.Lock()
 	if s.rec != nil {
 		s.rec.lost = true
 	}
 	s.mu.Unlock()
+}
+
+// check makes sure the watch is on the directory that is there now. It can
+// be gone or replaced without the watcher hearing of it: its removal lost
+// in a queue overflow, or a filesystem mounted over it, which inotify does
+// not report.
+func (s *Store) check() {
+	s.watchMu.Lock()
+	defer s.watchMu.Unlock()
+	fi, err := os.Stat(s.dir)
+	switch {
+	case err == nil && os.SameFile(fi, s.watched):
+	case err == nil:
+		s.rewatchLocked("images directory replaced or mounted over; watching the new one")
+	default:
+		s.rewatchLocked("images directory gone; recreating it")
+	}
 }
 
 func (s *Store) watchError(err error) {
@@ -263,6 +298,8 @@ func (s *Store) watchError(err error) {
 	}
 	s.mu.Unlock()
 	s.log.Warn("images watcher error", "error", err)
+	// What was lost may be the directory's own removal.
+	s.check()
 }
 
 // clean deletes images older than the TTL, except those of the recording in
@@ -324,6 +361,9 @@ func (s *Store) Begin(notify func(name string)) *Recording {
 	// File times come from the kernel's coarse clock, which may lag
 	// time.Now by a tick: the scan fallback starts a little earlier.
 	r := &Recording{s: s, notify: notify, start: time.Now().Add(-coarseClock), seen: map[string]bool{}}
+	// One stat a command: the watch must be on the directory there now,
+	// before the command starts.
+	s.check()
 	_, _, ok := s.mark(r)
 	if !ok {
 		s.mu.Lock()

@@ -141,16 +141,8 @@ func (r *runner) faults(ctx context.Context, v *vmdProc, disk *faultDisk) []Faul
 		{"images dir read-only", r.faultImagesReadOnly},
 		{"disk full", r.faultDiskFull},
 		{"TMPDIR read-only", r.faultTmpReadOnly},
-	}
-	if r.cfg.Repro {
-		// Last: the second leaves vmd's images watcher broken for good.
-		list = append(list, []struct {
-			name string
-			run  func(context.Context, *fault, *faultDisk)
-		}{
-			{"repro: a filesystem mounted over IMAGES_DIR", r.reproMountOver},
-			{"repro: overflow swallows the removal of IMAGES_DIR", r.reproOverflowRemoval},
-		}...)
+		{"filesystem mounted over images dir", r.faultMountOver},
+		{"overflow swallows the images dir's removal", r.faultOverflowRemoval},
 	}
 	var out []FaultResult
 	for _, fl := range list {
@@ -501,13 +493,12 @@ func waitDir(path string, within time.Duration) bool {
 	return false
 }
 
-// reproMountOver mounts a tmpfs over the images directory while vmd runs.
-// vmd's inotify watch stays on the directory underneath, so images written
-// to the new filesystem are served by /images/ but never listed in an
-// answer, and nothing is logged. It fails until vmd notices (for one, by
-// watching its mount table or comparing the directory's device and inode
-// at Begin).
-func (r *runner) reproMountOver(ctx context.Context, f *fault, disk *faultDisk) {
+// faultMountOver mounts a tmpfs over the images directory while vmd runs.
+// An inotify watch stays on the directory underneath, which inotify does not
+// report: vmd must notice (it compares the directory with the one it
+// watches before each command) or images written to the new filesystem are
+// served by /images/ but never listed in an answer.
+func (r *runner) faultMountOver(ctx context.Context, f *fault, disk *faultDisk) {
 	if os.Geteuid() != 0 {
 		f.res.Result, f.res.How = "skipped", "needs root to mount"
 		return
@@ -523,13 +514,11 @@ func (r *runner) reproMountOver(ctx context.Context, f *fault, disk *faultDisk) 
 	}
 }
 
-// reproOverflowRemoval removes the images directory while vmd's inotify
+// faultOverflowRemoval removes the images directory while vmd's inotify
 // queue is overflowing, so that the removal event is among those dropped.
-// vmd logs the overflow, but neither recreates the directory (the README
-// promises it does) nor watches the new one once someone else makes it:
-// every later answer lists no images, silently. It fails until vmd, on an
-// overflow, checks its directory and watch again.
-func (r *runner) reproOverflowRemoval(ctx context.Context, f *fault, disk *faultDisk) {
+// vmd must still recreate the directory (it checks it on an overflow) and
+// list the images made in it.
+func (r *runner) faultOverflowRemoval(ctx context.Context, f *fault, disk *faultDisk) {
 	f.res.How = fmt.Sprintf("vmd stopped (SIGSTOP), %d files made in IMAGES_DIR, IMAGES_DIR removed, vmd continued", r.cfg.OverflowFiles)
 	if err := syscall.Kill(f.v.pid, syscall.SIGSTOP); err != nil {
 		f.fail("SIGSTOP: %v", err)
@@ -547,6 +536,7 @@ func (r *runner) reproOverflowRemoval(ctx context.Context, f *fault, disk *fault
 		return
 	}
 	f.expectLog("images watcher error", "overflow")
+	f.expectLog("images directory gone; recreating it")
 	if !waitDir(disk.images, 5*time.Second) {
 		f.fail("IMAGES_DIR not recreated within 5s of the overflow (README: \"If the directory is removed, vmd recreates it\")")
 		if err := os.MkdirAll(disk.images, 0o755); err != nil {

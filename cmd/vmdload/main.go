@@ -9,7 +9,6 @@
 //
 //	go run ./cmd/vmdload                 # 10,000 commands, about 5 minutes
 //	go run ./cmd/vmdload -n 500 -json    # CI's short form, as JSON
-//	go run ./cmd/vmdload -phases faults -repro   # weak spots not fixed yet
 //
 // Run as root, the faults also fill a 64 KiB tmpfs and remount directories
 // read-only.
@@ -36,7 +35,6 @@ func main() {
 	flag.IntVar(&cfg.HealthCommands, "health-commands", cfg.HealthCommands, "commands run while /health is asked for")
 	flag.IntVar(&cfg.HealthClients, "health-clients", cfg.HealthClients, "clients asking for /health without pause")
 	flag.IntVar(&cfg.OverflowFiles, "overflow-files", cfg.OverflowFiles, "files created in the images directory during one command")
-	flag.BoolVar(&cfg.Repro, "repro", false, "also run the reproductions of weak spots found in vmd (they fail until vmd is fixed)")
 	flag.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "orders the mix of commands")
 	phases := flag.String("phases", "", "comma-separated subset of mixed,health,storms,faults (default all)")
 	asJSON := flag.Bool("json", false, "print the report as JSON instead of tables")

@@ -30,9 +30,6 @@ type Config struct {
 	// OverflowFiles are created in the images directory during one
 	// command, to overflow vmd's inotify queue (16384 events by default).
 	OverflowFiles int
-	// Repro adds, after the faults, reproductions of weak spots found in
-	// vmd that are not fixed yet: they fail until vmd is.
-	Repro bool
 	// Seed orders the mix of commands.
 	Seed uint64
 	// Phases, if not empty, limits the run to these: mixed, health,
