@@ -39,8 +39,9 @@ const (
 	// goroutineSlack: the /metrics request being served, and one more for
 	// a connection fasthttp has not yet seen close.
 	goroutineSlack = 2
-	// goroutineWait: fasthttp keeps idle workers for 10 s.
-	goroutineWait = 15 * time.Second
+	// goroutineWait: fasthttp stops a worker idle for 10 s at its next
+	// clean-up, which runs every 10 s: up to 20 s after its last request.
+	goroutineWait = 25 * time.Second
 	// warmCycles of the mix run before the start figures are taken.
 	warmCycles = 3
 )
