@@ -625,13 +625,11 @@ func TestTimeoutMidToolCall(t *testing.T) {
 	if n := len(msgs); n != 2 || len(msgs[1].Messages.ToolResults()) != 1 || msgs[1].Messages.ToolResults()[0].IsError {
 		t.Errorf("the CLI made %d Messages requests; want 2, the second with navigate's result, not an error", n)
 	}
-	var left []string
-	var kids []int
-	if !eventually(5*time.Second, func() bool {
-		left, kids = s.marked(), descendants(v.pid())
-		return len(left) == 0 && len(kids) == 0
-	}) {
-		t.Errorf("5s after the 408: still running %q, below vmd %v", left, kids)
+	// vmd answers once its sweep is done: nothing may be left by then. (Not
+	// a few seconds later: Chromium would go of its own accord once
+	// Playwright MCP is dead, and prove nothing about the sweep.)
+	if left, kids := s.marked(), descendants(v.pid()); len(left) > 0 || len(kids) > 0 {
+		t.Errorf("when the 408 came: still running %q, below vmd %v", left, kids)
 	}
 }
 

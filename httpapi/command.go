@@ -87,7 +87,7 @@ func ParseCommand(body []byte, maxTimeout time.Duration) (CommandRequest, error)
 type commandBody struct {
 	Text       string          `json:"text"`
 	Images     []string        `json:"images"`
-	ExitCode   int             `json:"exitCode"`
+	ExitCode   *int            `json:"exitCode"`
 	DurationMs int64           `json:"durationMs"`
 	SessionID  *string         `json:"sessionId"`
 	CostUSD    *float64        `json:"costUsd"`
@@ -182,7 +182,9 @@ func (a *API) answer(req CommandRequest, res *supervisor.Result) (int, any, stri
 	if res.Signal == 0 && res.ExitCode >= 0 {
 		exitCode = &res.ExitCode
 	}
-	if req.SessionID != "" && (bytes.Contains(res.Stderr, noSession) ||
+	// Said in an error result, or, without any result, on stderr: a run
+	// that succeeded is an answer whatever its stderr holds.
+	if req.SessionID != "" && (res.Report == nil && bytes.Contains(res.Stderr, noSession) ||
 		res.Report != nil && res.Report.IsError && strings.Contains(res.Report.Text, string(noSession))) {
 		return fasthttp.StatusNotFound, sessionNotFoundBody{Error: "session_not_found",
 			Message:   "No session " + req.SessionID + " here: start a new conversation by leaving sessionId out",
@@ -199,13 +201,14 @@ func (a *API) answer(req CommandRequest, res *supervisor.Result) (int, any, stri
 				Images: urls, ExitCode: exitCode, DurationMs: ms, SessionID: session, CostUSD: r.CostUSD,
 				NumTurns: turns, Usage: r.Usage, Warnings: warnings}, outcomeAgentError
 		}
-		return fasthttp.StatusOK, commandBody{Text: res.Text, Images: urls, ExitCode: res.ExitCode,
+		// A CLI killed after its result still answered: exitCode null.
+		return fasthttp.StatusOK, commandBody{Text: res.Text, Images: urls, ExitCode: exitCode,
 			DurationMs: ms, SessionID: session, CostUSD: r.CostUSD, NumTurns: turns, Usage: r.Usage,
 			Warnings: warnings, Truncated: res.Truncated}, outcomeOK
 	}
 	if res.ExitCode == 0 {
 		// A CLI that does not speak stream-json: its output is the answer.
-		return fasthttp.StatusOK, commandBody{Text: res.Text, Images: urls, ExitCode: 0, DurationMs: ms,
+		return fasthttp.StatusOK, commandBody{Text: res.Text, Images: urls, ExitCode: exitCode, DurationMs: ms,
 			SessionID: session, Warnings: warnings, Truncated: res.Truncated}, outcomeOK
 	}
 	body := failureBody{Error: "execution_error", ExitCode: exitCode, DurationMs: ms, Text: res.Text,

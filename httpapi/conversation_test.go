@@ -87,6 +87,12 @@ func TestSessionResume(t *testing.T) {
 	if b.SessionID != a.SessionID {
 		t.Errorf("resumed session id = %q; want %q", b.SessionID, a.SessionID)
 	}
+	// A resumed run that succeeds is an answer, whatever its stderr says.
+	noisy := s.do(t, "POST", "/command", command(t, map[string]any{"text": "err No conversation found in cache, rebuilding\nsay two",
+		"sessionId": a.SessionID}))
+	if fields := fieldsOf(t, noisy.body); noisy.status != 200 || fields["text"] != "two\n" {
+		t.Errorf("resumed run with noise on stderr = %d %v; want 200 with its answer", noisy.status, fields)
+	}
 	// A new conversation does not see the old one.
 	fresh := s.do(t, "POST", "/command", command(t, map[string]any{"text": "recall\nsay alone"}))
 	if fields := fieldsOf(t, fresh.body); fields["text"] != "alone\n" {
@@ -452,6 +458,34 @@ func TestStreamRefusals(t *testing.T) {
 	}
 	s.do(t, "DELETE", "/command", "")
 	<-running
+	// Counted with the status written on the connection, not fasthttp's.
+	mfs := s.scrape(t)
+	if got := value(mfs, "vmd_http_requests_total", "handler", "command", "code", "409"); got != 1 {
+		t.Errorf("stream refusals counted 409: %v; want 1", got)
+	}
+	if got := value(mfs, "vmd_http_requests_total", "handler", "command", "code", "400"); got != 1 {
+		t.Errorf("bad stream requests counted 400: %v; want 1", got)
+	}
+}
+
+// A stream tells no more text than the answer keeps.
+func TestStreamBounded(t *testing.T) {
+	s := serve(t, setup{loopback: true, maxOut: 100})
+	evs := s.openStream(t, `{"text":"bytes 80\nsleep 1ms\nbytes 80\nsleep 1ms\nbytes 80"}`).all(t)
+	told := 0
+	for _, ev := range evs {
+		if ev.name == "message" {
+			var m messageEvent
+			json.Unmarshal([]byte(ev.data), &m)
+			told += len(m.Text)
+		}
+	}
+	if told > 100 {
+		t.Errorf("the stream told %d bytes of text; max_output is 100", told)
+	}
+	if last := evs[len(evs)-1]; !strings.Contains(last.data, `"truncated":true`) {
+		t.Errorf("result = %s; want it truncated", last.data)
+	}
 }
 
 // An idle stream gets a comment line now and then, for proxies.

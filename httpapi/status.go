@@ -60,7 +60,7 @@ func (a *API) cancel(ctx *fasthttp.RequestCtx) {
 		writeJSON(ctx, fasthttp.StatusNotFound, errorBody{Error: "not_running", Message: "No command is running"})
 		return
 	}
-	a.log.Info("command cancelled", "pid", info.Pid)
+	a.reqLog(ctx).Info("command cancelled", "pid", info.Pid)
 	writeJSON(ctx, fasthttp.StatusOK, cancelBody{Cancelled: true, Pid: info.Pid,
 		SessionID: optional(info.SessionID), ElapsedMs: time.Since(info.Started).Milliseconds()})
 }

@@ -23,6 +23,8 @@ import (
 // The stream runs on the connection taken over from fasthttp, which lets
 // vmd see at once when the client goes away, and cancel its command.
 
+var commandPath = []byte("/command")
+
 // wantsStream reports whether the client asked for an event stream.
 func wantsStream(ctx *fasthttp.RequestCtx) bool {
 	return bytes.Contains(ctx.Request.Header.Peek(fasthttp.HeaderAccept), []byte("text/event-stream"))
@@ -57,10 +59,13 @@ func (a *API) serveStream(c net.Conn, req CommandRequest, sreq supervisor.Reques
 	if err != nil {
 		status, body := a.refused(err)
 		w.response(status, headers, body)
+		a.metrics.request(commandPath, status)
 		return
 	}
+	a.metrics.request(commandPath, fasthttp.StatusOK)
 	// The client reads; it never writes again. Its end of the connection
-	// closing (or resetting) is the sign it has gone.
+	// closing (or resetting) is the sign it has gone: a half-close counts
+	// as leaving, as it does for net/http's CloseNotify.
 	readerDone := make(chan struct{})
 	go func() {
 		defer close(readerDone)

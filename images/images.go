@@ -385,8 +385,8 @@ func (r *Recording) add(name string) {
 
 // CatchUp waits until the watcher has handled every change made to the
 // directory before the call (at most a moment: see barrier), so that the
-// images written so far have been notified.
-func (r *Recording) CatchUp() { r.s.barrier() }
+// images written so far have been notified. It reports whether it has.
+func (r *Recording) CatchUp() bool { return r.s.barrier() }
 
 // End stops recording and returns the images made since Begin that still
 // exist, in the order they appeared. Call it once nothing of the command can

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -17,9 +18,13 @@ import (
 // assistant's and the user's (tool results) messages as they happen, and a
 // last result event. vmd reads what the caller needs and lets the rest go by.
 
-// maxBadLinesLogged bounds the log lines about output that is not
-// stream-json; the rest are counted.
-const maxBadLinesLogged = 5
+const (
+	// maxBadLinesLogged bounds the log lines about output that is not
+	// stream-json; the rest are counted.
+	maxBadLinesLogged = 5
+	// maxWarnings bounds the warnings of one command.
+	maxWarnings = 20
+)
 
 // Report is the CLI's result event: its own account of the run.
 type Report struct {
@@ -109,8 +114,10 @@ type transcript struct {
 	pid     int
 	onInit  func(sessionID string)
 	// catchUp waits until the images watcher has seen every file written
-	// so far; nil if there is no watcher.
-	catchUp func()
+	// so far, at most a moment, and reports whether it has; nil if there is
+	// no watcher. After it once fails it is not asked again: a stalled
+	// watcher must not cost a moment per tool result.
+	catchUp func() bool
 
 	sessionID    string
 	started      bool // EventStart sent
@@ -121,6 +128,7 @@ type transcript struct {
 	raw          []byte // output that is not stream-json
 	rawDropped   int64
 	badLines     int
+	skipped      int // JSON lines too long to read: the result may be one
 	report       *Report
 
 	mu      sync.Mutex // guards pending: the images watcher adds to it
@@ -167,6 +175,7 @@ func (t *transcript) fill(r io.Reader) {
 			case inJSON:
 				if len(cur)+len(part) > t.maxLine {
 					t.log.Warn("stream-json line too long; skipped", "limit", t.maxLine, "start", string(cur[:min(len(cur), 60)]))
+					t.skipped++
 					cur, state = cur[:0], skipping
 				} else {
 					cur = append(cur, part...)
@@ -205,8 +214,8 @@ func (t *transcript) parse(b []byte) {
 	// once the watcher has caught up with what it wrote. (Not at any line:
 	// lines written before the image may be read after the watcher saw it.)
 	if l.Type == "user" || l.Type == "result" {
-		if l.Type == "user" && t.catchUp != nil && t.emit != nil {
-			t.catchUp()
+		if l.Type == "user" && t.catchUp != nil && t.emit != nil && !t.catchUp() {
+			t.catchUp = nil
 		}
 		t.announceImages()
 	}
@@ -219,8 +228,8 @@ func (t *transcript) parse(b []byte) {
 			return
 		}
 		for _, s := range l.MCPServers {
-			if s.Status == "failed" || s.Status == "error" {
-				w := fmt.Sprintf("MCP server %q failed to start; its tools are not available", s.Name)
+			w := fmt.Sprintf("MCP server %q failed to start; its tools are not available", s.Name)
+			if (s.Status == "failed" || s.Status == "error") && !slices.Contains(t.warnings, w) && len(t.warnings) < maxWarnings {
 				t.warnings = append(t.warnings, w)
 				t.log.Warn("MCP server failed to start", "server", s.Name, "status", s.Status)
 			}
@@ -244,14 +253,16 @@ func (t *transcript) parse(b []byte) {
 				tools = append(tools, c.Name)
 			}
 		}
+		// What is told live is what is kept: max bounds both.
+		kept := ""
 		if text.Len() > 0 {
-			t.keepText(text.String())
+			kept = t.keepText(text.String())
 		}
 		if len(tools) > 0 {
 			t.log.Debug("tool call", "tools", tools)
 		}
-		if t.emit != nil && (text.Len() > 0 || len(tools) > 0) {
-			t.emit(Event{Kind: EventMessage, Text: text.String(), Tools: tools})
+		if t.emit != nil && (kept != "" || len(tools) > 0) {
+			t.emit(Event{Kind: EventMessage, Text: kept, Tools: tools})
 		}
 	case "result":
 		r := &Report{SessionID: l.SessionID, IsError: l.IsError, Subtype: l.Subtype,
@@ -287,17 +298,26 @@ func (t *transcript) start() {
 	}
 }
 
-func (t *transcript) keepText(s string) {
-	if t.sawAssistant && !t.textDropped {
-		s = "\n\n" + s
+// keepText adds a message's text to the text so far, up to max, and
+// returns the part of s kept.
+func (t *transcript) keepText(s string) string {
+	if t.textDropped {
+		return ""
+	}
+	sep := ""
+	if t.sawAssistant {
+		sep = "\n\n"
 	}
 	t.sawAssistant = true
-	if room := t.max - len(t.text); room >= len(s) {
-		t.text = append(t.text, s...)
-	} else {
-		t.text = append(t.text, cutUTF8(s, room)...)
+	room := t.max - len(t.text) - len(sep)
+	if room < len(s) {
+		s = cutUTF8(s, max(room, 0))
 		t.textDropped = true
 	}
+	if s != "" {
+		t.text = append(append(t.text, sep...), s...)
+	}
+	return s
 }
 
 func (t *transcript) keepRaw(b []byte) {
@@ -347,9 +367,9 @@ func (t *transcript) answer() (string, bool) {
 		}
 		return t.report.Text, false
 	case t.sawAssistant:
-		return string(t.text), t.textDropped
+		return string(t.text), t.textDropped || t.skipped > 0
 	default:
-		return string(t.raw), t.rawDropped > 0
+		return string(t.raw), t.rawDropped > 0 || t.skipped > 0
 	}
 }
 

@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -80,6 +81,28 @@ func TestTranscriptLongLine(t *testing.T) {
 	}
 }
 
+// A result line too long to read leaves the answer marked truncated: it is
+// not the whole story.
+func TestTranscriptLongResult(t *testing.T) {
+	long := `{"type":"result","result":"` + strings.Repeat("x", 3<<20) + `"}`
+	tr, _ := read(t, 10, textLine+"\n"+long+"\n")
+	if text, cut := tr.answer(); text != "Looking." || !cut || tr.report != nil {
+		t.Errorf("answer after a skipped result = %q, truncated %v, report %v; want the text so far, truncated", text, cut, tr.report)
+	}
+}
+
+// Messages told live are cut to what the text keeps.
+func TestTranscriptBoundsEvents(t *testing.T) {
+	tr, evs := read(t, 12, textLine+"\n"+secondLine+"\n")
+	told := ""
+	for _, e := range evs {
+		told += e.Text
+	}
+	if text, cut := tr.answer(); text != "Looking.\n\nDo" || !cut || told != "Looking.Do" {
+		t.Errorf("answer %q (cut %v), told %q; want both within 12 bytes", text, cut, told)
+	}
+}
+
 func TestTranscriptErrorResult(t *testing.T) {
 	tr, _ := read(t, 1<<20, `{"type":"result","subtype":"error_during_execution","is_error":true,"errors":["No conversation found with session ID: x"]}`)
 	if r := tr.report; r == nil || !r.IsError || r.Text != "No conversation found with session ID: x" {
@@ -98,11 +121,20 @@ func FuzzTranscript(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, out []byte, max int) {
 		max = max&0xffff + 1
-		tr := newTranscript(max, hclog.NewNullLogger(), func(Event) {})
+		var evs []Event
+		tr := newTranscript(max, hclog.NewNullLogger(), func(e Event) { evs = append(evs, e) })
 		tr.fill(strings.NewReader(string(out)))
-		text, _ := tr.answer()
+		text, cut := tr.answer()
 		if len(text) > max || len(tr.raw) > max || len(tr.text) > max {
 			t.Errorf("kept %d/%d/%d bytes; the limit is %d", len(text), len(tr.raw), len(tr.text), max)
+		}
+		// However the output is split into reads, it reads the same.
+		var evs1 []Event
+		tr1 := newTranscript(max, hclog.NewNullLogger(), func(e Event) { evs1 = append(evs1, e) })
+		tr1.fill(iotest.OneByteReader(strings.NewReader(string(out))))
+		text1, cut1 := tr1.answer()
+		if text1 != text || cut1 != cut || fmt.Sprint(evs1) != fmt.Sprint(evs) || !reflect.DeepEqual(tr1.report, tr.report) {
+			t.Errorf("a byte at a time: %q %v %v; at once: %q %v %v", text1, cut1, evs1, text, cut, evs)
 		}
 	})
 }
