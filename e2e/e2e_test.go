@@ -377,20 +377,6 @@ func descendants(pid int) []int {
 	return all
 }
 
-// eventually polls cond every 50ms for up to within.
-func eventually(within time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(within)
-	for {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // checkRequests fails the test for a request to a route the fake API does
 // not know (a new call of the CLI to support), and returns the Messages
 // requests.
