@@ -3,6 +3,8 @@ package supervisor
 import (
 	"io"
 	"os"
+	"sync"
+	"time"
 )
 
 // readChunk is how much is read from a pipe at a time.
@@ -67,6 +69,26 @@ func (p stdio) closeTheirs() {
 	for _, q := range p {
 		q.theirs.Close()
 	}
+}
+
+// drain waits for the readers of stdout and stderr (copying) to reach the
+// end, at most drainPipes, then closes every end. A writer that escaped
+// vmd's tree cannot hold it back for long: past the wait, reads are cut
+// short. It reports whether the readers ended by themselves.
+func (p stdio) drain(copying *sync.WaitGroup) bool {
+	done := make(chan struct{})
+	go func() { copying.Wait(); close(done) }()
+	ended := true
+	select {
+	case <-done:
+	case <-time.After(drainPipes):
+		ended = false
+		_ = p[1].ours.SetReadDeadline(time.Now())
+		_ = p[2].ours.SetReadDeadline(time.Now())
+		<-done
+	}
+	p.close()
+	return ended
 }
 
 // close closes every end left open; closing one twice is harmless.

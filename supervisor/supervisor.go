@@ -185,7 +185,6 @@ type Supervisor struct {
 
 	reapMu  sync.Mutex // guards waiters and every fork, wait and kill: see proc_linux.go
 	waiters map[int]chan exit
-	orphans int
 
 	stats counters     // for metrics: see stats.go
 	ver   versionProbe // CLIVersion: see version.go
@@ -482,13 +481,9 @@ func (s *Supervisor) run(c *command, req Request, log hclog.Logger, tr *transcri
 		res.Outcome, res.Err = StartFailed, err
 		log.Error("spawn failed", "error", err)
 	}
-	bin, err := exec.LookPath(s.cfg.Bin)
-	if err == nil {
-		// The CLI starts in Dir: a relative path must not change meaning.
-		bin, err = filepath.Abs(bin)
-	}
+	bin, err := s.resolveBin()
 	if err != nil {
-		fail(fmt.Errorf("claude_bin %q: %w", s.cfg.Bin, err))
+		fail(err)
 		return
 	}
 	// Its own TMPDIR: the CLI, Playwright and Chromium leave sockets,
@@ -573,17 +568,9 @@ func (s *Supervisor) run(c *command, req Request, log hclog.Logger, tr *transcri
 	// Output still in the pipes is read to the end; a writer that escaped
 	// vmd's tree cannot hold the answer back for long.
 	stdin.ours.Close()
-	pipesDone := make(chan struct{})
-	go func() { copying.Wait(); close(pipesDone) }()
-	select {
-	case <-pipesDone:
-	case <-time.After(drainPipes):
-		log.Warn("output pipes still open after the command; closing them")
-		_ = stdout.ours.SetReadDeadline(time.Now())
-		_ = stderr.ours.SetReadDeadline(time.Now())
-		<-pipesDone
+	if !pipes.drain(&copying) {
+		log.Warn("output pipes still open after the command; closed them")
 	}
-	pipes.close()
 
 	res.Stderr = errTail.bytes()
 	if exited {
@@ -597,6 +584,20 @@ func (s *Supervisor) run(c *command, req Request, log hclog.Logger, tr *transcri
 	log.Info("done", "outcome", res.Outcome.String(), "exit_code", res.ExitCode, "signal", signalName(res.Signal),
 		"session_id", tr.sessionID, "stderr_bytes", errTail.read,
 		"strays", res.Strays, "cpu", cpuTime(ex.usage), "duration", time.Since(start))
+}
+
+// resolveBin finds the CLI, absolute: it starts in Dir, where a relative
+// path would change meaning. A lookup on PATH at each use, which starts
+// nothing.
+func (s *Supervisor) resolveBin() (string, error) {
+	bin, err := exec.LookPath(s.cfg.Bin)
+	if err == nil {
+		bin, err = filepath.Abs(bin)
+	}
+	if err != nil {
+		return "", fmt.Errorf("claude_bin %q: %w", s.cfg.Bin, err)
+	}
+	return bin, nil
 }
 
 // start forks the CLI. The pid is registered under reapMu, before the reaper
@@ -671,7 +672,6 @@ func (s *Supervisor) reapLocked() bool {
 			ch <- exit{status: status, usage: usage}
 			continue
 		}
-		s.orphans++
 		s.stats.reaped.Add(1)
 		s.log.Debug("reaped orphan", "pid", pid)
 	}
@@ -721,13 +721,6 @@ func (s *Supervisor) sweep(log hclog.Logger) int {
 		log.Warn("killed stray processes", "count", len(killed))
 	}
 	return len(killed)
-}
-
-// Orphans is how many processes other than the CLI vmd has reaped.
-func (s *Supervisor) Orphans() int {
-	s.reapMu.Lock()
-	defer s.reapMu.Unlock()
-	return s.orphans
 }
 
 func cpuTime(ru *syscall.Rusage) time.Duration {

@@ -5,8 +5,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"runtime"
 	"sync"
 	"time"
@@ -131,12 +129,9 @@ func (s *Supervisor) probeVersion(run *versionRun, timeout time.Duration) {
 
 // runVersion runs `claude_bin --version` and waits at most timeout for it.
 func (s *Supervisor) runVersion(timeout time.Duration) (string, error) {
-	bin, err := exec.LookPath(s.cfg.Bin) // a lookup: it starts nothing
-	if err == nil {
-		bin, err = filepath.Abs(bin)
-	}
+	bin, err := s.resolveBin()
 	if err != nil {
-		return "", fmt.Errorf("claude_bin %q: %w", s.cfg.Bin, err)
+		return "", err
 	}
 	pipes, err := newStdio()
 	if err != nil {
@@ -167,16 +162,7 @@ func (s *Supervisor) runVersion(timeout time.Duration) (string, error) {
 	if exited {
 		runtime.UnlockOSThread()
 	}
-	pipesDone := make(chan struct{})
-	go func() { copying.Wait(); close(pipesDone) }()
-	select {
-	case <-pipesDone:
-	case <-time.After(drainPipes):
-		_ = stdout.ours.SetReadDeadline(time.Now())
-		_ = stderr.ours.SetReadDeadline(time.Now())
-		<-pipesDone
-	}
-	pipes.close()
+	pipes.drain(&copying)
 
 	switch {
 	case why != "":
