@@ -406,7 +406,7 @@ func TestOpenAPI(t *testing.T) {
 	t.Run("running", func(t *testing.T) {
 		mcp := filepath.Join(t.TempDir(), "mcp.json")
 		os.WriteFile(mcp, []byte(`{"mcpServers":{}}`), 0o644)
-		s := serve(t, setup{loopback: true, token: token, maxBody: 4096, maxOut: 1000, mcp: mcp, drain: 5 * time.Second})
+		s := serve(t, setup{loopback: true, token: token, maxBody: 4096, maxOut: 1000, mcp: mcp})
 		if err := os.WriteFile(filepath.Join(s.images, "shot.png"), []byte("PNG"), 0o644); err != nil {
 			t.Fatal(err)
 		}
