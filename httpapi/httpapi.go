@@ -1,6 +1,7 @@
-// Package httpapi is vmd's HTTP API: /health, /command, /images/, /ready and
-// /metrics. It asks the supervisor to run commands and the images store for
-// files; it starts, waits for and touches nothing itself.
+// Package httpapi is vmd's HTTP API: /health, /command, /status, /images/,
+// /ready, /metrics and /openapi.json, its OpenAPI document. It asks the
+// supervisor to run commands and the images store for files; it starts,
+// waits for and touches nothing itself.
 package httpapi
 
 import (
@@ -216,6 +217,10 @@ func (a *API) Handler(ctx *fasthttp.RequestCtx) {
 	case path == "/metrics":
 		if a.allow(ctx, "GET, HEAD", fasthttp.MethodGet, fasthttp.MethodHead) {
 			a.serveMetrics(ctx)
+		}
+	case path == "/openapi.json":
+		if a.allow(ctx, "GET, HEAD", fasthttp.MethodGet, fasthttp.MethodHead) {
+			a.serveOpenAPI(ctx)
 		}
 	default:
 		writeJSON(ctx, fasthttp.StatusNotFound, errorBody{Error: "not_found",

@@ -68,7 +68,7 @@ func newMetrics(sup *supervisor.Supervisor, img *images.Store) *metrics {
 		}, []string{"outcome"}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vmd_http_requests_total",
-			Help: "HTTP requests answered, by route (health, command, status, images, ready, metrics, other) and status code.",
+			Help: "HTTP requests answered, by route (health, command, status, images, ready, metrics, openapi, other) and status code.",
 		}, []string{"handler", "code"}),
 		cost: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "vmd_cost_usd_total",
@@ -166,6 +166,8 @@ func routeOf(path []byte) string {
 		return "ready"
 	case p == "/metrics":
 		return "metrics"
+	case p == "/openapi.json":
+		return "openapi"
 	case strings.HasPrefix(p, "/images/"):
 		return "images"
 	}
