@@ -14,7 +14,7 @@ type statusBody struct {
 	Draining bool         `json:"draining"`
 	Command  *commandInfo `json:"command"`
 	Version  string       `json:"version"`
-	// ClaudeVersion is the CLI's, once /ready has asked it; null before.
+	// ClaudeVersion is the CLI's once known (asked at start); null before.
 	ClaudeVersion *string   `json:"claudeVersion"`
 	StartedAt     time.Time `json:"startedAt"`
 	UptimeMs      int64     `json:"uptimeMs"`

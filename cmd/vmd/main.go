@@ -3,6 +3,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -131,6 +132,9 @@ func vmd(args []string, getenv func(string) string, environ []string, stderr io.
 
 	logger.Info("startup", "version", version, "address", ln.Addr().String(), "port", ln.Addr().(*net.TCPAddr).Port,
 		"pid", os.Getpid(), "claude_bin", cfg.ClaudeBin, "images_dir", cfg.ImagesDir, "mcp_config", mcpConfig, "command_timeout", cfg.CommandTimeout, "auth", cfg.APIToken != "")
+	// The CLI's version, asked once in the background: the start-up log and
+	// /status show it, and a CLI that cannot start is logged at once.
+	go sup.CLIVersion(context.Background())
 	err = g.Run()
 	if err == nil || errors.Is(err, run.ErrSignal) {
 		logger.Info("stopped", "reason", err)

@@ -339,6 +339,25 @@ func TestScreenshotHint(t *testing.T) {
 	}
 }
 
+// vmd asks the CLI its version at start: /status shows it without anyone
+// having asked /ready.
+func TestVersionAtStart(t *testing.T) {
+	p := startVMD(t, baseEnv(t))
+	waitFor(t, "claude version logged", func() bool { return p.logged("claude version") })
+	resp, err := http.Get(p.url + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st struct {
+		ClaudeVersion *string `json:"claudeVersion"`
+	}
+	json.NewDecoder(resp.Body).Decode(&st)
+	if st.ClaudeVersion == nil || *st.ClaudeVersion != "1.0.0-fake (Claude Code)" {
+		t.Errorf("claudeVersion = %v; want the fake CLI's", st.ClaudeVersion)
+	}
+}
+
 // Idle, vmd exits at once on a signal, even while a client holds a
 // connection with half a request on it.
 func TestIdleStopIgnoresHalfOpenConnections(t *testing.T) {
