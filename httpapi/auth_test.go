@@ -5,34 +5,7 @@ import (
 	"net"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/valyala/fasthttp"
 )
-
-// doWith sends one request with headers given as name, value pairs.
-func (s *server) doWith(t testing.TB, method, path, body string, header ...string) response {
-	t.Helper()
-	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseRequest(req)
-	defer fasthttp.ReleaseResponse(resp)
-	req.Header.SetMethod(method)
-	req.SetRequestURI("http://vmd" + path)
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	if body != "" {
-		req.SetBodyString(body)
-	}
-	if err := s.client.DoTimeout(req, resp, 30*time.Second); err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	h := map[string]string{}
-	for k, v := range resp.Header.All() {
-		h[string(k)] = string(v)
-	}
-	return response{status: resp.StatusCode(), header: h, body: string(resp.Body())}
-}
 
 const token = "s3cret-T0ken_with.all~kinds/of+chars="
 

@@ -11,8 +11,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/valyala/fasthttp"
 )
 
 // background posts a command from another goroutine and returns once the
@@ -21,15 +19,7 @@ func (s *server) background(t *testing.T, body string) <-chan response {
 	t.Helper()
 	got := make(chan response, 1)
 	go func() {
-		// Not s.do: it may call t.Fatal, which is for the test's goroutine.
-		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-		defer fasthttp.ReleaseRequest(req)
-		defer fasthttp.ReleaseResponse(resp)
-		req.Header.SetMethod("POST")
-		req.SetRequestURI("http://vmd/command")
-		req.SetBodyString(body)
-		err := s.client.Do(req, resp)
-		r := response{status: resp.StatusCode(), body: string(resp.Body())}
+		r, err := s.fetch("POST", "/command", body)
 		if err != nil {
 			r.body = err.Error()
 		}
@@ -151,18 +141,7 @@ func TestTimeoutPerRequest(t *testing.T) {
 func TestCancel(t *testing.T) {
 	s := serve(t, setup{loopback: true})
 	st := s.openStream(t, `{"text":"say partial\nescape\nsleep 1h"}`)
-	var escaped []int
-	for len(escaped) == 0 {
-		ev, err := st.next()
-		if err != nil {
-			t.Fatalf("no message before the end: %v", err)
-		}
-		if ev.name == "message" {
-			var m messageEvent
-			json.Unmarshal([]byte(ev.data), &m)
-			escaped = pidsIn(m.Text, "escaped")
-		}
-	}
+	escaped := st.escaped(t)
 	info, _ := s.sup.Current()
 	got := s.do(t, "DELETE", "/command", "")
 	var c struct {
@@ -336,6 +315,26 @@ func (st *sse) next() (event, error) {
 			ev.status = v
 		case "data":
 			ev.data = v
+		}
+	}
+}
+
+// escaped reads events until a message names the processes the command
+// started in sessions of their own, and returns their pids: the command
+// is then running, and has said so.
+func (st *sse) escaped(t *testing.T) []int {
+	t.Helper()
+	for {
+		ev, err := st.next()
+		if err != nil {
+			t.Fatalf("no message naming an escaped process before the end: %v", err)
+		}
+		if ev.name == "message" {
+			var m messageEvent
+			json.Unmarshal([]byte(ev.data), &m)
+			if pids := pidsIn(m.Text, "escaped"); len(pids) > 0 {
+				return pids
+			}
 		}
 	}
 }
@@ -515,18 +514,7 @@ func TestStreamKeepAlive(t *testing.T) {
 func TestStreamClientGone(t *testing.T) {
 	s := serve(t, setup{loopback: true})
 	st := s.openStream(t, `{"text":"escape\nsay started\nsleep 1h"}`)
-	var escaped []int
-	for len(escaped) == 0 {
-		ev, err := st.next()
-		if err != nil {
-			t.Fatalf("no message before the end: %v", err)
-		}
-		if ev.name == "message" {
-			var m messageEvent
-			json.Unmarshal([]byte(ev.data), &m)
-			escaped = pidsIn(m.Text, "escaped")
-		}
-	}
+	escaped := st.escaped(t)
 	st.c.Close()
 	deadline := time.Now().Add(5 * time.Second)
 	for s.sup.Busy() {

@@ -163,25 +163,54 @@ type response struct {
 	body   string
 }
 
-// do sends one request. The path goes out exactly as given.
-func (s *server) do(t testing.TB, method, path, body string) response {
-	t.Helper()
+// roundTrip sends one request with the fasthttp client, the path exactly as
+// given, and shows see the request and its answer before both are released.
+// It does not call t.Fatal: it may run in a goroutine of its own.
+func (s *server) roundTrip(method, path, body string, header []string, see func(*fasthttp.Request, *fasthttp.Response)) error {
 	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
 	req.Header.SetMethod(method)
 	req.SetRequestURI("http://vmd" + path)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
 	if body != "" {
 		req.SetBodyString(body)
 	}
 	if err := s.client.DoTimeout(req, resp, 30*time.Second); err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
+		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
-	h := map[string]string{}
-	for k, v := range resp.Header.All() {
-		h[string(k)] = string(v)
+	see(req, resp)
+	return nil
+}
+
+// fetch is roundTrip's answer as a response.
+func (s *server) fetch(method, path, body string, header ...string) (response, error) {
+	var r response
+	err := s.roundTrip(method, path, body, header, func(_ *fasthttp.Request, resp *fasthttp.Response) {
+		r = response{status: resp.StatusCode(), header: map[string]string{}, body: string(resp.Body())}
+		for k, v := range resp.Header.All() {
+			r.header[string(k)] = string(v)
+		}
+	})
+	return r, err
+}
+
+// do sends one request from the test's goroutine.
+func (s *server) do(t testing.TB, method, path, body string) response {
+	t.Helper()
+	return s.doWith(t, method, path, body)
+}
+
+// doWith is do with request headers (name, value pairs).
+func (s *server) doWith(t testing.TB, method, path, body string, header ...string) response {
+	t.Helper()
+	r, err := s.fetch(method, path, body, header...)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return response{status: resp.StatusCode(), header: h, body: string(resp.Body())}
+	return r
 }
 
 // raw sends bytes as they are, for requests a client library would refuse

@@ -103,35 +103,30 @@ func (ex *exchange) reset() {
 // answer as net/http values. It does not call t.Fatal: it may run in a
 // goroutine of its own.
 func (s *server) send(method, path, body string, header ...string) (*exchange, error) {
-	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseRequest(req)
-	defer fasthttp.ReleaseResponse(resp)
-	req.Header.SetMethod(method)
-	req.SetRequestURI("http://vmd" + path)
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
+	var ex *exchange
+	var err error
+	rerr := s.roundTrip(method, path, body, header, func(req *fasthttp.Request, resp *fasthttp.Response) {
+		var hreq *http.Request
+		hreq, err = http.NewRequest(method, "http://localhost:3001"+path, strings.NewReader(body))
+		if err != nil {
+			return
+		}
+		for k, v := range req.Header.All() {
+			hreq.Header.Add(string(k), string(v))
+		}
+		b := slices.Clone(resp.Body())
+		hresp := &http.Response{StatusCode: resp.StatusCode(), Status: strconv.Itoa(resp.StatusCode()),
+			Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: http.Header{}, Request: hreq,
+			Body: io.NopCloser(bytes.NewReader(b)), ContentLength: int64(len(b))}
+		for k, v := range resp.Header.All() {
+			hresp.Header.Add(string(k), string(v))
+		}
+		ex = &exchange{req: hreq, resp: hresp, body: b}
+	})
+	if rerr != nil {
+		return nil, rerr
 	}
-	if body != "" {
-		req.SetBodyString(body)
-	}
-	if err := s.client.DoTimeout(req, resp, 30*time.Second); err != nil {
-		return nil, fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	hreq, err := http.NewRequest(method, "http://localhost:3001"+path, strings.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	for k, v := range req.Header.All() {
-		hreq.Header.Add(string(k), string(v))
-	}
-	b := slices.Clone(resp.Body())
-	hresp := &http.Response{StatusCode: resp.StatusCode(), Status: strconv.Itoa(resp.StatusCode()),
-		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: http.Header{}, Request: hreq,
-		Body: io.NopCloser(bytes.NewReader(b)), ContentLength: int64(len(b))}
-	for k, v := range resp.Header.All() {
-		hresp.Header.Add(string(k), string(v))
-	}
-	return &exchange{req: hreq, resp: hresp, body: b}, nil
+	return ex, err
 }
 
 // rawExchange writes raw to a new connection (hreq is what it says, for the
