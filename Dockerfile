@@ -62,7 +62,11 @@ COPY --from=build /out/vmd /usr/local/bin/vmd
 # the agent), and room for the agent to work (owned by node).
 WORKDIR /app
 COPY vm.hcl .mcp.json ./
-RUN chown node:node /app && vmd -version
+# ~/.claude holds the CLI's sessions: docker-compose.yml mounts a volume
+# there so that conversations survive a new container; made here so that
+# the volume starts out node's.
+RUN chown node:node /app && mkdir -p /home/node/.claude && chown node:node /home/node/.claude \
+ && vmd -version
 
 # Screenshots land in IMAGES_DIR; the node user must be able to write it.
 ENV IMAGES_DIR=/tmp/images

@@ -69,6 +69,9 @@ func TestCompose(t *testing.T) {
 				t.Logf("cleanup: podman-compose down: %v\n%s", err, out)
 			}
 		}
+		if out, err := podman(t, 30*time.Second, "volume", "rm", "-f", project+"_claude-sessions"); err != nil {
+			t.Logf("cleanup: podman volume rm: %v\n%s", err, out)
+		}
 	})
 
 	start := time.Now()
@@ -119,6 +122,15 @@ func TestCompose(t *testing.T) {
 		}
 	}
 
+	// The CLI's sessions live on a volume node can write: what is there
+	// outlives the container.
+	if out, err := podman(t, 30*time.Second, "exec", name, "sh", "-c", "echo kept > /home/node/.claude/vmd-test-session"); err != nil {
+		t.Errorf("writing in /home/node/.claude as node: %v\n%s", err, out)
+	}
+	if got := mustPodman(t, 30*time.Second, "inspect", "--format", "{{range .Mounts}}{{.Destination}} {{end}}", name); !strings.Contains(got, "/home/node/.claude") {
+		t.Errorf("mounts = %q; want a volume at /home/node/.claude", got)
+	}
+
 	// podman-compose 1.0 ignores stop_grace_period and stops with -t 1
 	// unless told: give it the compose file's 15 s.
 	start = time.Now()
@@ -129,5 +141,16 @@ func TestCompose(t *testing.T) {
 	t.Logf("down after %s", time.Since(start))
 	if left := mustPodman(t, 30*time.Second, "ps", "-a", "--filter", "label=io.podman.compose.project="+project, "--format", "{{.Names}}"); left != "" {
 		t.Errorf("containers left after down: %s", left)
+	}
+
+	// A new container finds the sessions of the old one.
+	if out, err := compose(2*time.Minute, "up", "-d"); err != nil {
+		t.Fatalf("podman-compose up -d, again: %v\n%s", err, out)
+	}
+	downDone = false
+	waitHealthy(t, base, 30*time.Second)
+	name = strings.TrimSpace(mustPodman(t, 30*time.Second, "ps", "--filter", "label=io.podman.compose.project="+project, "--format", "{{.Names}}"))
+	if got := mustPodman(t, 30*time.Second, "exec", name, "cat", "/home/node/.claude/vmd-test-session"); got != "kept" {
+		t.Errorf("after down and up, the sessions volume holds %q; want what the old container wrote", got)
 	}
 }
