@@ -419,7 +419,9 @@ func TestStream(t *testing.T) {
 
 // Failures end the stream with the plain answer's status and body.
 func TestStreamResults(t *testing.T) {
-	s := serve(t, setup{loopback: true, timeout: 300 * time.Millisecond})
+	// The timeout is the request's: a short one for all would time out
+	// the others too on a loaded machine.
+	s := serve(t, setup{loopback: true})
 	for _, tt := range []struct {
 		prompt, status, errorCode string
 	}{
@@ -427,7 +429,11 @@ func TestStreamResults(t *testing.T) {
 		{"say partial\nsleep 1h", "408", "timeout"},
 		{"die KILL", "500", "execution_error"},
 	} {
-		evs := s.openStream(t, command(t, map[string]any{"text": tt.prompt})).all(t)
+		body := map[string]any{"text": tt.prompt}
+		if tt.status == "408" {
+			body["timeoutMs"] = 300
+		}
+		evs := s.openStream(t, command(t, body)).all(t)
 		last := evs[len(evs)-1]
 		fields := fieldsOf(t, last.data)
 		if last.name != "result" || last.status != tt.status || fields["error"] != tt.errorCode {

@@ -59,7 +59,7 @@ next:
 }
 
 func TestMetrics(t *testing.T) {
-	s := serve(t, setup{timeout: 500 * time.Millisecond})
+	s := serve(t, setup{})
 	mfs := s.scrape(t)
 	for _, name := range []string{"go_goroutines", "process_resident_memory_bytes", "vmd_cost_usd_total"} {
 		if _, ok := mfs[name]; !ok {
@@ -79,7 +79,7 @@ func TestMetrics(t *testing.T) {
 		{`{"text":"say hi"}`, 200},
 		{`{"text":"image a.png\nimage b.png\nsay ok"}`, 200},
 		{`{"text":"exit 3"}`, 500},
-		{`{"text":"sleep 1h"}`, 408},
+		{`{"text":"sleep 1h","timeoutMs":500}`, 408},
 		{`{"text":""}`, 400},
 	} {
 		if got := s.do(t, "POST", "/command", tt.body); got.status != tt.status {
