@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"net"
+	"sync"
+	"time"
 
 	"github.com/valyala/fasthttp"
 )
@@ -89,8 +91,33 @@ func (a *API) unauthorized(ctx *fasthttp.RequestCtx, why authResult) {
 	}
 	ctx.Response.Header.Set(fasthttp.HeaderWWWAuthenticate, challenge)
 	writeJSON(ctx, fasthttp.StatusUnauthorized, errorBody{Error: "unauthorized", Message: msg})
-	a.reqLog(ctx).Warn("unauthorized", "reason", why, "method", truncate(string(ctx.Method()), 20),
-		"path", truncate(string(ctx.Request.URI().PathOriginal()), 200), "remote", ctx.RemoteIP().String())
+	args := []any{"reason", why, "method", truncate(string(ctx.Method()), 20),
+		"path", truncate(string(ctx.Request.URI().PathOriginal()), 200), "remote", ctx.RemoteIP().String()}
+	if warn, quieted := a.refusals.take(time.Now()); warn {
+		a.reqLog(ctx).Warn("unauthorized", append(args, "quieted_since_last", quieted)...)
+	} else {
+		a.reqLog(ctx).Debug("unauthorized", args...)
+	}
+}
+
+// refusalLog keeps a scanner on a public address from flooding the log:
+// at most one unauthorized request a second is logged at warn, the rest at
+// debug, and the next warn line says how many those were.
+type refusalLog struct {
+	mu      sync.Mutex
+	last    time.Time
+	quieted int
+}
+
+func (l *refusalLog) take(now time.Time) (warn bool, quieted int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.last.IsZero() && now.Sub(l.last) < time.Second {
+		l.quieted++
+		return false, 0
+	}
+	quieted, l.quieted, l.last = l.quieted, 0, now
+	return true, quieted
 }
 
 // Exposed reports whether a listener's address is reachable from beyond

@@ -5,6 +5,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 )
 
 const token = "s3cret-T0ken_with.all~kinds/of+chars="
@@ -152,5 +153,33 @@ func TestExposed(t *testing.T) {
 		if got := Exposed(a); got != want {
 			t.Errorf("Exposed(%s) = %v; want %v", addr, got, want)
 		}
+	}
+}
+
+// A flood of refused requests is one warn line a second, the rest at debug.
+func TestUnauthorizedLogBounded(t *testing.T) {
+	logs := &logBuf{}
+	s := serve(t, setup{logs: logs, token: token})
+	start := time.Now()
+	for range 50 {
+		if got := s.do(t, "GET", "/status", ""); got.status != 401 {
+			t.Fatalf("GET /status without the token = %d", got.status)
+		}
+	}
+	warns, debugs := 0, 0
+	for _, line := range logs.lines(t) {
+		if line["@message"] == "unauthorized" {
+			switch line["@level"] {
+			case "warn":
+				warns++
+			case "debug":
+				debugs++
+			}
+		}
+	}
+	// One warn line for each second begun, however slow the machine.
+	most := 1 + int(time.Since(start)/time.Second)
+	if warns < 1 || warns > most || warns+debugs != 50 {
+		t.Errorf("%d warn and %d debug unauthorized lines for 50 refusals; want 1 to %d warn, the rest debug", warns, debugs, most)
 	}
 }

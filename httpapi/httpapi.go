@@ -80,8 +80,9 @@ type API struct {
 	nstreams  int        // event streams on hijacked connections
 	noStreams chan struct{}
 
-	auth    authenticator // see auth.go
-	metrics *metrics      // see metrics.go
+	auth     authenticator // see auth.go
+	refusals refusalLog    // see auth.go
+	metrics  *metrics      // see metrics.go
 
 	draining   chan struct{}
 	drainOnce  sync.Once
