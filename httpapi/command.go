@@ -83,33 +83,55 @@ func ParseCommand(body []byte, maxTimeout time.Duration) (CommandRequest, error)
 	return req, nil
 }
 
-// commandBody is the 200 answer. What the CLI did not report is null.
+// runFigures are what a run reports about itself, in the 200 and 502
+// answers. What the CLI did not report is null.
+type runFigures struct {
+	SessionID *string         `json:"sessionId"`
+	CostUSD   *float64        `json:"costUsd"`
+	NumTurns  *int            `json:"numTurns"`
+	Usage     json.RawMessage `json:"usage"`
+	Warnings  []string        `json:"warnings"`
+}
+
+// figuresOf takes a run's figures from its result and the CLI's report.
+func figuresOf(res *supervisor.Result) runFigures {
+	f := runFigures{SessionID: optional(res.SessionID), Warnings: warningsOf(res)}
+	if r := res.Report; r != nil {
+		f.CostUSD, f.Usage = r.CostUSD, r.Usage
+		if r.NumTurns > 0 {
+			f.NumTurns = &r.NumTurns
+		}
+	}
+	return f
+}
+
+// warningsOf is never null: an empty list when all went well.
+func warningsOf(res *supervisor.Result) []string {
+	if res.Warnings == nil {
+		return []string{}
+	}
+	return res.Warnings
+}
+
+// commandBody is the 200 answer.
 type commandBody struct {
-	Text       string          `json:"text"`
-	Images     []string        `json:"images"`
-	ExitCode   *int            `json:"exitCode"`
-	DurationMs int64           `json:"durationMs"`
-	SessionID  *string         `json:"sessionId"`
-	CostUSD    *float64        `json:"costUsd"`
-	NumTurns   *int            `json:"numTurns"`
-	Usage      json.RawMessage `json:"usage"`
-	Warnings   []string        `json:"warnings"`
-	Truncated  bool            `json:"truncated,omitempty"`
+	Text       string   `json:"text"`
+	Images     []string `json:"images"`
+	ExitCode   *int     `json:"exitCode"`
+	DurationMs int64    `json:"durationMs"`
+	runFigures
+	Truncated bool `json:"truncated,omitempty"`
 }
 
 // agentErrorBody answers a run the CLI itself reports as failed (the API
 // refused the key, was overloaded, the turn limit was hit, ...).
 type agentErrorBody struct {
-	Error      string          `json:"error"`
-	Message    string          `json:"message"`
-	Images     []string        `json:"images"`
-	ExitCode   *int            `json:"exitCode"`
-	DurationMs int64           `json:"durationMs"`
-	SessionID  *string         `json:"sessionId"`
-	CostUSD    *float64        `json:"costUsd"`
-	NumTurns   *int            `json:"numTurns"`
-	Usage      json.RawMessage `json:"usage"`
-	Warnings   []string        `json:"warnings"`
+	Error      string   `json:"error"`
+	Message    string   `json:"message"`
+	Images     []string `json:"images"`
+	ExitCode   *int     `json:"exitCode"`
+	DurationMs int64    `json:"durationMs"`
+	runFigures
 }
 
 // partialBody answers a command stopped early (timeout, cancel, drain) with
@@ -156,11 +178,7 @@ var noSession = []byte("No conversation found")
 func (a *API) answer(req CommandRequest, res *supervisor.Result) (int, any, string) {
 	ms := res.Duration.Milliseconds()
 	urls := imageURLs(res.Images)
-	session := optional(res.SessionID)
-	warnings := res.Warnings
-	if warnings == nil {
-		warnings = []string{}
-	}
+	session, warnings := optional(res.SessionID), warningsOf(res)
 	partial := func(status int, code, outcome, message string) (int, any, string) {
 		return status, partialBody{Error: code, Message: message, Text: res.Text, Images: urls,
 			DurationMs: ms, SessionID: session, Warnings: warnings, Truncated: res.Truncated}, outcome
@@ -190,26 +208,16 @@ func (a *API) answer(req CommandRequest, res *supervisor.Result) (int, any, stri
 			Message:   "No session " + req.SessionID + " here: start a new conversation by leaving sessionId out",
 			SessionID: req.SessionID}, outcomeSessionNotFound
 	}
-	if r := res.Report; r != nil {
-		// The CLI's verdict, whatever its exit code says.
-		var turns *int
-		if r.NumTurns > 0 {
-			turns = &r.NumTurns
-		}
-		if r.IsError {
-			return fasthttp.StatusBadGateway, agentErrorBody{Error: "agent_error", Message: r.Text,
-				Images: urls, ExitCode: exitCode, DurationMs: ms, SessionID: session, CostUSD: r.CostUSD,
-				NumTurns: turns, Usage: r.Usage, Warnings: warnings}, outcomeAgentError
-		}
-		// A CLI killed after its result still answered: exitCode null.
-		return fasthttp.StatusOK, commandBody{Text: res.Text, Images: urls, ExitCode: exitCode,
-			DurationMs: ms, SessionID: session, CostUSD: r.CostUSD, NumTurns: turns, Usage: r.Usage,
-			Warnings: warnings, Truncated: res.Truncated}, outcomeOK
+	// The CLI's verdict, whatever its exit code says. Without one (a CLI
+	// that does not speak stream-json), exit 0 means its output is the
+	// answer. A CLI killed after its result still answered: exitCode null.
+	if r := res.Report; r != nil && r.IsError {
+		return fasthttp.StatusBadGateway, agentErrorBody{Error: "agent_error", Message: r.Text, Images: urls,
+			ExitCode: exitCode, DurationMs: ms, runFigures: figuresOf(res)}, outcomeAgentError
 	}
-	if res.ExitCode == 0 {
-		// A CLI that does not speak stream-json: its output is the answer.
+	if res.Report != nil || res.ExitCode == 0 {
 		return fasthttp.StatusOK, commandBody{Text: res.Text, Images: urls, ExitCode: exitCode, DurationMs: ms,
-			SessionID: session, Warnings: warnings, Truncated: res.Truncated}, outcomeOK
+			runFigures: figuresOf(res), Truncated: res.Truncated}, outcomeOK
 	}
 	body := failureBody{Error: "execution_error", ExitCode: exitCode, DurationMs: ms, Text: res.Text,
 		Images: urls, SessionID: session, Warnings: warnings, Truncated: res.Truncated}
