@@ -104,6 +104,21 @@ func TestRecording(t *testing.T) {
 	}
 }
 
+// A filesystem mounted over the directory is not reported by inotify: the
+// next recording notices the directory is another one and watches it.
+func TestMountedOver(t *testing.T) {
+	s := open(t, time.Hour)
+	if err := syscall.Mount("vmd-test", s.Dir(), "tmpfs", 0, "size=64k"); err != nil {
+		t.Skipf("cannot mount a tmpfs (needs root): %v", err)
+	}
+	defer syscall.Unmount(s.Dir(), syscall.MNT_DETACH)
+	rec := s.Begin(nil)
+	write(t, s, "over.png")
+	if got := rec.End(); !slices.Equal(got, []string{"over.png"}) {
+		t.Errorf("End() on the mounted filesystem = %q; want [over.png]", got)
+	}
+}
+
 // When the watcher loses events, End scans the directory instead.
 func TestRecordingAfterOverflow(t *testing.T) {
 	s := open(t, time.Hour)
