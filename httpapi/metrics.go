@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/valyala/fasthttp"
 
+	"github.com/vmd-dev/vmd/agent"
 	"github.com/vmd-dev/vmd/images"
 	"github.com/vmd-dev/vmd/supervisor"
 )
@@ -119,7 +120,7 @@ func (m *metrics) observeUsage(costUSD float64, inputTokens, outputTokens, cache
 }
 
 // observeReport adds the cost and tokens of a command the CLI reported on.
-func (m *metrics) observeReport(r *supervisor.Report) {
+func (m *metrics) observeReport(r *agent.Report) {
 	var usage struct {
 		Input         int `json:"input_tokens"`
 		Output        int `json:"output_tokens"`

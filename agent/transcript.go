@@ -1,4 +1,4 @@
-package supervisor
+package agent
 
 import (
 	"bytes"
@@ -24,6 +24,10 @@ const (
 	maxBadLinesLogged = 5
 	// maxWarnings bounds the warnings of one command.
 	maxWarnings = 20
+	// maxTools bounds the tool names of one message, and maxToolName each
+	// name: they are told live, and the text limit does not cover them.
+	maxTools    = 32
+	maxToolName = 128
 )
 
 // Report is the CLI's result event: its own account of the run.
@@ -112,12 +116,9 @@ type transcript struct {
 	log     hclog.Logger
 	emit    func(Event) // nil: nobody is watching
 	pid     int
-	onInit  func(sessionID string)
-	// catchUp waits until the images watcher has seen every file written
-	// so far, at most a moment, and reports whether it has; nil if there is
-	// no watcher. After it once fails it is not asked again: a stalled
-	// watcher must not cost a moment per tool result.
-	catchUp func() bool
+	// onToolResult, if set, hears that a tool's result was read: the tool
+	// is done and its files whole (see capture.announce).
+	onToolResult func()
 
 	sessionID    string
 	started      bool // EventStart sent
@@ -133,7 +134,9 @@ type transcript struct {
 
 	mu      sync.Mutex // guards pending: the images watcher adds to it
 	pending []string   // images seen, not yet announced
-	sent    map[string]bool
+
+	emitMu sync.Mutex // one emit at a time: images are told from another goroutine
+	sent   map[string]bool
 }
 
 func newTranscript(limit int, log hclog.Logger, emit func(Event)) *transcript {
@@ -211,12 +214,13 @@ func (t *transcript) parse(b []byte) {
 	}
 	// Images are written by tools. A tool's result (a user event) means the
 	// tool is done and its files whole: that is where they are announced,
-	// once the watcher has caught up with what it wrote. (Not at any line:
-	// lines written before the image may be read after the watcher saw it.)
-	if l.Type == "user" || l.Type == "result" {
-		if l.Type == "user" && t.catchUp != nil && t.emit != nil && !t.catchUp() {
-			t.catchUp = nil
-		}
+	// once the watcher has caught up with what it wrote (off this path, see
+	// capture.announce). Not at any line: lines written before the image
+	// may be read after the watcher saw it.
+	switch {
+	case l.Type == "user" && t.onToolResult != nil:
+		t.onToolResult()
+	case l.Type == "user" || l.Type == "result":
 		t.announceImages()
 	}
 	if l.SessionID != "" && t.sessionID == "" {
@@ -234,9 +238,6 @@ func (t *transcript) parse(b []byte) {
 				t.log.Warn("MCP server failed to start", "server", s.Name, "status", s.Status)
 			}
 		}
-		if t.onInit != nil {
-			t.onInit(l.SessionID)
-		}
 		t.start()
 	case "assistant":
 		var m assistantMessage
@@ -250,7 +251,9 @@ func (t *transcript) parse(b []byte) {
 			case "text":
 				text.WriteString(c.Text)
 			case "tool_use":
-				tools = append(tools, c.Name)
+				if len(tools) < maxTools {
+					tools = append(tools, cutUTF8(c.Name, maxToolName))
+				}
 			}
 		}
 		// What is told live is what is kept: max bounds both.
@@ -261,8 +264,8 @@ func (t *transcript) parse(b []byte) {
 		if len(tools) > 0 {
 			t.log.Debug("tool call", "tools", tools)
 		}
-		if t.emit != nil && (kept != "" || len(tools) > 0) {
-			t.emit(Event{Kind: EventMessage, Text: kept, Tools: tools})
+		if kept != "" || len(tools) > 0 {
+			t.send(Event{Kind: EventMessage, Text: kept, Tools: tools})
 		}
 	case "result":
 		r := &Report{SessionID: l.SessionID, IsError: l.IsError, Subtype: l.Subtype,
@@ -293,9 +296,17 @@ func (t *transcript) start() {
 		return
 	}
 	t.started = true
-	if t.emit != nil {
-		t.emit(Event{Kind: EventStart, Pid: t.pid, SessionID: t.sessionID})
+	t.send(Event{Kind: EventStart, Pid: t.pid, SessionID: t.sessionID})
+}
+
+// send tells the watcher of an event, one at a time.
+func (t *transcript) send(ev Event) {
+	if t.emit == nil {
+		return
 	}
+	t.emitMu.Lock()
+	defer t.emitMu.Unlock()
+	t.emit(ev)
 }
 
 // keepText adds a message's text to the text so far, up to max, and
@@ -348,6 +359,8 @@ func (t *transcript) announceImages() {
 }
 
 func (t *transcript) announce(name string) {
+	t.emitMu.Lock()
+	defer t.emitMu.Unlock()
 	if t.sent[name] {
 		return
 	}
