@@ -41,6 +41,9 @@ type Options struct {
 	Timeout time.Duration
 	// MaxOutput is how much of the answer, and of other output, is kept.
 	MaxOutput int
+	// VersionTimeout bounds one version probe (5 s); VersionRetry is how
+	// long a failed probe's answer stands (5 s). Zero is the default.
+	VersionTimeout, VersionRetry time.Duration
 }
 
 // Agent runs the CLI through a supervisor.

@@ -33,9 +33,6 @@ type versionProbe struct {
 	mu      sync.Mutex
 	version string      // set once a probe has succeeded: kept for good
 	last    *versionRun // the latest probe, running or failed
-
-	// For tests; zero is the constant of the same name.
-	timeout, retry time.Duration
 }
 
 // versionRun is one probe; its fields are set before done is closed.
@@ -69,7 +66,7 @@ func (a *Agent) Version(ctx context.Context) (string, error) {
 		p.mu.Unlock()
 		return v, nil
 	}
-	retry := p.retry
+	retry := a.opts.VersionRetry
 	if retry == 0 {
 		retry = versionRetry
 	}
@@ -77,7 +74,7 @@ func (a *Agent) Version(ctx context.Context) (string, error) {
 	if run == nil || run.stale(retry) {
 		run = &versionRun{done: make(chan struct{})}
 		p.last = run
-		timeout := p.timeout
+		timeout := a.opts.VersionTimeout
 		if timeout == 0 {
 			timeout = versionTimeout
 		}

@@ -47,6 +47,8 @@ type Options struct {
 	Commands commands.Options
 	// Loopback serves on real TCP on 127.0.0.1 instead of in memory.
 	Loopback bool
+	// Tweak, if set, changes the stack's options last.
+	Tweak func(*stack.Options)
 }
 
 // Stack is vmd's stack running in the test's process, over the fake CLI.
@@ -81,13 +83,18 @@ func Start(t testing.TB, o Options) *Stack {
 	}
 	// The fake CLI keeps its sessions under $HOME, as the real one does.
 	env := Environ(append([]string{"HOME=" + t.TempDir()}, o.Env...)...)
-	st, err := stack.New(stack.Options{
+	opts := stack.Options{
 		ImagesDir: s.ImagesDir, ImageTTL: time.Hour, TempRoot: s.TempRoot,
 		Agent: agent.Options{Bin: o.Bin, Args: args, Env: env, Dir: o.Dir, Timeout: o.Timeout, MaxOutput: o.MaxOutput},
-		Commands: o.Commands,
+		MCPConfig: o.MCP,
+		Commands:  o.Commands,
 		API: httpapi.Options{MaxRequestBody: o.MaxBody, CommandTimeout: o.Timeout, Version: "test",
 			KeepAlive: o.KeepAlive, APIToken: o.Token, MCPConfig: o.MCP},
-	}, log)
+	}
+	if o.Tweak != nil {
+		o.Tweak(&opts)
+	}
+	st, err := stack.New(opts, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,10 @@ package vmdtest
 import (
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/vmd-dev/vmd/internal/testbin"
 )
 
 // patience bounds every wait of the harness: far longer than anything takes
@@ -44,3 +48,17 @@ func Within[T any](t testing.TB, what string, ch <-chan T) T {
 }
 
 func timeAfterPatience() <-chan time.Time { return time.After(patience) }
+
+// Main is a TestMain: it builds the programs of pkgs (see testbin.Main)
+// and runs the tests under goleak, allowing for the goroutines fasthttp
+// keeps after a server or client has stopped.
+func Main(m *testing.M, pkgs []string, paths []*string) {
+	testbin.Main(m, pkgs, paths,
+		// fasthttp's idle cleaners sleep before they look at their stop
+		// channel: they end within seconds of a stopped server or client.
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*workerPool).Start.func2"),
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*Client).mCleaner"),
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*HostClient).connsCleaner"),
+		// fasthttp keeps one goroutine for the whole process to update the Date header.
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1"))
+}
