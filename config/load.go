@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
@@ -18,6 +19,7 @@ type loader struct {
 	c        *Config
 	getenv   func(string) string
 	written  map[string]hcl.Range // where vm.hcl sets each setting, by name
+	failed   map[string]bool      // settings already reported, not to check again
 	warnings []Warning
 }
 
@@ -147,7 +149,7 @@ func (l *loader) normalise() []error {
 			path, err = filepath.Abs(path)
 		}
 		if err != nil {
-			errs = append(errs, l.settingError(name, err))
+			errs = append(errs, l.fail(name, err))
 			return
 		}
 		*p = path
@@ -158,9 +160,9 @@ func (l *loader) normalise() []error {
 		abs("state_dir", &c.StateDir)
 	}
 	if mcp, err := expandHome(c.MCPConfig, l.getenv); err != nil {
-		errs = append(errs, l.settingError("mcp_config", err))
+		errs = append(errs, l.fail("mcp_config", err))
 	} else if mcp, err = resolveMCPConfig(mcp, c.WorkDir); err != nil {
-		errs = append(errs, l.settingError("mcp_config", err))
+		errs = append(errs, l.fail("mcp_config", err))
 	} else {
 		c.MCPConfig = mcp
 	}
@@ -202,7 +204,8 @@ func resolveMCPConfig(mcp, workDir string) (string, error) {
 		return "", err
 	}
 	if mcp == DefaultMCPConfig {
-		if _, err := os.Stat(abs); errors.Is(err, fs.ErrNotExist) {
+		// ENOTDIR: workspace_dir is not a directory, reported on its own.
+		if _, err := os.Stat(abs); errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
 			return "", nil
 		}
 	}
@@ -213,16 +216,25 @@ func resolveMCPConfig(mcp, workDir string) (string, error) {
 func (l *loader) validate() []error {
 	var errs []error
 	for _, s := range settings {
-		if err := s.field.validate(l.c); err != nil {
-			errs = append(errs, l.settingError(s.name, err))
+		if err := s.field.validate(l.c); err != nil && !l.failed[s.name] {
+			errs = append(errs, l.fail(s.name, err))
 		}
 	}
 	for _, rule := range rules {
-		if name, err := rule(l.c); err != nil {
-			errs = append(errs, l.settingError(name, err))
+		if name, err := rule(l.c); err != nil && !l.failed[name] {
+			errs = append(errs, l.fail(name, err))
 		}
 	}
 	return errs
+}
+
+// fail notes that a setting is reported, and says so.
+func (l *loader) fail(name string, err error) error {
+	if l.failed == nil {
+		l.failed = map[string]bool{}
+	}
+	l.failed[name] = true
+	return l.settingError(name, err)
 }
 
 // settingError prefixes err with the setting's name and, when vm.hcl sets

@@ -83,8 +83,8 @@ func (c *Config) startWarnings(getenv func(string) string) []Warning {
 	var ws []Warning
 	warn := func(msg string, args ...any) { ws = append(ws, Warning{msg, args}) }
 	if c.DrainTimeout >= 10*time.Second {
-		warn("drain_timeout is not below 10s, Docker's default stop window: give the platform longer (stop_grace_period, Fly's kill_timeout)",
-			"drain_timeout", c.DrainTimeout)
+		warn("drain_timeout is not below 10s, Docker's default stop window",
+			"drain_timeout", c.DrainTimeout, "fix", "give the platform longer (stop_grace_period, Fly's kill_timeout), or lower drain_timeout")
 	}
 	// The CLI (2.1.x) exits at once when run as root with this flag, unless
 	// IS_SANDBOX=1 says the machine is a sandbox. Other CLIs (the test fake)
@@ -103,10 +103,11 @@ func (c *Config) startWarnings(getenv func(string) string) []Warning {
 	}
 	if c.StallTimeout > 0 && c.StallTimeout >= c.CommandTimeout {
 		warn("stall_timeout is not below command_timeout: a stalled command times out before it is caught as stalled",
-			"stall_timeout", c.StallTimeout, "command_timeout", c.CommandTimeout)
+			"stall_timeout", c.StallTimeout, "command_timeout", c.CommandTimeout, "fix", "set stall_timeout below command_timeout, or to 0 to disable it")
 	}
 	if _, err := exec.LookPath(c.ClaudeBin); err != nil {
-		warn("claude not found; commands will fail until it is installed", "claude_bin", c.ClaudeBin, "error", err)
+		warn("claude not found; commands will fail until it is installed", "claude_bin", c.ClaudeBin, "error", err,
+			"fix", "install the Claude Code CLI, or set CLAUDE_BIN to its path")
 	}
 	return ws
 }

@@ -13,6 +13,7 @@ import (
 const (
 	secret24 = "whsec_YWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFh"
 	secret32 = "whsec_YmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmI="
+	secret64 = "whsec_Y2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjYw=="
 	secret23 = "whsec_YWFhYWFhYWFhYWFhYWFhYWFhYWFhYWE="
 	secret65 = "whsec_YWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWE="
 )
