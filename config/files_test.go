@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 )
 
-// update rewrites vm.hcl and .env.example's settings from the table:
+// update rewrites vm.hcl, .env.example's settings and docs/configuration.md's
+// settings table from the table:
 //
 //	go test ./config -run TestRepoFiles -update
 var update = flag.Bool("update", false, "rewrite ../vm.hcl and the settings part of ../.env.example from the table")
@@ -116,8 +118,58 @@ func splitEnvExample(t *testing.T, src string) (before, generated, after string)
 	return src[:i], src[i : j+len(envEnd)], src[j+len(envEnd):]
 }
 
-// TestRepoFiles: vm.hcl and .env.example say what the table says.
+// The settings table in docs/configuration.md, when that file has these
+// markers around it.
+const (
+	docsConfig = "../docs/configuration.md"
+	docsBegin  = "<!-- settings table: generated from config/settings.go -->\n"
+	docsEnd    = "<!-- end of settings table -->\n"
+)
+
+// renderMarkdown is the settings as a Markdown table, one row each.
+func renderMarkdown() string {
+	c := Default()
+	var b strings.Builder
+	b.WriteString(docsBegin + "| vm.hcl | environment | default | meaning |\n| --- | --- | --- | --- |\n")
+	for _, s := range settings {
+		env, def := "—", "`"+s.field.hclText(c)+"`"
+		if s.env != "" {
+			env = "`" + s.env + "`"
+			if u := s.field.unit(); u != "" {
+				env += " (" + u + ")"
+			}
+			if e := s.field.envText(c); e != "" && strconv.Quote(e) != s.field.hclText(c) && e != s.field.hclText(c) {
+				def += " (`" + e + "`)"
+			}
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", s.name, env, def, strings.NewReplacer("|", "\\|", "<", "&lt;").Replace(s.doc))
+	}
+	return b.String() + docsEnd
+}
+
+// checkDocs keeps docs/configuration.md's settings table in step with the
+// table, once that file marks where its table is.
+func checkDocs(t *testing.T) {
+	src, err := os.ReadFile(docsConfig)
+	i, j := strings.Index(string(src), docsBegin), strings.Index(string(src), docsEnd)
+	if err != nil || i < 0 || j < i {
+		t.Logf("%s has no %q ... %q section to keep in step (%v)", docsConfig, docsBegin, docsEnd, err)
+		return
+	}
+	before, got, after := string(src[:i]), string(src[i:j+len(docsEnd)]), string(src[j+len(docsEnd):])
+	if *update {
+		if err := os.WriteFile(docsConfig, []byte(before+renderMarkdown()+after), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	} else if got != renderMarkdown() {
+		t.Errorf("%s's settings table is not what the table says; run: go test ./config -run TestRepoFiles -update\ngot:\n%s\nwant:\n%s", docsConfig, got, renderMarkdown())
+	}
+}
+
+// TestRepoFiles: vm.hcl, .env.example and docs/configuration.md say what
+// the table says.
 func TestRepoFiles(t *testing.T) {
+	checkDocs(t)
 	env, err := os.ReadFile(envExample)
 	if err != nil {
 		t.Fatal(err)
