@@ -163,7 +163,9 @@ type Config struct {
 	warnings []Warning
 }
 
-// Default returns the built-in settings, as written in the table.
+// Default returns the built-in settings, as written in the table. Its paths
+// are as written ("$HOME/.vmd", a relative mcp_config): to run with, get a
+// Config from Load, which resolves them (Load("", getenv) for the defaults).
 func Default() *Config {
 	c := &Config{}
 	for _, s := range settings {

@@ -26,7 +26,7 @@ func TestErrors(t *testing.T) {
 			`vm.hcl:3:17: Invalid size: min_free_disk: "1GB" is not a size; write it like "512MiB" or "1GiB"`,
 			`vm.hcl:4:16: Unsuitable value type: claude_args: Unsuitable value: list of string required`,
 			`vm.hcl:5:26: Unsuitable value type: allow_unauthenticated: Unsuitable value: a bool is required`}},
-		{"old and new name in the file", "work_dir = \"/\"\nworkspace_dir = \"/\"\n", nil, []string{`vm.hcl:1:1: Conflicting settings: work_dir is the deprecated name of workspace_dir; keep workspace_dir alone.`}},
+		{"old and new name in the file", "work_dir = \"/\"\nworkspace_dir = \"/\"\n", nil, []string{`vm.hcl:1:1: Conflicting settings: work_dir is the deprecated name of workspace_dir: delete work_dir.`}},
 
 		// the environment
 		{"env numbers", "", []string{"PORT", "http", "MAX_OUTPUT", "1e6", "DRAIN_TIMEOUT_MS", "-", "MAX_COMMANDS", "many"},

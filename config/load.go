@@ -60,7 +60,7 @@ func (l *loader) decodeFile(path string) error {
 				diags = diags.Append(&hcl.Diagnostic{
 					Severity: hcl.DiagError,
 					Summary:  "Conflicting settings",
-					Detail:   fmt.Sprintf("%s is the deprecated name of %s; keep %s alone.", a.Name, s.name, s.name),
+					Detail:   fmt.Sprintf("%s is the deprecated name of %s: delete %s.", a.Name, s.name, a.Name),
 					Subject:  a.NameRange.Ptr(),
 				})
 				continue
