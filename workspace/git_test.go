@@ -180,6 +180,13 @@ func TestGitConfig(t *testing.T) {
 			}
 		})
 	}
+	// As git resolves it for a remote: the helper, and for another host none.
+	if out, err := a.sh(t, "git config --get-urlmatch credential.helper https://github.com/owner/repo.git"); err != nil || !strings.HasPrefix(out, "!f()") {
+		t.Errorf("credential.helper for a github.com remote = %q, %v; want vmd's", out, err)
+	}
+	if out, err := a.sh(t, "git config --get-urlmatch credential.helper https://evil.example.com/x.git"); err == nil && strings.TrimSpace(out) != "" {
+		t.Errorf("credential.helper for evil.example.com = %q; want none", out)
+	}
 	// git.example.com is listed once, though given twice.
 	b, err := os.ReadFile(filepath.Join(a.gitDir, "gitconfig"))
 	if err != nil {
