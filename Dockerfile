@@ -6,8 +6,9 @@
 #
 # Behind a TLS-intercepting proxy, put its CA certificate(s) in certs/ as
 # *.crt files (PEM) before building (see certs/README.md); empty by default.
-# Without them the download steps fail with an x509 error, and the build
-# stops there saying so (podman-compose up would otherwise go on quietly).
+# Without them the download steps fail with an x509 error and the build
+# stops there, saying what to do. podman-compose 1.0 exits 0 even then (with
+# nothing running): read its output, or build first with podman build.
 # Needs BuildKit (Docker 23+ and docker compose use it by default) or podman.
 
 # --- build: a static vmd -------------------------------------------------
