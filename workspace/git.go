@@ -64,9 +64,9 @@ func WriteGit(o GitOptions) (*Git, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, v := range []string{o.AuthorName, o.AuthorEmail} {
+	for setting, v := range map[string]string{"git_author_name": o.AuthorName, "git_author_email": o.AuthorEmail} {
 		if strings.ContainsAny(v, "\n\r\x00") {
-			return nil, fmt.Errorf("git author %q: a line break or NUL is not allowed", v)
+			return nil, fmt.Errorf("%s: %q has a line break or NUL; write it on one line", setting, v)
 		}
 	}
 	dir := o.Dir
@@ -147,7 +147,7 @@ func credentialHosts(extra []string) ([]string, error) {
 		u, err := url.Parse(h)
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" ||
 			u.User != nil || u.RawQuery != "" || u.Fragment != "" || strings.ContainsAny(h, " \t\n\r\"\\") {
-			return nil, fmt.Errorf("git credential host %q: want a host name (git.example.com) or an http(s) URL without user, query or spaces", h)
+			return nil, fmt.Errorf("git_credential_hosts: %q is not a host name (git.example.com) nor an http(s) URL without user, query or spaces", h)
 		}
 		h = strings.TrimSuffix(u.Scheme+"://"+u.Host+u.Path, "/")
 		if !slices.Contains(hosts, h) {
