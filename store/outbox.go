@@ -82,6 +82,11 @@ func (s *Store) NextDue(ctx context.Context) (next time.Time, ok bool, err error
 // final outcome takes the row out of Due for good. ErrNotFound when no
 // pending row has that id.
 func (s *Store) Attempted(ctx context.Context, id string, a Attempt) error {
+	switch a.Outcome {
+	case DeliveryPending, DeliveryDelivered, DeliveryGone, DeliveryExpired:
+	default:
+		return fmt.Errorf("record webhook attempt for %s: unknown outcome %q", id, a.Outcome)
+	}
 	if err := s.attempted(ctx, id, a); err != nil {
 		return s.wrote(fmt.Errorf("record webhook attempt for %s: %w", id, err))
 	}
@@ -94,10 +99,8 @@ func (s *Store) attempted(ctx context.Context, id string, a Attempt) error {
 	case DeliveryPending:
 	case DeliveryDelivered:
 		done, delivered = nanos(a.At), nanos(a.At)
-	case DeliveryGone, DeliveryExpired:
+	default: // gone, expired
 		done = nanos(a.At)
-	default:
-		return fmt.Errorf("unknown outcome %q", a.Outcome)
 	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
