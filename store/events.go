@@ -35,15 +35,11 @@ func (s *Store) appendEvent(ctx context.Context, id string, ev Event) (int64, er
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 	var total int64
-	err = tx.QueryRowContext(ctx, `UPDATE commands
-		SET event_seq = ?1, event_bytes = event_bytes + ?2
-		WHERE id = ?3 AND state = 'running' AND event_seq < ?1
-		RETURNING event_bytes`, ev.Seq, len(ev.Data), id).Scan(&total)
+	err = tx.StmtContext(ctx, s.st.appendSeq).QueryRowContext(ctx, ev.Seq, len(ev.Data), id).Scan(&total)
 	if err != nil {
 		return 0, appendRefused(ctx, tx, id, err)
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO events (command_id, seq, type, data)
-		VALUES (?, ?, ?, ?)`, id, ev.Seq, ev.Type, ev.Data)
+	_, err = tx.StmtContext(ctx, s.st.appendEvent).ExecContext(ctx, id, ev.Seq, ev.Type, ev.Data)
 	if err != nil {
 		return 0, err
 	}

@@ -110,17 +110,15 @@ func (s *Store) Create(ctx context.Context, n NewRecord) (Record, bool, error) {
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 	if rec.IdempotencyKey != "" {
-		old, err := getRecord(ctx, tx, "idem_key = ?", rec.IdempotencyKey)
+		old, err := scanRecord(tx.StmtContext(ctx, s.st.byKey).QueryRowContext(ctx, rec.IdempotencyKey))
 		if err == nil {
 			return old, false, nil
 		}
-		if !errors.Is(err, ErrNotFound) {
+		if !errors.Is(err, sql.ErrNoRows) {
 			return Record{}, false, fmt.Errorf("create record: %w", err)
 		}
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO commands (id, state, created_at,
-		prompt_len, session_id, idem_key, body_hash, machine)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err = tx.StmtContext(ctx, s.st.insert).ExecContext(ctx,
 		rec.ID, rec.State, nanos(rec.CreatedAt), rec.PromptLen, rec.SessionID,
 		nullable(rec.IdempotencyKey), rec.BodyHash, rec.Machine)
 	if err == nil {
@@ -159,9 +157,7 @@ func (n NewRecord) record() (Record, error) {
 
 // Started notes when the CLI started, and the session id when known then.
 func (s *Store) Started(ctx context.Context, id string, at time.Time, sessionID string) error {
-	res, err := s.w.ExecContext(ctx, `UPDATE commands SET started_at = ?,
-		session_id = CASE WHEN ? = '' THEN session_id ELSE ? END
-		WHERE id = ? AND state = 'running'`, nanos(at), sessionID, sessionID, id)
+	res, err := s.st.started.ExecContext(ctx, nanos(at), sessionID, id)
 	if err == nil {
 		err = oneRow(ctx, s.r, res, id)
 	}
@@ -198,11 +194,8 @@ func (s *Store) finish(ctx context.Context, id string, e End) error {
 	if e.Webhook != nil {
 		wh = DeliveryPending
 	}
-	res, err := tx.ExecContext(ctx, `UPDATE commands SET state = ?, status = ?,
-		answer = ?, ended_at = ?, wh_state = ?,
-		session_id = CASE WHEN ? = '' THEN session_id ELSE ? END
-		WHERE id = ? AND state = 'running'`,
-		e.State, e.Status, e.Body, nanos(e.EndedAt), wh, e.SessionID, e.SessionID, id)
+	res, err := tx.StmtContext(ctx, s.st.finish).ExecContext(ctx,
+		e.State, e.Status, e.Body, nanos(e.EndedAt), wh, e.SessionID, id)
 	if err != nil {
 		return err
 	}
@@ -210,9 +203,7 @@ func (s *Store) finish(ctx context.Context, id string, e End) error {
 		return err
 	}
 	if e.Webhook != nil {
-		_, err = tx.ExecContext(ctx, `INSERT INTO outbox (command_id, payload,
-			created_at, next_at) VALUES (?, ?, ?, ?)`,
-			id, e.Webhook, nanos(e.EndedAt), nanos(e.EndedAt))
+		_, err = tx.StmtContext(ctx, s.st.outbox).ExecContext(ctx, id, e.Webhook, nanos(e.EndedAt))
 		if err != nil {
 			return err
 		}

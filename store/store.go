@@ -66,6 +66,7 @@ type Store struct {
 	path string  // the file; "" for Memory
 	w    *sql.DB // the one writer connection
 	r    *sql.DB // the read pool (== w for Memory)
+	st   *stmts  // the writer's prepared statements
 
 	leftRunning []string // ids found running at Open
 
@@ -113,7 +114,7 @@ func openMemory(ctx context.Context, opts Options) (*Store, error) {
 	db.SetConnMaxIdleTime(0)
 	s := &Store{w: db, r: db}
 	if err := s.init(ctx); err != nil {
-		db.Close() //nolint:errcheck // the init error says more
+		s.closeDBs() //nolint:errcheck // the init error says more
 		return nil, fmt.Errorf("open in-memory store: %w", err)
 	}
 	return s, nil
@@ -193,7 +194,11 @@ func (s *Store) init(ctx context.Context) error {
 		return fmt.Errorf("quick_check: %s: %w", check, ErrCorrupt)
 	}
 	ids, err := s.runningIDs(ctx)
+	if err != nil {
+		return err
+	}
 	s.leftRunning = ids
+	s.st, err = prepare(ctx, s.w)
 	return err
 }
 
@@ -242,7 +247,7 @@ func (s *Store) Close() error {
 }
 
 func (s *Store) closeDBs() error {
-	var errs []error
+	errs := []error{s.st.close()}
 	if s.r != nil && s.r != s.w {
 		errs = append(errs, s.r.Close())
 	}
