@@ -10,11 +10,14 @@ import (
 // writer is never held for long while commands are running.
 const pruneBatch = 256
 
-// Prune deletes ended records, with their events and their finished outbox
+// Prune deletes ended records, with their events and their outbox
 // rows, that ended before now-retention or that are older than the newest
 // maxCommands records. A zero retention or maxCommands turns that limit
-// off. Running records, and records whose webhook is still pending, are
-// kept. It returns how many records it deleted.
+// off. Running records are kept, and so are records whose webhook is still
+// pending unless they are past retention (the sender gives up long before
+// that; without a sender, as when webhook_url was unset after a restart,
+// its rows would otherwise keep their records for ever). It returns how
+// many records it deleted.
 func (s *Store) Prune(ctx context.Context, now time.Time, retention time.Duration, maxCommands int) (int, error) {
 	total := 0
 	for {
@@ -45,9 +48,9 @@ func (s *Store) pruneOnce(ctx context.Context, now time.Time, retention time.Dur
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 	rows, err := tx.QueryContext(ctx, `SELECT id FROM commands c
 		WHERE c.ended_at > 0
-		AND (c.ended_at < ?1 OR (?2 >= 0 AND c.id <
-			(SELECT id FROM commands ORDER BY id DESC LIMIT 1 OFFSET ?2)))
-		AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.command_id = c.id AND o.done_at = 0)
+		AND (c.ended_at < ?1 OR (?2 >= 0
+			AND c.id < (SELECT id FROM commands ORDER BY id DESC LIMIT 1 OFFSET ?2)
+			AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.command_id = c.id AND o.done_at = 0)))
 		LIMIT ?3`, cutoff, offset, pruneBatch)
 	if err != nil {
 		return 0, err

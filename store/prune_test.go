@@ -18,11 +18,11 @@ func TestPrune(t *testing.T) {
 		wantLeft  int // records left, the running one included
 	}{
 		{"nothing to do", 0, 0, false, 7},
-		{"retention", 3*time.Hour + time.Minute, 0, false, 1 + 4},   // ended at 2h..5h stay
-		{"max commands", 0, 3, false, 3},                            // the running one counts
-		{"both", 2*time.Hour + time.Minute, 5, false, 1 + 3},        // retention is stricter
-		{"pending webhook kept", 0, 1, true, 1 + 2},                 // two pending stay
-		{"retention with pending", time.Minute, 0, true, 1 + 2 + 1}, // the one ended at 5h is not before now-1m
+		{"retention", 3*time.Hour + time.Minute, 0, false, 1 + 4}, // ended at 2h..5h stay
+		{"max commands", 0, 3, false, 3},                          // the running one counts
+		{"both", 2*time.Hour + time.Minute, 5, false, 1 + 3},      // retention is stricter
+		{"pending webhook kept", 0, 1, true, 1 + 2},               // two pending stay
+		{"retention beats pending", time.Minute, 0, true, 1 + 1},  // the one ended at 5h is not before now-1m
 		{"max above count", 0, 100, false, 7},
 	}
 	for _, tt := range tests {
