@@ -19,8 +19,9 @@ var (
 )
 
 // command runs one command's life through the store: Create, Started,
-// three events, Finish with a webhook row. key may be "".
-func command(ctx context.Context, s *Store, key string) error {
+// three events (in one AppendEvents when batched), Finish with a webhook
+// row. key may be "".
+func command(ctx context.Context, s *Store, key string, batched bool) error {
 	rec, _, err := s.Create(ctx, NewRecord{PromptLen: 120, IdempotencyKey: key, BodyHash: benchBody[:32]})
 	if err != nil {
 		return err
@@ -28,8 +29,14 @@ func command(ctx context.Context, s *Store, key string) error {
 	if err := s.Started(ctx, rec.ID, time.Now(), "5b0c1c8e-2f7a-4c55-9f0e-0d8f3f1e2a11"); err != nil {
 		return err
 	}
-	for i, data := range [][]byte{benchStart, benchMessage, benchResult} {
-		if _, err := s.AppendEvent(ctx, rec.ID, Event{int64(i + 1), "message", data}); err != nil {
+	evs := []Event{{1, "start", benchStart}, {2, "message", benchMessage}, {3, "result", benchResult}}
+	if batched {
+		if _, err := s.AppendEvents(ctx, rec.ID, evs...); err != nil {
+			return err
+		}
+	}
+	for i := 0; i < len(evs) && !batched; i++ {
+		if _, err := s.AppendEvent(ctx, rec.ID, evs[i]); err != nil {
 			return err
 		}
 	}
@@ -37,20 +44,22 @@ func command(ctx context.Context, s *Store, key string) error {
 }
 
 // BenchmarkCommand: the store's cost of one command on the local disk and
-// in memory, side by side (go test -bench Command ./store/).
+// in memory, side by side, with its events written one by one and batched
+// (go test -bench Command ./store/).
 func BenchmarkCommand(b *testing.B) {
-	for _, where := range []string{"disk", "memory"} {
+	for _, where := range []string{"disk", "memory", "disk/batched", "memory/batched"} {
 		b.Run(where, func(b *testing.B) {
 			dir := Memory
-			if where == "disk" {
+			if strings.HasPrefix(where, "disk") {
 				dir = b.TempDir()
 			}
+			batched := strings.HasSuffix(where, "batched")
 			s := open(b, dir)
 			ctx := context.Background()
 			i := 0
 			for b.Loop() {
 				i++
-				if err := command(ctx, s, fmt.Sprintf("key-%d", i)); err != nil {
+				if err := command(ctx, s, fmt.Sprintf("key-%d", i), batched); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -65,7 +74,7 @@ func BenchmarkSize10k(b *testing.B) {
 		s := open(b, b.TempDir())
 		ctx := context.Background()
 		for i := range 10_000 {
-			if err := command(ctx, s, fmt.Sprintf("wamid.%d", i)); err != nil {
+			if err := command(ctx, s, fmt.Sprintf("wamid.%d", i), false); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -58,6 +58,32 @@ func TestAppendEvent(t *testing.T) {
 	})
 }
 
+func TestAppendEvents(t *testing.T) {
+	s := open(t, Memory)
+	ctx := context.Background()
+	rec := create(t, s, "")
+	ev := func(seq int64) Event { return Event{seq, "message", []byte(`"ab"`)} }
+	steps := []struct {
+		evs       []Event
+		wantTotal int64
+		wantErr   error
+	}{
+		{nil, 0, nil},
+		{[]Event{ev(1), ev(2), ev(3)}, 12, nil},
+		{[]Event{ev(4), ev(4)}, 0, ErrSeq}, // all or nothing: 4 is not kept
+		{[]Event{ev(4)}, 16, nil},
+	}
+	for _, st := range steps {
+		total, err := s.AppendEvents(ctx, rec.ID, st.evs...)
+		if !errors.Is(err, st.wantErr) || total != st.wantTotal {
+			t.Errorf("AppendEvents(%s) = %d, %v; want %d, %v", seqs(st.evs), total, err, st.wantTotal, st.wantErr)
+		}
+	}
+	if evs, _ := s.Events(ctx, rec.ID, 0); seqs(evs) != "[1 2 3 4]" {
+		t.Errorf("Events = %s; want [1 2 3 4]", seqs(evs))
+	}
+}
+
 func TestEventsKeepBytes(t *testing.T) {
 	s := open(t, Memory)
 	rec := create(t, s, "")

@@ -86,8 +86,10 @@ type End struct {
 var machine = sync.OnceValue(Machine)
 
 const recordColumns = `id, state, created_at, started_at, ended_at, prompt_len,
-	session_id, idem_key, body_hash, machine, status, answer, event_seq,
-	event_bytes, wh_state, wh_attempts, wh_last_status, wh_delivered_at`
+	session_id, idem_key, body_hash, machine, status, answer,
+	(SELECT COALESCE(MAX(seq), 0) FROM events WHERE command_id = commands.id),
+	(SELECT COALESCE(SUM(length(data)), 0) FROM events WHERE command_id = commands.id),
+	wh_state, wh_attempts, wh_last_status, wh_delivered_at`
 
 // queryer is what *sql.DB and *sql.Tx share for reads.
 type queryer interface {
@@ -181,6 +183,7 @@ func (s *Store) Finish(ctx context.Context, id string, e End) error {
 	if err := s.finish(ctx, id, e); err != nil {
 		return s.wrote(fmt.Errorf("finish record %s: %w", id, err))
 	}
+	s.counts.forget(id)
 	return s.wrote(nil)
 }
 

@@ -14,6 +14,13 @@ import (
 //
 // Times are Unix nanoseconds (UTC); 0 means "not yet". Ids are UUIDv7 text,
 // so ORDER BY id is creation order.
+//
+// Every page a command's writes touch is a WAL frame written, and frames
+// are most of a command's cost on disk (BenchmarkCommand): so no index
+// serves only a rare query (the running records at Open, Prune's age scan
+// read all rows of a table bounded by max_commands), and appending an
+// event writes the events table alone (its totals are counted in memory,
+// see appendEvents).
 var migrations = []string{
 	// 1: records and their events.
 	`CREATE TABLE commands (
@@ -28,13 +35,9 @@ var migrations = []string{
 		body_hash   BLOB,
 		machine     TEXT    NOT NULL DEFAULT '',
 		status      INTEGER NOT NULL DEFAULT 0,
-		answer      BLOB,
-		event_seq   INTEGER NOT NULL DEFAULT 0,
-		event_bytes INTEGER NOT NULL DEFAULT 0
+		answer      BLOB
 	);
 	CREATE UNIQUE INDEX commands_idem_key ON commands(idem_key) WHERE idem_key IS NOT NULL;
-	CREATE INDEX commands_running ON commands(state) WHERE state = 'running';
-	CREATE INDEX commands_ended ON commands(ended_at) WHERE ended_at > 0;
 	CREATE TABLE events (
 		command_id TEXT    NOT NULL,
 		seq        INTEGER NOT NULL,

@@ -13,7 +13,7 @@ import (
 // Transactions use them through tx.StmtContext, which reuses the prepared
 // statement on the one writer connection.
 type stmts struct {
-	byKey, insert, started, finish, outbox, appendSeq, appendEvent *sql.Stmt
+	byKey, insert, started, finish, outbox, eventTotals, appendEvent *sql.Stmt
 }
 
 // prepare prepares every statement of stmts on db.
@@ -35,10 +35,11 @@ func prepare(ctx context.Context, db *sql.DB) (*stmts, error) {
 			WHERE id = ?7 AND state = 'running'`},
 		{&st.outbox, `INSERT INTO outbox (command_id, payload, created_at, next_at)
 			VALUES (?1, ?2, ?3, ?3)`},
-		{&st.appendSeq, `UPDATE commands SET event_seq = ?1, event_bytes = event_bytes + ?2
-			WHERE id = ?3 AND state = 'running' AND event_seq < ?1
-			RETURNING event_bytes`},
-		{&st.appendEvent, `INSERT INTO events (command_id, seq, type, data) VALUES (?, ?, ?, ?)`},
+		{&st.eventTotals, `SELECT COALESCE(MAX(seq), 0), COALESCE(SUM(length(data)), 0)
+			FROM events WHERE command_id = ?`},
+		{&st.appendEvent, `INSERT INTO events (command_id, seq, type, data)
+			SELECT ?1, ?2, ?3, ?4 WHERE EXISTS
+			(SELECT 1 FROM commands WHERE id = ?1 AND state = 'running')`},
 	} {
 		s, err := db.PrepareContext(ctx, p.sql)
 		if err != nil {
@@ -56,7 +57,7 @@ func (st *stmts) close() error {
 		return nil
 	}
 	var errs []error
-	for _, s := range []*sql.Stmt{st.byKey, st.insert, st.started, st.finish, st.outbox, st.appendSeq, st.appendEvent} {
+	for _, s := range []*sql.Stmt{st.byKey, st.insert, st.started, st.finish, st.outbox, st.eventTotals, st.appendEvent} {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}

@@ -69,6 +69,7 @@ type Store struct {
 	st   *stmts  // the writer's prepared statements
 
 	leftRunning []string // ids found running at Open
+	counts      counts   // running commands' event totals
 
 	writeErrors atomic.Uint64
 	mu          sync.Mutex
