@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -89,6 +90,11 @@ func BenchmarkSize10k(b *testing.B) {
 		}
 		b.ReportMetric(float64(live), "bytes-live/10k")
 		b.ReportMetric(float64(closed), "bytes-closed/10k")
+		// Open reads every page once (quick_check): the start-up cost.
+		t0 := time.Now()
+		again := open(b, filepath.Dir(s.Path()))
+		b.ReportMetric(float64(time.Since(t0).Milliseconds()), "ms-open/10k")
+		again.Close()
 	}
 }
 
