@@ -6,6 +6,9 @@
 #
 # Behind a TLS-intercepting proxy, put its CA certificate(s) in certs/ as
 # *.crt files (PEM) before building (see certs/README.md); empty by default.
+# Without them the download steps fail with an x509 error and the build
+# stops there, saying what to do. podman-compose 1.0 exits 0 even then (with
+# nothing running): read its output, or build first with podman build.
 # Needs BuildKit (Docker 23+ and docker compose use it by default) or podman.
 
 # --- build: a static vmd -------------------------------------------------
@@ -17,7 +20,12 @@ RUN update-ca-certificates
 WORKDIR /src
 # Modules before sources: editing code does not download them again.
 COPY go.mod go.sum ./
-RUN go mod download
+RUN go mod download || { \
+      echo >&2; \
+      echo >&2 "vmd build: go mod download failed (see above)."; \
+      echo >&2 "vmd build: behind a proxy that intercepts TLS (x509: certificate signed by unknown authority)?"; \
+      echo >&2 "vmd build: copy its CA certificate(s), PEM, to certs/<name>.crt and build again; see certs/README.md."; \
+      exit 1; }
 COPY . .
 ARG VERSION=dev
 RUN --mount=type=cache,target=/root/.cache/go-build \
@@ -26,14 +34,15 @@ RUN --mount=type=cache,target=/root/.cache/go-build \
 # --- runtime -------------------------------------------------------------
 FROM node:22-bookworm-slim
 # Chromium for Playwright MCP (--executable-path /usr/bin/chromium in
-# .mcp.json), fonts so pages render text and emoji, git for the agent.
+# .mcp.json), fonts so pages render text and emoji, git and gh (Debian's
+# package, GitHub's CLI) for the agent.
 # Left out: Chromium's Vulkan validation layer (23 MB), a debugging aid
 # Chromium loads only when asked to.
 RUN echo 'path-exclude /usr/lib/chromium/libVkLayer_khronos_validation.so' \
       >/etc/dpkg/dpkg.cfg.d/vmd-exclude \
  && apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      ca-certificates chromium fonts-liberation fonts-noto-color-emoji git \
+      ca-certificates chromium fonts-liberation fonts-noto-color-emoji git gh \
  && apt-get clean && rm -rf /var/lib/apt/lists/*
 
 # The agent, at the versions package-lock.json pins, with its install
@@ -52,21 +61,33 @@ RUN --mount=type=bind,source=certs,target=/tmp/vmd-extra-ca \
       export NODE_EXTRA_CA_CERTS=/tmp/extra-ca.pem; \
     fi; \
     PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 \
-      npm ci --omit=dev --ignore-scripts=false --no-audit --no-fund --no-update-notifier --cache /tmp/npm-cache; \
+      npm ci --omit=dev --ignore-scripts=false --no-audit --no-fund --no-update-notifier --cache /tmp/npm-cache || { \
+        echo >&2; \
+        echo >&2 "vmd build: npm ci failed (see above)."; \
+        echo >&2 "vmd build: behind a proxy that intercepts TLS (UNABLE_TO_GET_ISSUER_CERT_LOCALLY, SELF_SIGNED_CERT_IN_CHAIN)?"; \
+        echo >&2 "vmd build: copy its CA certificate(s), PEM, to certs/<name>.crt and build again; see certs/README.md."; \
+        exit 1; }; \
     rm -rf /tmp/npm-cache /tmp/node-compile-cache /tmp/extra-ca.pem; \
     claude --version | grep -F '(Claude Code)'
 
 COPY --from=build /out/vmd /usr/local/bin/vmd
 
-# vmd's working directory is the CLI's: vm.hcl and .mcp.json (read-only to
-# the agent), and room for the agent to work (owned by node).
-WORKDIR /app
-COPY vm.hcl .mcp.json ./
-# ~/.claude holds the CLI's sessions: docker-compose.yml mounts a volume
-# there so that conversations survive a new container; made here so that
-# the volume starts out node's.
-RUN chown node:node /app && mkdir -p /home/node/.claude && chown node:node /home/node/.claude \
+# vmd's own files, read-only to the agent: root's, 0644, out of the
+# workspace. VM_CONFIG and MCP_CONFIG below point vmd at them.
+COPY --chown=root:root --chmod=0644 vm.hcl .mcp.json /etc/vmd/
+# /workspace is the agent's: the CLI's working directory, where it clones
+# and builds, on a volume so that clones and uncommitted work survive a new
+# container (docker-compose.yml names it; Fly mounts one, see fly.toml).
+# ~/.claude holds the CLI's sessions, filed by working directory: compose
+# mounts a volume there too. Both made here so that a new volume starts out
+# node's.
+RUN mkdir -p /workspace /home/node/.claude \
+ && chown node:node /workspace /home/node/.claude \
  && vmd -version
+# Without a volume of its own, docker run makes an anonymous one per
+# container (docker rm -v removes it).
+VOLUME /workspace
+WORKDIR /workspace
 
 # Screenshots land in IMAGES_DIR; the node user must be able to write it.
 ENV IMAGES_DIR=/tmp/images
@@ -80,7 +101,10 @@ STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||3001)+'/health',{signal:AbortSignal.timeout(4000)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # vmd itself is PID 1 (no tini): it reaps every orphan itself. Its settings:
-# /app/vm.hcl, then the environment (VM_CONFIG names another file).
-ENV VM_CONFIG=/app/vm.hcl
+# /etc/vmd/vm.hcl, then the environment (VM_CONFIG names another file).
+# WORKSPACE_DIR is the CLI's working directory (vmd's own, WORKDIR, too).
+ENV VM_CONFIG=/etc/vmd/vm.hcl \
+    MCP_CONFIG=/etc/vmd/.mcp.json \
+    WORKSPACE_DIR=/workspace
 ENTRYPOINT ["/usr/local/bin/vmd"]
 CMD []

@@ -4,14 +4,19 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 )
 
-// env makes a getenv over a map, with the API key set unless overridden.
+// testHome is the HOME every test's environment has, for state_dir.
+const testHome = "/home/test"
+
+// env makes a getenv over a map, with the API key and HOME set unless
+// overridden.
 func env(kv ...string) func(string) string {
-	m := map[string]string{"ANTHROPIC_API_KEY": "k"}
+	m := map[string]string{"ANTHROPIC_API_KEY": "k", "HOME": testHome}
 	for i := 0; i+1 < len(kv); i += 2 {
 		m[kv[i]] = kv[i+1]
 	}
@@ -27,36 +32,112 @@ func writeFile(t *testing.T, body string) string {
 	return p
 }
 
-func TestDefaults(t *testing.T) {
-	c, err := Load("", env())
+// loaded is Default() as Load leaves it with nothing set: paths made
+// absolute, the absent default MCP file dropped.
+func loaded(t *testing.T) *Config {
+	t.Helper()
+	cwd, err := os.Getwd()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(c, Default()) {
-		t.Errorf("Load with nothing set = %+v; want the defaults %+v", c, Default())
+	c := Default()
+	c.WorkDir = cwd
+	c.StateDir = testHome + "/.vmd"
+	c.MCPConfig = "" // no .mcp.json in config/
+	return c
+}
+
+// same compares configs without their warnings.
+func same(a, b *Config) bool {
+	x, y := *a, *b
+	x.warnings, y.warnings = nil, nil
+	return reflect.DeepEqual(x, y)
+}
+
+// The contract's defaults.
+func TestDefaults(t *testing.T) {
+	c := Default()
+	for _, tt := range []struct {
+		name      string
+		got, want any
+	}{
+		{"host", c.Host, "127.0.0.1"},
+		{"port", c.Port, 3001},
+		{"command_timeout", c.CommandTimeout, 5 * time.Minute},
+		{"drain_timeout", c.DrainTimeout, 8 * time.Second},
+		{"stall_timeout", c.StallTimeout, 120 * time.Second},
+		{"images_dir", c.ImagesDir, "/tmp/images"},
+		{"claude_bin", c.ClaudeBin, "claude"},
+		{"max_request_body", c.MaxRequestBody, 1 << 20},
+		{"state_dir", c.StateDir, "$HOME/.vmd"},
+		{"command_retention", c.CommandRetention, 7 * 24 * time.Hour},
+		{"max_commands", c.MaxCommands, 10000},
+		{"git_credential_hosts", c.GitCredentialHosts, []string{"github.com"}},
+		{"min_free_disk", c.MinFreeDisk, int64(1 << 30)},
+		{"allow_unauthenticated", c.AllowUnauthenticated, false},
+	} {
+		if !reflect.DeepEqual(tt.got, tt.want) {
+			t.Errorf("Default().%s = %v; want %v", tt.name, tt.got, tt.want)
+		}
 	}
-	if c.Port != 3001 || c.CommandTimeout != 300*time.Second || c.ImagesDir != "/tmp/images" ||
-		c.ClaudeBin != "claude" || c.MaxRequestBody < 1<<20 || c.DrainTimeout != 8*time.Second {
-		t.Errorf("defaults = %+v; want the contract's", c)
+	// A default list is the caller's to change.
+	c.ClaudeArgs[0] = "changed"
+	if Default().ClaudeArgs[0] != "-p" {
+		t.Error("changing one Default's claude_args changed the next one's")
+	}
+	got, err := Load("", env())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := loaded(t); !same(got, want) {
+		t.Errorf("Load with nothing set = %+v; want %+v", got, want)
 	}
 }
 
-// The repository's vm.hcl documents every default: loading it changes
-// nothing.
-func TestRepoFileIsTheDefaults(t *testing.T) {
-	c, err := Load("../vm.hcl", env())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(c, Default()) {
-		t.Errorf("Load(vm.hcl) = %+v; want the defaults %+v", c, Default())
-	}
-	src, _ := os.ReadFile("../vm.hcl")
-	for _, name := range []string{"host", "port", "command_timeout", "drain_timeout", "images_dir", "image_ttl",
-		"claude_bin", "claude_args", "work_dir", "mcp_config", "max_request_body", "max_output", "log_level", "log_format", "api_token"} {
-		if !strings.Contains(string(src), "\n"+name+" ") {
-			t.Errorf("vm.hcl does not document %s", name)
+// Every exported Config field is one setting of the table, and every
+// setting has a name, a doc line and, but claude_args, its own variable.
+func TestTableCoversConfig(t *testing.T) {
+	c := &Config{}
+	fields := map[uintptr]string{}
+	rv := reflect.ValueOf(c).Elem()
+	for i := range rv.NumField() {
+		if rv.Type().Field(i).IsExported() {
+			fields[rv.Field(i).Addr().Pointer()] = rv.Type().Field(i).Name
 		}
+	}
+	names, envs := map[string]bool{}, map[string]bool{}
+	for _, s := range settings {
+		addr := reflect.ValueOf(s.field.ptr(c)).Pointer()
+		if _, ok := fields[addr]; !ok {
+			t.Errorf("setting %s: its field is not a Config field, or is another setting's", s.name)
+		}
+		delete(fields, addr)
+		if names[s.name] || s.doc == "" || (s.env == "" && s.name != "claude_args") || envs[s.env] {
+			t.Errorf("setting %q (env %q): want a unique name and variable and a doc line", s.name, s.env)
+		}
+		names[s.name], envs[s.env] = true, true
+	}
+	for _, name := range fields {
+		t.Errorf("Config.%s is in no setting of the table", name)
+	}
+}
+
+// EnvVars is what the child's environment loses: vmd's own settings, the
+// deprecated names too, and never git's own variables.
+func TestEnvVars(t *testing.T) {
+	for _, name := range []string{"VM_CONFIG", "HOST", "PORT", "API_TOKEN", "WEBHOOK_SECRET", "WORKSPACE_DIR", "WORK_DIR", "STATE_DIR", "MIN_FREE_DISK_MB", "VMD_GIT_AUTHOR_NAME"} {
+		if !slices.Contains(EnvVars, name) {
+			t.Errorf("EnvVars = %q; want %s in it", EnvVars, name)
+		}
+	}
+	for _, name := range []string{"ANTHROPIC_API_KEY", "GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GITHUB_TOKEN", "IS_SANDBOX"} {
+		if slices.Contains(EnvVars, name) {
+			t.Errorf("EnvVars = %q; want no %s: it belongs to the CLI", EnvVars, name)
+		}
+	}
+	sorted := slices.Sorted(slices.Values(EnvVars))
+	if len(slices.Compact(sorted)) != len(EnvVars) {
+		t.Errorf("EnvVars = %q; want each once", EnvVars)
 	}
 }
 
@@ -73,94 +154,64 @@ func TestMCPConfigPath(t *testing.T) {
 		t.Fatal(err)
 	}
 	if p, err := c.MCPConfigPath(); p != filepath.Join(dir, ".mcp.json") || err != nil {
-		t.Errorf("present default: MCPConfigPath = %q, %v; want it in work_dir", p, err)
+		t.Errorf("present default: MCPConfigPath = %q, %v; want it in workspace_dir", p, err)
+	}
+	got, err := Load("", env("WORKSPACE_DIR", dir))
+	if err != nil || got.MCPConfig != filepath.Join(dir, ".mcp.json") {
+		t.Errorf("Load: MCPConfig = %q, %v; want it absolute in workspace_dir", got.MCPConfig, err)
 	}
 	c.MCPConfig = "other.json"
 	if p, _ := c.MCPConfigPath(); p != filepath.Join(dir, "other.json") {
-		t.Errorf("named file: MCPConfigPath = %q; want it in work_dir even before it exists", p)
+		t.Errorf("named file: MCPConfigPath = %q; want it in workspace_dir even before it exists", p)
 	}
 	if errs := c.Validate(); len(errs) != 1 || !strings.Contains(errs[0].Error(), "other.json\" is not a file") {
 		t.Errorf("named file missing: Validate = %v; want one mcp_config error", errs)
 	}
 }
 
-func TestFileThenEnv(t *testing.T) {
-	dir := t.TempDir()
-	path := writeFile(t, `
-port            = 4000
-command_timeout = "90s"
-image_ttl       = "10m"
-claude_args     = ["-p", "--verbose"]
-work_dir        = "`+dir+`"
-log_format      = "json"
-`)
-	c, err := Load(path, env("PORT", "5000", "COMMAND_TIMEOUT_MS", "1500", "LOG_LEVEL", "DEBUG"))
+// Relative paths become absolute once, in Load: images_dir from vmd's
+// working directory, state_dir from $HOME, workspace_dir as is.
+func TestPathsAreAbsolute(t *testing.T) {
+	cwd, _ := os.Getwd()
+	work := t.TempDir()
+	c, err := Load("", env("IMAGES_DIR", "images", "STATE_DIR", "~/state", "WORKSPACE_DIR", work))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Default()
-	want.Port = 5000                              // env wins over the file
-	want.CommandTimeout = 1500 * time.Millisecond // likewise
-	want.ImageTTL = 10 * time.Minute
-	want.ClaudeArgs = []string{"-p", "--verbose"}
-	want.WorkDir = dir
-	want.LogFormat = "json"
-	want.LogLevel = "DEBUG"
-	if !reflect.DeepEqual(c, want) {
-		t.Errorf("Load = %+v; want %+v", c, want)
+	for _, tt := range []struct{ name, got, want string }{
+		{"images_dir", c.ImagesDir, filepath.Join(cwd, "images")},
+		{"state_dir", c.StateDir, testHome + "/state"},
+		{"workspace_dir", c.WorkDir, work},
+	} {
+		if tt.got != tt.want {
+			t.Errorf("%s = %q; want %q", tt.name, tt.got, tt.want)
+		}
+	}
+	if c, err := Load("", env("STATE_DIR", ":memory:")); err != nil || c.StateDir != ":memory:" {
+		t.Errorf("STATE_DIR=:memory: state_dir = %q, %v; want :memory:", c.StateDir, err)
 	}
 }
 
-func TestErrors(t *testing.T) {
-	tests := []struct {
-		name string
-		file string
-		env  []string
-		want []string
-	}{
-		{"unknown attribute", "prot = 1\n", nil, []string{`vm.hcl:1:1: Unsupported argument: An argument named "prot" is not expected here.`}},
-		{"bad duration", "drain_timeout = \"soon\"\n", nil, []string{`vm.hcl:1:17: Invalid duration: drain_timeout = "soon" is not a duration`}},
-		{"syntax", "port = \n", nil, []string{`vm.hcl:1:8: Invalid expression`}},
-		{"block", "listen {\n}\n", nil, []string{`vm.hcl:1:1: Unsupported block type`}},
-		{"env numbers", "", []string{"PORT", "http", "MAX_OUTPUT", "1e6", "DRAIN_TIMEOUT_MS", "-"},
-			[]string{`PORT="http": not a whole number`, `DRAIN_TIMEOUT_MS="-": not a whole number of milliseconds`, `MAX_OUTPUT="1e6": not a whole number`}},
-		{"no key", "", []string{"ANTHROPIC_API_KEY", ""}, []string{"ANTHROPIC_API_KEY is not set"}},
-		{"ranges", "", []string{"PORT", "70000", "COMMAND_TIMEOUT_MS", "0", "DRAIN_TIMEOUT_MS", "-1", "MAX_REQUEST_BODY", "10", "MAX_OUTPUT", "0"},
-			[]string{"port: 70000 is not a TCP port", "command_timeout: 0s must be positive", "drain_timeout: -1ms must not be negative",
-				"max_request_body: 10 bytes is too small", "max_output: 0 bytes must be positive"}},
-		{"names", "log_format = \"xml\"\nclaude_bin = \" \"\nimages_dir = \"\"\n", []string{"LOG_LEVEL", "loud"},
-			[]string{`images_dir: must not be empty`, `claude_bin: must not be empty`, `log_level: "loud" is not one of`, `log_format: "xml" is not text or json`}},
-		{"work dir", "work_dir = \"/no/such/dir\"\n", nil, []string{`work_dir: "/no/such/dir" is not a directory`}},
-		{"mcp config set but missing", "mcp_config = \"/no/such/mcp.json\"\n", nil, []string{`vm.hcl:1:14: mcp_config: "/no/such/mcp.json" is not a file`}},
-		{"mcp config from env", "", []string{"MCP_CONFIG", "/"}, []string{`mcp_config: "/" is not a file`}},
-		{"file values carry their position", "port = -5\n\nmax_output = 0\n", []string{"COMMAND_TIMEOUT_MS", "-9223372036855"},
-			[]string{`COMMAND_TIMEOUT_MS="-9223372036855": not a whole number of milliseconds`,
-				`vm.hcl:1:8: port: -5 is not a TCP port`, `vm.hcl:3:14: max_output: 0 bytes must be positive`}},
-		{"bad env value leaves the file's position", "port = -5\n", []string{"PORT", "abc"},
-			[]string{`PORT="abc": not a whole number`, `vm.hcl:1:8: port: -5 is not a TCP port`}},
-		{"env value has no file position", "port = 3001\n", []string{"PORT", "-1"}, []string{`^port: -1 is not a TCP port`}},
+// A secret shows in the log only as set or not.
+func TestLogFields(t *testing.T) {
+	c, err := Load("", env("API_TOKEN", "tok-123", "WEBHOOK_URL", "https://relay.example/hook", "WEBHOOK_SECRET", secret24))
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			path := ""
-			if tt.file != "" {
-				path = writeFile(t, tt.file)
-			}
-			_, err := Load(path, env(tt.env...))
-			if err == nil {
-				t.Fatalf("Load = nil error; want %q", tt.want)
-			}
-			lines := strings.Split(err.Error(), "\n")
-			if len(lines) != len(tt.want) {
-				t.Fatalf("Load error = %q; want %d lines like %q", err, len(tt.want), tt.want)
-			}
-			for i, w := range tt.want {
-				// A leading ^ anchors the want at the start of the line.
-				if prefix, anchored := strings.CutPrefix(w, "^"); anchored && !strings.HasPrefix(lines[i], prefix) ||
-					!anchored && !strings.Contains(lines[i], w) {
-					t.Errorf("error line %d = %q; want it to contain %q", i+1, lines[i], w)
-				}
-			}
-		})
+	kv := c.LogFields()
+	got := map[any]any{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		got[kv[i]] = kv[i+1]
+	}
+	for _, tt := range []struct {
+		name string
+		want any
+	}{{"api_token", true}, {"webhook_secret", true}, {"webhook_url", "https://relay.example/hook"}, {"port", 3001}} {
+		if got[tt.name] != tt.want {
+			t.Errorf("LogFields()[%s] = %v; want %v", tt.name, got[tt.name], tt.want)
+		}
+	}
+	if len(got) != len(settings) {
+		t.Errorf("LogFields() has %d settings; want %d", len(got), len(settings))
 	}
 }

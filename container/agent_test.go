@@ -21,8 +21,9 @@ import (
 
 // agent runs the image on the host's network with the real CLI pointed at
 // a fake Anthropic API on the host's loopback (internal/fakeapi), and
-// returns the container and the fake API.
-func agent(t *testing.T) (*vmd, *fakeapi.Server) {
+// returns the container and the fake API. Each of extra is a NAME=value
+// added to the container's environment.
+func agent(t *testing.T, extra ...string) (*vmd, *fakeapi.Server) {
 	t.Helper()
 	image := testImage(t)
 	api, err := fakeapi.New(fakeapi.WithLogf(t.Logf))
@@ -56,6 +57,10 @@ func agent(t *testing.T) (*vmd, *fakeapi.Server) {
 		"CLAUDE_CODE_MAX_RETRIES": "1",
 		"COMMAND_TIMEOUT_MS":      "120000",
 		"PLAYWRIGHT_MCP_CONFIG":   "/etc/vmd-test/playwright-mcp.json",
+	}
+	for _, kv := range extra {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
 	}
 	v := startVMD(t, image, true, env, "-v", pwConfig+":/etc/vmd-test/playwright-mcp.json:ro")
 	waitHealthy(t, v.base, 30*time.Second)

@@ -12,26 +12,36 @@ import (
 	"time"
 )
 
-// TestCompose brings up the repository's docker-compose.yml, unmodified,
-// with podman-compose: the image under test (VMD_IMAGE), a .env written
-// from .env.example with a key set, published on a free loopback port
-// (VMD_PUBLISH). vmd answers /health and turns healthy, the compose settings
-// reach the container, and down removes it.
-func TestCompose(t *testing.T) {
-	image := testImage(t)
+// composeProject is a copy of the repository's docker-compose.yml and a
+// .env made from .env.example, in a directory of their own (podman-compose
+// reads .env from the compose file's directory, and a test must not write
+// one into the working tree), run under a project name of its own with the
+// image under test (VMD_IMAGE) published on a free loopback port
+// (VMD_PUBLISH).
+type composeProject struct {
+	t       *testing.T
+	dir     string
+	name    string
+	port    int
+	image   string
+	downed  bool
+	volumes []string // the compose file's named volumes
+}
+
+// newCompose makes a project whose .env is .env.example with the
+// replacements of env (old, new pairs) applied, then each of set appended
+// as a line. When the test ends it is brought down and its containers,
+// volumes and network (podman-compose down leaves the network) removed.
+func newCompose(t *testing.T, image string, env []string, set ...string) *composeProject {
+	t.Helper()
 	if _, err := exec.LookPath("podman-compose"); err != nil {
 		if os.Getenv("VMD_REQUIRE_REAL") == "1" {
 			t.Fatal("podman-compose is not installed (container/podman-setup.sh installs it)")
 		}
 		t.Skip("podman-compose is not installed (container/podman-setup.sh installs it)")
 	}
-	t.Parallel()
-
-	// A copy of the compose file and .env.example: podman-compose reads .env
-	// from the compose file's directory, and the test must not write one
-	// into the working tree.
-	dir := t.TempDir()
-	token := uniqueName("token-")
+	c := &composeProject{t: t, dir: t.TempDir(), name: uniqueName("vmdtest"), port: freePort(t), image: image,
+		volumes: []string{"claude-sessions", "workspace"}}
 	for _, f := range []string{"docker-compose.yml", ".env.example"} {
 		b, err := os.ReadFile(filepath.Join("..", f))
 		if err != nil {
@@ -39,45 +49,112 @@ func TestCompose(t *testing.T) {
 		}
 		if f == ".env.example" {
 			f = ".env"
-			b = []byte(strings.NewReplacer(
-				"\nANTHROPIC_API_KEY=\n", "\nANTHROPIC_API_KEY=sk-ant-test-not-a-key\n",
-				"\n# API_TOKEN=\n", "\nAPI_TOKEN="+token+"\n",
-			).Replace(string(b)))
+			b = []byte(strings.NewReplacer(env...).Replace(string(b)) + strings.Join(set, "\n") + "\n")
 		}
-		if err := os.WriteFile(filepath.Join(dir, f), b, 0o600); err != nil {
+		if err := os.WriteFile(filepath.Join(c.dir, f), b, 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
-	project := uniqueName("vmdtest")
-	port := freePort(t)
-	compose := func(timeout time.Duration, args ...string) (string, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), timeout)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, "podman-compose", append([]string{"-p", project, "-f", "docker-compose.yml"}, args...)...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(),
-			"VMD_IMAGE="+image,
-			"VMD_PUBLISH=127.0.0.1:"+strconv.Itoa(port),
-		)
-		out, err := cmd.CombinedOutput()
-		return string(out), err
-	}
-	downDone := false
-	t.Cleanup(func() {
-		if !downDone {
-			if out, err := compose(2*time.Minute, "down", "-t", "0"); err != nil {
-				t.Logf("cleanup: podman-compose down: %v\n%s", err, out)
-			}
+	t.Cleanup(c.cleanup)
+	return c
+}
+
+// appendEnv adds lines to the project's .env.
+func (c *composeProject) appendEnv(lines ...string) {
+	c.t.Helper()
+	f, err := os.OpenFile(filepath.Join(c.dir, ".env"), os.O_APPEND|os.O_WRONLY, 0)
+	if err == nil {
+		_, err = f.WriteString(strings.Join(lines, "\n") + "\n")
+		if cerr := f.Close(); err == nil {
+			err = cerr
 		}
-		if out, err := podman(t, 30*time.Second, "volume", "rm", "-f", project+"_claude-sessions"); err != nil {
+	}
+	if err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// run runs podman-compose with args and returns its combined output.
+func (c *composeProject) run(timeout time.Duration, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "podman-compose", append([]string{"-p", c.name, "-f", "docker-compose.yml"}, args...)...)
+	cmd.Dir = c.dir
+	cmd.Env = append(os.Environ(),
+		"VMD_IMAGE="+c.image,
+		"VMD_PUBLISH=127.0.0.1:"+strconv.Itoa(c.port),
+	)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// up brings the project up and fails the test if it does not.
+func (c *composeProject) up() {
+	c.t.Helper()
+	if out, err := c.run(2*time.Minute, "up", "-d"); err != nil {
+		c.t.Fatalf("podman-compose up -d: %v\n%s", err, out)
+	}
+	c.downed = false
+}
+
+// down brings it down as an operator would (podman-compose 1.0 ignores
+// stop_grace_period and stops with -t 1 unless told: give it the compose
+// file's 15 s), and checks no container is left.
+func (c *composeProject) down() {
+	c.t.Helper()
+	if out, err := c.run(2*time.Minute, "down", "-t", "15"); err != nil {
+		c.t.Fatalf("podman-compose down: %v\n%s", err, out)
+	}
+	c.downed = true
+	if left := mustPodman(c.t, 30*time.Second, "ps", "-a", "--filter", "label=io.podman.compose.project="+c.name, "--format", "{{.Names}}"); left != "" {
+		c.t.Errorf("containers left after down: %s", left)
+	}
+}
+
+// container is the name of the project's one running container.
+func (c *composeProject) container() string {
+	c.t.Helper()
+	name := strings.TrimSpace(mustPodman(c.t, 30*time.Second, "ps", "--filter", "label=io.podman.compose.project="+c.name, "--format", "{{.Names}}"))
+	if name == "" || strings.Contains(name, "\n") {
+		c.t.Fatalf("containers of project %s: %q; want one", c.name, name)
+	}
+	return name
+}
+
+func (c *composeProject) cleanup() {
+	t := c.t
+	if !c.downed {
+		if out, err := c.run(2*time.Minute, "down", "-t", "0"); err != nil {
+			t.Logf("cleanup: podman-compose down: %v\n%s", err, out)
+		}
+	}
+	for _, v := range c.volumes {
+		if out, err := podman(t, 30*time.Second, "volume", "rm", "-f", c.name+"_"+v); err != nil {
 			t.Logf("cleanup: podman volume rm: %v\n%s", err, out)
 		}
+	}
+	// podman-compose 1.0 makes a network per project and down leaves it.
+	if out, err := podman(t, 30*time.Second, "network", "rm", "-f", c.name+"_default"); err != nil {
+		t.Logf("cleanup: podman network rm: %v\n%s", err, out)
+	}
+}
+
+// TestCompose brings up the repository's docker-compose.yml, unmodified,
+// with podman-compose: a .env written from .env.example with a key set.
+// vmd answers /health and turns healthy, the compose settings reach the
+// container, the volumes outlive it, and down removes it.
+func TestCompose(t *testing.T) {
+	image := testImage(t)
+	token := uniqueName("token-")
+	c := newCompose(t, image, []string{
+		"\nANTHROPIC_API_KEY=\n", "\nANTHROPIC_API_KEY=sk-ant-test-not-a-key\n",
+		"\n# API_TOKEN=\n", "\nAPI_TOKEN=" + token + "\n",
 	})
+	t.Parallel()
+	port := c.port
 
 	start := time.Now()
-	if out, err := compose(2*time.Minute, "up", "-d"); err != nil {
-		t.Fatalf("podman-compose up -d: %v\n%s", err, out)
-	}
+	c.up()
 	base := "http://127.0.0.1:" + strconv.Itoa(port)
 	waitHealthy(t, base, 30*time.Second)
 	t.Logf("up and answering /health after %s", time.Since(start))
@@ -102,10 +179,7 @@ func TestCompose(t *testing.T) {
 		}
 	}
 
-	name := strings.TrimSpace(mustPodman(t, 30*time.Second, "ps", "--filter", "label=io.podman.compose.project="+project, "--format", "{{.Names}}"))
-	if name == "" || strings.Contains(name, "\n") {
-		t.Fatalf("containers of project %s: %q; want one", project, name)
-	}
+	name := c.container()
 	if _, err := podman(t, 30*time.Second, "healthcheck", "run", name); err != nil {
 		t.Errorf("podman healthcheck run: %v", err)
 	}
@@ -127,29 +201,18 @@ func TestCompose(t *testing.T) {
 	if out, err := podman(t, 30*time.Second, "exec", name, "sh", "-c", "echo kept > /home/node/.claude/vmd-test-session"); err != nil {
 		t.Errorf("writing in /home/node/.claude as node: %v\n%s", err, out)
 	}
-	if got := mustPodman(t, 30*time.Second, "inspect", "--format", "{{range .Mounts}}{{.Destination}} {{end}}", name); !strings.Contains(got, "/home/node/.claude") {
-		t.Errorf("mounts = %q; want a volume at /home/node/.claude", got)
+	if got := mustPodman(t, 30*time.Second, "inspect", "--format", "{{range .Mounts}}{{.Destination}} {{end}}", name); !strings.Contains(got, "/home/node/.claude") || !strings.Contains(got, "/workspace") {
+		t.Errorf("mounts = %q; want volumes at /home/node/.claude and /workspace", got)
 	}
 
-	// podman-compose 1.0 ignores stop_grace_period and stops with -t 1
-	// unless told: give it the compose file's 15 s.
 	start = time.Now()
-	if out, err := compose(2*time.Minute, "down", "-t", "15"); err != nil {
-		t.Fatalf("podman-compose down: %v\n%s", err, out)
-	}
-	downDone = true
+	c.down()
 	t.Logf("down after %s", time.Since(start))
-	if left := mustPodman(t, 30*time.Second, "ps", "-a", "--filter", "label=io.podman.compose.project="+project, "--format", "{{.Names}}"); left != "" {
-		t.Errorf("containers left after down: %s", left)
-	}
 
 	// A new container finds the sessions of the old one.
-	if out, err := compose(2*time.Minute, "up", "-d"); err != nil {
-		t.Fatalf("podman-compose up -d, again: %v\n%s", err, out)
-	}
-	downDone = false
+	c.up()
 	waitHealthy(t, base, 30*time.Second)
-	name = strings.TrimSpace(mustPodman(t, 30*time.Second, "ps", "--filter", "label=io.podman.compose.project="+project, "--format", "{{.Names}}"))
+	name = c.container()
 	if got := mustPodman(t, 30*time.Second, "exec", name, "cat", "/home/node/.claude/vmd-test-session"); got != "kept" {
 		t.Errorf("after down and up, the sessions volume holds %q; want what the old container wrote", got)
 	}

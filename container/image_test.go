@@ -85,6 +85,13 @@ func TestAgentInstalled(t *testing.T) {
 		{[]string{"sh", "-c", "command -v playwright-mcp"}, "/opt/vmd-agent/node_modules/.bin/playwright-mcp"},
 		{[]string{"chromium", "--version"}, "Chromium"},
 		{[]string{"git", "--version"}, "git version"},
+		{[]string{"gh", "--version"}, "gh version"},
+		// vmd's files are root's and read-only to the agent; the
+		// workspace is the agent's, and where vmd (and so the CLI) runs.
+		{[]string{"stat", "-c", "%U %a %n", "/etc/vmd/vm.hcl", "/etc/vmd/.mcp.json"}, "root 644 /etc/vmd/vm.hcl\nroot 644 /etc/vmd/.mcp.json"},
+		{[]string{"sh", "-c", "test -w /etc/vmd/vm.hcl || test -w /etc/vmd || echo read-only"}, "read-only"},
+		{[]string{"stat", "-c", "%U", "/workspace"}, "node"},
+		{[]string{"readlink", "/proc/1/cwd"}, "/workspace"},
 		{[]string{"sh", "-c", "echo $CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC"}, "1"},
 		{[]string{"sh", "-c", "touch $IMAGES_DIR/probe && echo writable"}, "writable"},
 	} {
@@ -94,8 +101,9 @@ func TestAgentInstalled(t *testing.T) {
 			}
 		})
 	}
-	if got := v.exec(t, "ls", "-a", "/app"); !strings.Contains(got, ".mcp.json") || !strings.Contains(got, "vm.hcl") {
-		t.Errorf("ls -a /app = %q; want vm.hcl and .mcp.json", got)
+	// Nothing of vmd's in the agent's workspace.
+	if got := v.exec(t, "ls", "-A", "/workspace"); got != "" {
+		t.Errorf("ls -A /workspace = %q; want an empty workspace", got)
 	}
 }
 
@@ -188,7 +196,7 @@ func TestNoKey(t *testing.T) {
 	image := testImage(t)
 	t.Parallel()
 	name := uniqueName("vmd-test-")
-	t.Cleanup(func() { podman(t, 60*time.Second, "rm", "-f", "-t", "0", name) })
+	t.Cleanup(func() { podman(t, 60*time.Second, "rm", "-f", "-v", "-t", "0", name) })
 	start := time.Now()
 	out, err := podman(t, 60*time.Second, "run", "--pull=never", "--name", name, "--label", testLabel, image)
 	if err == nil {

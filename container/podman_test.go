@@ -117,7 +117,7 @@ func startVMD(t *testing.T, image string, hostNet bool, env map[string]string, e
 			logs, _ := podman(t, 30*time.Second, "logs", v.name)
 			t.Logf("logs of %s:\n%s", v.name, logs)
 		}
-		if _, err := podman(t, 60*time.Second, "rm", "-f", "-t", "0", v.name); err != nil {
+		if _, err := podman(t, 60*time.Second, "rm", "-f", "-v", "-t", "0", v.name); err != nil {
 			t.Logf("cleanup: %v", err)
 		}
 	})

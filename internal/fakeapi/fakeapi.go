@@ -13,6 +13,10 @@
 //	                            tool failed, "Tool failed: ...")
 //	Open URL and stall          calls browser_navigate to URL, then, given
 //	                            its result, stalls (Chromium is up)
+//	Run in Bash: COMMAND        calls the CLI's Bash tool with COMMAND (the
+//	                            rest of the prompt, lines included), then
+//	                            answers "Bash said: OUTPUT" with the tool's
+//	                            result (or "Tool failed: ..." if it failed)
 //	What did I ask before?      answers "You asked: PROMPT" with the user
 //	                            prompt before this one in the conversation
 //	                            (as sent again by the CLI on --resume)
@@ -53,7 +57,12 @@ import (
 const (
 	ToolNavigate   = "mcp__playwright__browser_navigate"
 	ToolScreenshot = "mcp__playwright__browser_take_screenshot"
+	// ToolBash is the CLI's own tool that runs a shell command.
+	ToolBash = "Bash"
 )
+
+// bashPrefix starts a prompt that runs the rest in the Bash tool.
+const bashPrefix = "run in bash:"
 
 // Server is a running fake API. Its methods are safe for concurrent use.
 type Server struct {
@@ -261,6 +270,16 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request, req *MessagesR
 			apiError(w, 529, "overloaded_error", "Overloaded")
 		default:
 			apiError(w, 500, "api_error", "Internal server error")
+		}
+	case strings.HasPrefix(lower, bashPrefix):
+		switch {
+		case len(results) == 0:
+			cmd := strings.TrimSpace(p[len(bashPrefix):])
+			s.reply(w, req, s.toolUse(ToolBash, map[string]any{"command": cmd, "description": "Run the command asked for"}))
+		case failed(results) != "":
+			s.reply(w, req, text("Tool failed: "+failed(results)))
+		default:
+			s.reply(w, req, text("Bash said: "+results[0].ResultText()))
 		}
 	case strings.HasPrefix(lower, "stall"):
 		s.stall(w, r)

@@ -190,6 +190,29 @@ func TestScripts(t *testing.T) {
 		want: []Block{{Type: "text", Text: "You asked: What is 2+2?"}},
 		stop: "end_turn",
 	}, {
+		name:     "bash: call",
+		messages: []string{`{"role":"user","content":"Run in Bash: echo one\necho two"}`},
+		want:     []Block{{Type: "tool_use", Name: ToolBash, Input: json.RawMessage(`{"command":"echo one\necho two","description":"Run the command asked for"}`)}},
+		stop:     "tool_use",
+	}, {
+		name: "bash: done",
+		messages: []string{
+			`{"role":"user","content":"Run in Bash: echo one"}`,
+			`{"role":"assistant","content":[{"type":"tool_use","id":"t1","name":"Bash","input":{}}]}`,
+			`{"role":"user","content":[{"type":"tool_result","tool_use_id":"t1","content":"one"}]}`,
+		},
+		want: []Block{{Type: "text", Text: "Bash said: one"}},
+		stop: "end_turn",
+	}, {
+		name: "bash: failed",
+		messages: []string{
+			`{"role":"user","content":"Run in Bash: false"}`,
+			`{"role":"assistant","content":[{"type":"tool_use","id":"t1","name":"Bash","input":{}}]}`,
+			`{"role":"user","content":[{"type":"tool_result","tool_use_id":"t1","is_error":true,"content":"Exit code 1"}]}`,
+		},
+		want: []Block{{Type: "text", Text: "Tool failed: Exit code 1"}},
+		stop: "end_turn",
+	}, {
 		name:     "no previous prompt",
 		messages: []string{`{"role":"user","content":"What did I ask before?"}`},
 		want:     []Block{{Type: "text", Text: "You asked nothing before."}},

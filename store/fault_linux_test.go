@@ -1,0 +1,103 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// smallFS mounts a tmpfs of size bytes on a fresh directory and unmounts it
+// at the end of t. It needs root; CI (VMD_REQUIRE_REAL=1) fails rather than
+// skips without it.
+func smallFS(t *testing.T, size string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size="+size); err != nil {
+		if os.Getenv("VMD_REQUIRE_REAL") != "" {
+			t.Fatalf("mount tmpfs on %s = %v; this test needs root", dir, err)
+		}
+		t.Skipf("mount tmpfs on %s = %v; this test needs root", dir, err)
+	}
+	t.Cleanup(func() {
+		if err := unix.Unmount(dir, 0); err != nil {
+			t.Errorf("unmount %s = %v", dir, err)
+		}
+	})
+	return dir
+}
+
+func TestDiskFull(t *testing.T) {
+	dir := smallFS(t, "256k")
+	ballast := filepath.Join(dir, "ballast")
+	writeFile(t, ballast, make([]byte, 64<<10))
+	s, err := Open(context.Background(), filepath.Join(dir, "state"), Options{})
+	if err != nil {
+		t.Fatalf("Open on a small tmpfs = %v", err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	rec := create(t, s, "")
+	chunk := []byte(`"` + strings.Repeat("x", 8<<10) + `"`)
+	var failed error
+	for seq := int64(1); seq < 1000 && failed == nil; seq++ {
+		_, failed = s.AppendEvent(ctx, rec.ID, Event{seq, "message", chunk})
+	}
+	if failed == nil {
+		t.Fatalf("AppendEvent never failed on a 256k file system")
+	}
+	if err := s.Health(); err == nil {
+		t.Errorf("Health() after %v = nil; want the error", failed)
+	}
+	if n := s.Stats().WriteErrors; n == 0 {
+		t.Errorf("Stats().WriteErrors = %d; want at least 1", n)
+	}
+	if got, err := s.Get(ctx, rec.ID); err != nil || got.State != Running {
+		t.Errorf("Get while the disk is full = %v, %v; want the record readable", got.State, err)
+	}
+
+	// Room again: the next write succeeds and the store is healthy.
+	if err := os.Remove(ballast); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Finish(ctx, rec.ID, End{State: Succeeded, Status: 200, Body: []byte("{}")}); err != nil {
+		t.Fatalf("Finish after freeing room = %v", err)
+	}
+	if err := s.Health(); err != nil {
+		t.Errorf("Health() after a good write = %v; want nil", err)
+	}
+}
+
+// TestReadOnlyFileSystem opens a good store on a file system that became
+// read-only: the error names the file and does not call it corrupt (moving
+// it aside would lose the records). A running store cannot be caught in the
+// act here: Linux refuses to remount read-only while files are open for
+// writing, so TestDiskFull covers failures while running.
+func TestReadOnlyFileSystem(t *testing.T) {
+	dir := smallFS(t, "4m")
+	s := open(t, dir)
+	fill(t, s, 3)
+	s.Close()
+	if err := unix.Mount("", dir, "", unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+		t.Fatalf("remount %s read-only = %v", dir, err)
+	}
+	defer func() {
+		if err := unix.Mount("", dir, "", unix.MS_REMOUNT, ""); err != nil {
+			t.Errorf("remount %s read-write = %v", dir, err)
+		}
+	}()
+	s, err := Open(context.Background(), dir, Options{})
+	if err == nil {
+		s.Close()
+		t.Fatalf("Open on a read-only file system = nil; want an error")
+	}
+	path := filepath.Join(dir, FileName)
+	if errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), path) {
+		t.Errorf("Open on a read-only file system = %v; want an error naming %s, not ErrCorrupt", err, path)
+	}
+	t.Log(err)
+}

@@ -1,0 +1,268 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// open opens a store in dir (or Memory) and closes it at the end of t.
+func open(t testing.TB, dir string) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), dir, Options{})
+	if err != nil {
+		t.Fatalf("Open(%q) = %v", dir, err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// create stores a running record with key (may be "") and returns it.
+func create(t testing.TB, s *Store, key string) Record {
+	t.Helper()
+	rec, created, err := s.Create(context.Background(), NewRecord{
+		PromptLen: 5, IdempotencyKey: key, BodyHash: []byte("hash-" + key),
+	})
+	if err != nil || !created {
+		t.Fatalf("Create(key %q) = %v, created %v; want a new record", key, err, created)
+	}
+	return rec
+}
+
+// stores runs f against an in-memory store and a file store.
+func stores(t *testing.T, f func(t *testing.T, s *Store)) {
+	for _, dir := range []string{Memory, "file"} {
+		t.Run(dir, func(t *testing.T) {
+			if dir == "file" {
+				dir = t.TempDir()
+			}
+			f(t, open(t, dir))
+		})
+	}
+}
+
+func TestCreateGetRoundTrip(t *testing.T) {
+	stores(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		at := time.Date(2026, 11, 30, 8, 0, 0, 123456789, time.UTC)
+		want := NewRecord{
+			CreatedAt: at, PromptLen: 42, SessionID: "sess",
+			IdempotencyKey: "k1", BodyHash: []byte{1, 2, 3}, Machine: "m1",
+		}
+		rec, created, err := s.Create(ctx, want)
+		if err != nil || !created {
+			t.Fatalf("Create = %v, created %v; want nil, true", err, created)
+		}
+		if _, err := ParseID(rec.ID); err != nil {
+			t.Errorf("Create made id %q: %v", rec.ID, err)
+		}
+		got, err := s.Get(ctx, rec.ID)
+		if err != nil {
+			t.Fatalf("Get(%s) = %v", rec.ID, err)
+		}
+		if got.State != Running || !got.CreatedAt.Equal(at) || got.PromptLen != 42 ||
+			got.SessionID != "sess" || got.IdempotencyKey != "k1" ||
+			!bytes.Equal(got.BodyHash, []byte{1, 2, 3}) || got.Machine != "m1" {
+			t.Errorf("Get = %+v; want the fields of %+v, running", got, want)
+		}
+		if byKey, err := s.ByKey(ctx, "k1"); err != nil || byKey.ID != rec.ID {
+			t.Errorf("ByKey(k1) = %s, %v; want %s", byKey.ID, err, rec.ID)
+		}
+	})
+}
+
+func TestLookupMissing(t *testing.T) {
+	s := open(t, Memory)
+	ctx := context.Background()
+	id, _ := NewID()
+	tests := []struct {
+		name string
+		err  error
+	}{
+		{"Get", func() error { _, err := s.Get(ctx, id); return err }()},
+		{"ByKey", func() error { _, err := s.ByKey(ctx, "nope"); return err }()},
+		{"ByKey empty", func() error { _, err := s.ByKey(ctx, ""); return err }()},
+		{"Started", s.Started(ctx, id, time.Now(), "")},
+		{"Finish", s.Finish(ctx, id, End{State: Succeeded})},
+		{"AppendEvent", func() error { _, err := s.AppendEvent(ctx, id, Event{Seq: 1}); return err }()},
+		{"Attempted", s.Attempted(ctx, id, Attempt{Outcome: DeliveryDelivered})},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if !errors.Is(tt.err, ErrNotFound) {
+				t.Errorf("%s(missing) = %v; want ErrNotFound", tt.name, tt.err)
+			}
+		})
+	}
+	if err := s.Health(); err != nil {
+		t.Errorf("Health() after caller mistakes = %v; want nil", err)
+	}
+}
+
+func TestCreateKeyTaken(t *testing.T) {
+	stores(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		first := create(t, s, "key")
+		again, created, err := s.Create(ctx, NewRecord{IdempotencyKey: "key", BodyHash: []byte("other")})
+		if err != nil || created || again.ID != first.ID {
+			t.Errorf("Create(same key) = %s, created %v, %v; want %s, false, nil", again.ID, created, err, first.ID)
+		}
+		if !bytes.Equal(again.BodyHash, first.BodyHash) {
+			t.Errorf("Create(same key) hash = %q; want the first's %q", again.BodyHash, first.BodyHash)
+		}
+		// Records without a key never collide.
+		create(t, s, "")
+		create(t, s, "")
+	})
+}
+
+func TestCreateConcurrentOneKey(t *testing.T) {
+	stores(t, func(t *testing.T, s *Store) {
+		const n = 8
+		var wg sync.WaitGroup
+		ids := make([]string, n)
+		made := make([]bool, n)
+		errs := make([]error, n)
+		for i := range n {
+			wg.Go(func() {
+				var rec Record
+				rec, made[i], errs[i] = s.Create(context.Background(), NewRecord{IdempotencyKey: "same"})
+				ids[i] = rec.ID
+			})
+		}
+		wg.Wait()
+		creators := 0
+		for i := range n {
+			if errs[i] != nil {
+				t.Fatalf("Create #%d = %v", i, errs[i])
+			}
+			if made[i] {
+				creators++
+			}
+			if ids[i] != ids[0] {
+				t.Errorf("Create #%d = %s; want %s like the others", i, ids[i], ids[0])
+			}
+		}
+		if creators != 1 {
+			t.Errorf("%d of %d concurrent Creates created; want 1", creators, n)
+		}
+	})
+}
+
+func TestCreateGivenID(t *testing.T) {
+	s := open(t, Memory)
+	ctx := context.Background()
+	id, _ := NewID()
+	tests := []struct {
+		id      string
+		wantErr error
+	}{
+		{id, nil},
+		{"not-an-id", ErrBadID},
+		{"00000000-0000-4000-8000-000000000000", ErrBadID}, // v4
+	}
+	for _, tt := range tests {
+		t.Run(tt.id, func(t *testing.T) {
+			rec, _, err := s.Create(ctx, NewRecord{ID: tt.id})
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("Create(id %q) = %v; want %v", tt.id, err, tt.wantErr)
+			}
+			if err == nil && rec.ID != tt.id {
+				t.Errorf("Create(id %q) made %q; want it kept", tt.id, rec.ID)
+			}
+		})
+	}
+	if _, _, err := s.Create(ctx, NewRecord{ID: id}); err == nil {
+		t.Errorf("Create(existing id) = nil; want an error")
+	}
+}
+
+func TestStartedAndFinish(t *testing.T) {
+	stores(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		rec := create(t, s, "")
+		start := time.Unix(100, 0).UTC()
+		if err := s.Started(ctx, rec.ID, start, "s1"); err != nil {
+			t.Fatalf("Started = %v", err)
+		}
+		end := End{State: Timeout, Status: 408, Body: []byte(`{"error":"timeout"}`), EndedAt: time.Unix(200, 0)}
+		if err := s.Finish(ctx, rec.ID, end); err != nil {
+			t.Fatalf("Finish = %v", err)
+		}
+		got, _ := s.Get(ctx, rec.ID)
+		if got.State != Timeout || got.Status != 408 || string(got.Body) != string(end.Body) ||
+			!got.StartedAt.Equal(start) || !got.EndedAt.Equal(end.EndedAt) || got.SessionID != "s1" {
+			t.Errorf("Get after Finish = %+v; want %+v started %v session s1", got, end, start)
+		}
+		if got.Webhook.State != DeliveryNone {
+			t.Errorf("webhook state without a payload = %q; want none", got.Webhook.State)
+		}
+		again := End{State: Succeeded, Status: 200, Body: []byte("{}")}
+		if err := s.Finish(ctx, rec.ID, again); !errors.Is(err, ErrNotRunning) {
+			t.Errorf("second Finish = %v; want ErrNotRunning", err)
+		}
+		if err := s.Started(ctx, rec.ID, start, ""); !errors.Is(err, ErrNotRunning) {
+			t.Errorf("Started after Finish = %v; want ErrNotRunning", err)
+		}
+		if got2, _ := s.Get(ctx, rec.ID); got2.State != Timeout {
+			t.Errorf("state after second Finish = %q; want timeout kept", got2.State)
+		}
+	})
+}
+
+func TestFinishRefusesNonFinalState(t *testing.T) {
+	s := open(t, Memory)
+	rec := create(t, s, "")
+	for _, st := range []State{Running, "", "done"} {
+		if err := s.Finish(context.Background(), rec.ID, End{State: st}); err == nil {
+			t.Errorf("Finish(state %q) = nil; want an error", st)
+		}
+	}
+}
+
+func TestList(t *testing.T) {
+	stores(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		var ids []string
+		for range 7 {
+			ids = append(ids, create(t, s, "").ID)
+		}
+		var got []string
+		before := ""
+		for page := 0; ; page++ {
+			recs, next, err := s.List(ctx, 3, before)
+			if err != nil {
+				t.Fatalf("List(3, %q) = %v", before, err)
+			}
+			for _, r := range recs {
+				got = append(got, r.ID)
+			}
+			if next == "" {
+				break
+			}
+			before = next
+		}
+		want := fmt.Sprint(reverse(ids))
+		if fmt.Sprint(got) != want {
+			t.Errorf("List pages = %v; want %v (newest first)", got, want)
+		}
+	})
+}
+
+func reverse(s []string) []string {
+	r := make([]string, len(s))
+	for i, v := range s {
+		r[len(s)-1-i] = v
+	}
+	return r
+}
