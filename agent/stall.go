@@ -1,0 +1,69 @@
+package agent
+
+import "time"
+
+// stallWatch tells a CLI that has hung from one that is working (issue 11):
+// headless `claude -p` can wait for ever on a wedged API connection, with
+// no CPU, no output and no retry. A run counts as stalled once, for the
+// whole stall_timeout, no tool call was open (a tool_use whose tool_result
+// has not come: a build or a test suite may run quietly for long), no
+// event came out of the CLI, and the I/O counters of its process tree
+// (bytes read and written, sockets and pipes included) did not move.
+//
+// It is a pure state machine: the caller feeds it what it sees with the
+// time it saw it, and asks stalled(now) when its own ticker fires, so tests
+// drive it with a made-up clock. Not safe for concurrent use: one goroutine
+// (the one reading the CLI's stream) owns it, or the caller locks.
+type stallWatch struct {
+	timeout time.Duration
+	open    map[string]struct{} // ids of the tool calls without a result
+	last    time.Time           // the last sign of life
+	io      uint64
+	ioSeen  bool
+}
+
+// newStallWatch starts watching at start. A timeout of 0 or less disables
+// it: stalled is then always false.
+func newStallWatch(timeout time.Duration, start time.Time) *stallWatch {
+	return &stallWatch{timeout: timeout, open: map[string]struct{}{}, last: start}
+}
+
+// toolUse records a tool call the CLI opened (a tool_use block, by id).
+// While any is open the run is never stalled.
+func (w *stallWatch) toolUse(id string, now time.Time) {
+	w.open[id] = struct{}{}
+	w.last = now
+}
+
+// toolResult records the result of a tool call (a tool_result block, by
+// its tool_use_id). The quiet time counts from the last result.
+func (w *stallWatch) toolResult(id string, now time.Time) {
+	delete(w.open, id)
+	w.last = now
+}
+
+// event records any other event the CLI printed.
+func (w *stallWatch) event(now time.Time) {
+	w.last = now
+}
+
+// ioTotal records a reading of the process tree's I/O counters (see
+// supervisor.TreeIO). Any change is a sign of life, a decrease included:
+// a process that exits takes its counters away from the tree.
+func (w *stallWatch) ioTotal(total uint64, now time.Time) {
+	if !w.ioSeen || total != w.io {
+		w.io, w.ioSeen, w.last = total, true, now
+	}
+}
+
+// stalled reports whether the run has shown no sign of life for the
+// timeout, with no tool call open.
+func (w *stallWatch) stalled(now time.Time) bool {
+	return w.timeout > 0 && len(w.open) == 0 && now.Sub(w.last) >= w.timeout
+}
+
+// quiet is how long the run has shown no sign of life, for the log line
+// that says why it was killed.
+func (w *stallWatch) quiet(now time.Time) time.Duration {
+	return now.Sub(w.last)
+}

@@ -1,0 +1,76 @@
+package agent
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A script is a sequence of steps, one per second from t0: "use:ID",
+// "result:ID", "event", "io:N", or "-" (nothing happens). stalled is asked
+// after each step.
+func TestStallWatch(t *testing.T) {
+	t0 := time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name    string
+		timeout time.Duration
+		steps   string
+		want    string // after each step: s (stalled) or . (not)
+	}{
+		{"quiet from the start", 3 * time.Second, "- - - -", "..ss"},
+		{"disabled", 0, "- - - - - -", "......"},
+		{"events keep it alive", 3 * time.Second, "event - event - - -", ".....s"},
+		{"io change keeps it alive", 3 * time.Second, "io:5 - io:9 - - -", ".....s"},
+		{"first io reading counts", 2 * time.Second, "- io:5 - -", "...s"},
+		{"io unchanged is quiet", 3 * time.Second, "io:5 io:5 io:5 io:5", "...s"},
+		{"io going down is a change", 2 * time.Second, "io:9 - - io:4 - -", "..s..s"},
+		{"open tool call: never stalled", 2 * time.Second, "use:a - - - - - io:1 - -", "........."},
+		{"quiet counts from the result", 2 * time.Second, "use:a - - - result:a - -", "......s"},
+		{"one of two results", 2 * time.Second, "use:a use:b - result:a - - - result:b - -", ".........s"},
+		{"result of an unknown call", 2 * time.Second, "use:a result:x - - -", "....."},
+		{"stalled, then alive again", 2 * time.Second, "- - event -", ".s.."},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newStallWatch(tt.timeout, t0)
+			var got strings.Builder
+			for i, step := range strings.Fields(tt.steps) {
+				now := t0.Add(time.Duration(i+1) * time.Second)
+				kind, arg, _ := strings.Cut(step, ":")
+				switch kind {
+				case "use":
+					w.toolUse(arg, now)
+				case "result":
+					w.toolResult(arg, now)
+				case "event":
+					w.event(now)
+				case "io":
+					var n uint64
+					fmt.Sscan(arg, &n)
+					w.ioTotal(n, now)
+				case "-":
+				default:
+					t.Fatalf("bad step %q", step)
+				}
+				if w.stalled(now) {
+					got.WriteByte('s')
+				} else {
+					got.WriteByte('.')
+				}
+			}
+			if got.String() != tt.want {
+				t.Errorf("steps %q: stalled %s; want %s", tt.steps, got.String(), tt.want)
+			}
+		})
+	}
+}
+
+func TestStallWatchQuiet(t *testing.T) {
+	t0 := time.Unix(0, 0)
+	w := newStallWatch(time.Minute, t0)
+	w.event(t0.Add(10 * time.Second))
+	if got := w.quiet(t0.Add(70 * time.Second)); got != time.Minute {
+		t.Errorf("quiet = %v; want 1m", got)
+	}
+}
