@@ -7,8 +7,8 @@ import "time"
 // no CPU, no output and no retry. A run counts as stalled once, for the
 // whole stall_timeout, no tool call was open (a tool_use whose tool_result
 // has not come: a build or a test suite may run quietly for long), no
-// event came out of the CLI, and the I/O counters of its process tree
-// (bytes read and written, sockets and pipes included) did not move.
+// event came out of the CLI, and its process tree read and wrote (sockets
+// and pipes included) less than stallIOFloor bytes a second.
 //
 // It is a pure state machine: the caller feeds it what it sees with the
 // time it saw it, and asks stalled(now) when its own ticker fires, so tests
@@ -18,9 +18,17 @@ type stallWatch struct {
 	timeout time.Duration
 	open    map[string]struct{} // ids of the tool calls without a result
 	last    time.Time           // the last sign of life
-	io      uint64
-	ioSeen  bool
+	io      uint64    // the last reading of the tree's I/O counters
+	ioAt    time.Time // when it was taken; zero before the first
 }
+
+// stallIOFloor is the I/O rate, in bytes a second, below which a process
+// tree counts as quiet. Not zero: Claude Code 2.1.x, stalled on an API
+// response that never comes, still reads /proc/self/statm (38 bytes) every
+// second and wakes its thread pool through an eventfd (8 bytes a write),
+// 46 to 62 bytes a second measured in all; an API stream that is alive
+// moves kilobytes a second.
+const stallIOFloor = 1024
 
 // newStallWatch starts watching at start. A timeout of 0 or less disables
 // it: stalled is then always false.
@@ -48,11 +56,18 @@ func (w *stallWatch) event(now time.Time) {
 }
 
 // ioTotal records a reading of the process tree's I/O counters (see
-// supervisor.TreeIO). Any change is a sign of life, a decrease included:
-// a process that exits takes its counters away from the tree.
+// supervisor.TreeIO). Since the previous reading, stallIOFloor bytes a
+// second or more is a sign of life, and so is a decrease: a process that
+// exits takes its counters away from the tree. The first reading is only a
+// baseline.
 func (w *stallWatch) ioTotal(total uint64, now time.Time) {
-	if !w.ioSeen || total != w.io {
-		w.io, w.ioSeen, w.last = total, true, now
+	prev, prevAt := w.io, w.ioAt
+	w.io, w.ioAt = total, now
+	if prevAt.IsZero() || !now.After(prevAt) {
+		return
+	}
+	if total < prev || float64(total-prev) >= stallIOFloor*now.Sub(prevAt).Seconds() {
+		w.last = now
 	}
 }
 
