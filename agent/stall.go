@@ -18,8 +18,8 @@ type stallWatch struct {
 	timeout time.Duration
 	open    map[string]struct{} // ids of the tool calls without a result
 	last    time.Time           // the last sign of life
-	io      uint64    // the last reading of the tree's I/O counters
-	ioAt    time.Time // when it was taken; zero before the first
+	io      uint64              // the last reading of the tree's I/O counters
+	ioAt    time.Time           // when it was taken; zero before the first
 }
 
 // stallIOFloor is the I/O rate, in bytes a second, below which a process
