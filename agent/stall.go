@@ -7,13 +7,21 @@ import "time"
 // no CPU, no output and no retry. A run counts as stalled once, for the
 // whole stall_timeout, no tool call was open (a tool_use whose tool_result
 // has not come: a build or a test suite may run quietly for long), no
-// event came out of the CLI, and its process tree read and wrote (sockets
-// and pipes included) less than stallIOFloor bytes a second.
+// event came out of the CLI, and the CLI read and wrote (sockets and pipes
+// included) less than stallIOFloor bytes a second.
+//
+// Feed it the CLI process's own counters (supervisor.ProcIO of the CLI's
+// pid), not its whole tree's (supervisor.TreeIO): with no tool call open
+// only the CLI waits on the API, while a browser that Playwright MCP keeps
+// open goes on talking to itself. Measured against the fake API's stall
+// (e2e, "Open URL and stall"): the tree, Chromium in it, moved 50 to 18,000
+// bytes a second, about 800 on average, never quiet; the CLI alone 46 to
+// 62.
 //
 // It is a pure state machine: the caller feeds it what it sees with the
-// time it saw it, and asks stalled(now) when its own ticker fires, so tests
-// drive it with a made-up clock. Not safe for concurrent use: one goroutine
-// (the one reading the CLI's stream) owns it, or the caller locks.
+// time it saw it (a reading every second or so), and asks stalled(now)
+// when its own ticker fires, so tests drive it with a made-up clock. Not
+// safe for concurrent use: one goroutine owns it, or the caller locks.
 type stallWatch struct {
 	timeout time.Duration
 	open    map[string]struct{} // ids of the tool calls without a result
@@ -55,8 +63,8 @@ func (w *stallWatch) event(now time.Time) {
 	w.last = now
 }
 
-// ioTotal records a reading of the process tree's I/O counters (see
-// supervisor.TreeIO). Since the previous reading, stallIOFloor bytes a
+// ioTotal records a reading of the CLI's I/O counters (see
+// supervisor.ProcIO). Since the previous reading, stallIOFloor bytes a
 // second or more is a sign of life, and so is a decrease: a process that
 // exits takes its counters away from the tree. The first reading is only a
 // baseline.

@@ -43,9 +43,9 @@ func TestTreeIOCountsDescendants(t *testing.T) {
 	if procs < 3 {
 		t.Errorf("TreeIO counted %d processes; want sh, sh and cat", procs)
 	}
-	own, ok := procIO(pid)
-	if !ok || own >= ioSize {
-		t.Errorf("the root alone: %d (%v); want the copy counted only in its grandchild", own, ok)
+	own, err := ProcIO(pid)
+	if err != nil || own >= ioSize {
+		t.Errorf("ProcIO, the root alone: %d (%v); want the copy counted only in its grandchild", own, err)
 	}
 	t.Logf("tree %d bytes over %d processes (from %d), root alone %d", total, procs, base, own)
 }

@@ -9,3 +9,8 @@ import "errors"
 func TreeIO(pid int) (total uint64, procs int, err error) {
 	return 0, 0, errors.ErrUnsupported
 }
+
+// ProcIO is Linux only, as TreeIO.
+func ProcIO(pid int) (uint64, error) {
+	return 0, errors.ErrUnsupported
+}
