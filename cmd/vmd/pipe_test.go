@@ -2,14 +2,17 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 )
@@ -116,5 +119,63 @@ func TestLogPipeClosed(t *testing.T) {
 				t.Errorf("a child of vmd starts with SIGPIPE ignored (%s); want the default", out)
 			}
 		})
+	}
+}
+
+// vmd itself, its log a pipe whose reader leaves: the requests it logs do
+// not kill it, and SIGTERM still drains it to exit 0. This fails until
+// main calls survivePipes (the first thing vmd does).
+func TestLogPipeClosedVMD(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	cmd := exec.Command(vmdBin)
+	cmd.Env = baseEnv(t) // LOG_LEVEL=debug: every request is logged
+	cmd.Stderr = w
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		cmd.Process.Kill()
+		<-exited
+	}()
+	port := 0
+	for sc := bufio.NewScanner(r); port == 0 && sc.Scan(); {
+		var line struct {
+			Message string  `json:"@message"`
+			Port    float64 `json:"port"`
+		}
+		if json.Unmarshal(sc.Bytes(), &line) == nil && line.Message == "startup" {
+			port = int(line.Port)
+		}
+	}
+	if port == 0 {
+		t.Fatal("no startup line from vmd")
+	}
+	r.Close() // the log reader goes away
+
+	client := &http.Client{Timeout: time.Minute, Transport: &http.Transport{DisableKeepAlives: true}}
+	for i := range 3 {
+		resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/health", port))
+		if err != nil {
+			t.Errorf("request %d after the log reader left: %v", i, err)
+			break
+		}
+		resp.Body.Close()
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-exited:
+		exited <- err
+		if err != nil {
+			t.Errorf("vmd: %v; want exit 0 after SIGTERM (killed by SIGPIPE: main does not call survivePipes)", err)
+		}
+	case <-time.After(time.Minute): // a hang guard, not a measure
+		t.Error("vmd still running a minute after SIGTERM")
 	}
 }
