@@ -255,3 +255,30 @@ func TestClientKey(t *testing.T) {
 	}
 	_ = netip.Addr{}
 }
+
+// Close ends an Accept that waits at the cap.
+func TestCloseAtCap(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := New(ln, Options{MaxConns: 1})
+	dialMany(t, ln.Addr().String(), 2, "")
+	c, err := g.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	accepted := make(chan error, 1)
+	go func() {
+		c, err := g.Accept() // waits for the slot c holds
+		if err == nil {
+			c.Close()
+		}
+		accepted <- err
+	}()
+	g.Close()
+	if err := <-accepted; err != net.ErrClosed {
+		t.Errorf("Accept at the cap after Close: %v; want net.ErrClosed", err)
+	}
+}
