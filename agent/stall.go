@@ -1,6 +1,10 @@
 package agent
 
-import "time"
+import (
+	"context"
+	"sync"
+	"time"
+)
 
 // stallWatch tells a CLI that has hung from one that is working (issue 11):
 // headless `claude -p` can wait for ever on a wedged API connection, with
@@ -18,11 +22,12 @@ import "time"
 // bytes a second, about 800 on average, never quiet; the CLI alone 46 to
 // 62.
 //
-// It is a pure state machine: the caller feeds it what it sees with the
-// time it saw it (a reading every second or so), and asks stalled(now)
-// when its own ticker fires, so tests drive it with a made-up clock. Not
-// safe for concurrent use: one goroutine owns it, or the caller locks.
+// At heart a state machine: the caller feeds it what it sees with the time
+// it saw it and asks stalled(now), so tests drive it with a made-up clock;
+// watch adds the ticker that reads the I/O counters. Its methods are safe
+// for concurrent use: the stream reader feeds events while watch runs.
 type stallWatch struct {
+	mu      sync.Mutex
 	timeout time.Duration
 	open    map[string]struct{} // ids of the tool calls without a result
 	last    time.Time           // the last sign of life
@@ -47,6 +52,8 @@ func newStallWatch(timeout time.Duration, start time.Time) *stallWatch {
 // toolUse records a tool call the CLI opened (a tool_use block, by id).
 // While any is open the run is never stalled.
 func (w *stallWatch) toolUse(id string, now time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	w.open[id] = struct{}{}
 	w.last = now
 }
@@ -54,12 +61,16 @@ func (w *stallWatch) toolUse(id string, now time.Time) {
 // toolResult records the result of a tool call (a tool_result block, by
 // its tool_use_id). The quiet time counts from the last result.
 func (w *stallWatch) toolResult(id string, now time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	delete(w.open, id)
 	w.last = now
 }
 
 // event records any other event the CLI printed.
 func (w *stallWatch) event(now time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	w.last = now
 }
 
@@ -69,6 +80,8 @@ func (w *stallWatch) event(now time.Time) {
 // exits takes its counters away from the tree. The first reading is only a
 // baseline.
 func (w *stallWatch) ioTotal(total uint64, now time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	prev, prevAt := w.io, w.ioAt
 	w.io, w.ioAt = total, now
 	if prevAt.IsZero() || !now.After(prevAt) {
@@ -82,11 +95,41 @@ func (w *stallWatch) ioTotal(total uint64, now time.Time) {
 // stalled reports whether the run has shown no sign of life for the
 // timeout, with no tool call open.
 func (w *stallWatch) stalled(now time.Time) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	return w.timeout > 0 && len(w.open) == 0 && now.Sub(w.last) >= w.timeout
 }
 
 // quiet is how long the run has shown no sign of life, for the log line
 // that says why it was killed.
 func (w *stallWatch) quiet(now time.Time) time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	return now.Sub(w.last)
+}
+
+// watch reads the CLI's I/O counters every period (readIO: supervisor.ProcIO
+// of its pid) and returns true as soon as the run is stalled, or false when
+// ctx ends, the watch is disabled, or readIO fails (the CLI is gone).
+func (w *stallWatch) watch(ctx context.Context, period time.Duration, readIO func() (uint64, error)) bool {
+	if w.timeout <= 0 {
+		return false
+	}
+	tick := time.NewTicker(period)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case now := <-tick.C:
+			total, err := readIO()
+			if err != nil {
+				return false
+			}
+			w.ioTotal(total, now)
+			if w.stalled(now) {
+				return true
+			}
+		}
+	}
 }

@@ -1,8 +1,11 @@
 package agent
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -75,4 +78,48 @@ func TestStallWatchQuiet(t *testing.T) {
 	if got := w.quiet(t0.Add(70 * time.Second)); got != time.Minute {
 		t.Errorf("quiet = %v; want 1m", got)
 	}
+}
+
+func TestStallWatchWatch(t *testing.T) {
+	constant := func() (uint64, error) { return 42, nil }
+	t.Run("stalled", func(t *testing.T) {
+		w := newStallWatch(20*time.Millisecond, time.Now())
+		if !w.watch(context.Background(), time.Millisecond, constant) {
+			t.Error("watch = false over a quiet CLI; want true")
+		}
+	})
+	t.Run("disabled", func(t *testing.T) {
+		w := newStallWatch(0, time.Now())
+		if w.watch(context.Background(), time.Millisecond, constant) {
+			t.Error("watch = true with the watchdog off")
+		}
+	})
+	t.Run("cli gone", func(t *testing.T) {
+		w := newStallWatch(time.Hour, time.Now())
+		gone := func() (uint64, error) { return 0, errors.New("no such process") }
+		if w.watch(context.Background(), time.Millisecond, gone) {
+			t.Error("watch = true once the CLI is gone")
+		}
+	})
+	t.Run("cancelled while fed", func(t *testing.T) {
+		// The stream reader feeds events while watch reads: -race checks
+		// the locking.
+		w := newStallWatch(time.Hour, time.Now())
+		ctx, cancel := context.WithCancel(context.Background())
+		var n atomic.Int64
+		done := make(chan bool)
+		go func() {
+			done <- w.watch(ctx, time.Millisecond, func() (uint64, error) { return uint64(n.Add(1)), nil })
+		}()
+		for i := 0; n.Load() < 10; i++ {
+			id := fmt.Sprint(i)
+			w.toolUse(id, time.Now())
+			w.toolResult(id, time.Now())
+			w.event(time.Now())
+		}
+		cancel()
+		if <-done {
+			t.Error("watch = true; want false once cancelled")
+		}
+	})
 }
