@@ -149,7 +149,11 @@ func (s *Supervisor) execute(spec Spec, h *halt, inSlot bool) (res Result) {
 	}
 	res.Pid = pid
 	log = log.With("pid", pid)
-	log.Info("spawn", "path", spec.Path)
+	if inSlot {
+		log.Info("spawn", "path", spec.Path)
+	} else {
+		log.Debug("spawn beside the slot", "path", spec.Path)
+	}
 	if spec.OnStart != nil {
 		spec.OnStart(pid)
 	}
