@@ -137,6 +137,12 @@ func (s *Supervisor) execute(spec Spec, h *halt, inSlot bool) (res Result) {
 		defer s.tmp.discard(dir)
 		env = append(withoutTMPDIR(env), "TMPDIR="+dir.Path)
 	}
+	return s.spawnAndWait(spec, env, h, inSlot, res, log)
+}
+
+// spawnAndWait starts the process with its pipes and sees it to its end.
+func (s *Supervisor) spawnAndWait(spec Spec, env []string, h *halt, inSlot bool, res Result, log hclog.Logger) Result {
+	start := time.Now()
 	pipes, err := newStdio()
 	if err != nil {
 		return failed(res, log, fmt.Errorf("pipes: %w", err))
