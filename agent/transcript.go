@@ -47,6 +47,16 @@ type Report struct {
 	NumTurns int
 	// Usage is the CLI's token counts, passed on as it writes them.
 	Usage json.RawMessage
+	// Tokens are the counts in Usage, read; zero when absent.
+	Tokens Tokens
+}
+
+// Tokens are what a run used, by kind.
+type Tokens struct {
+	Input         int `json:"input_tokens"`
+	Output        int `json:"output_tokens"`
+	CacheCreation int `json:"cache_creation_input_tokens"`
+	CacheRead     int `json:"cache_read_input_tokens"`
 }
 
 // EventKind tells events apart.
@@ -287,6 +297,7 @@ func (t *transcript) result(l line) {
 	if r.SessionID == "" {
 		r.SessionID = t.sessionID
 	}
+	_ = json.Unmarshal(l.Usage, &r.Tokens) // absent or odd: no tokens counted
 	switch {
 	case l.Result != nil:
 		r.Text = *l.Result
