@@ -5,6 +5,7 @@
 package commands
 
 import (
+	"fmt"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/vmd-dev/vmd/agent"
+	"github.com/vmd-dev/vmd/workspace"
 )
 
 const (
@@ -41,7 +43,19 @@ type Options struct {
 	RecordBytes int
 	// Keep is how many records are kept.
 	Keep int
+	// Disk, if set, is asked before each command whether the disks have
+	// room for it; a running command is never checked again.
+	Disk *workspace.Guard
 }
+
+// StorageError refuses a command for want of disk space: Err names the
+// filesystem and what it has left.
+type StorageError struct{ Err error }
+
+func (e *StorageError) Error() string { return fmt.Sprintf("insufficient storage: %v", e.Err) }
+
+// Unwrap is the guard's error.
+func (e *StorageError) Unwrap() error { return e.Err }
 
 // Service runs commands through the agent, one at a time.
 type Service struct {
@@ -101,8 +115,15 @@ type Command struct {
 }
 
 // Start takes the slot and starts the command. It returns ErrBusy at once
-// while another command runs and ErrDraining once vmd is stopping.
+// while another command runs, ErrDraining once vmd is stopping, and a
+// *StorageError when a disk runs low.
 func (s *Service) Start(req Request) (*Command, error) {
+	// Before the slot, so a full disk is said as such, busy or not.
+	if s.opts.Disk != nil {
+		if err := s.opts.Disk.Check(); err != nil {
+			return nil, &StorageError{Err: err}
+		}
+	}
 	id, err := uuid.NewV7()
 	if err != nil {
 		return nil, err

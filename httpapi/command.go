@@ -78,7 +78,7 @@ func ParseCommand(body []byte, maxTimeout time.Duration) (CommandRequest, error)
 }
 
 // command runs POST /command. Whether the client asked for an event
-// stream or not, refusals (400, 409, 503) are plain JSON answers written
+// stream or not, refusals (400, 409, 503, 507) are plain JSON answers written
 // here, before anything else.
 func (a *API) command(ctx *fasthttp.RequestCtx) {
 	log := a.reqLog(ctx)
@@ -115,6 +115,7 @@ var (
 
 // refuse answers a command that was not taken.
 func (a *API) refuse(ctx *fasthttp.RequestCtx, err error) {
+	var storage *commands.StorageError
 	switch {
 	case errors.Is(err, commands.ErrBusy):
 		a.metrics.commandRefused(outcomeBusy)
@@ -122,6 +123,9 @@ func (a *API) refuse(ctx *fasthttp.RequestCtx, err error) {
 	case errors.Is(err, commands.ErrDraining):
 		a.metrics.commandRefused(outcomeShuttingDown)
 		writeJSON(ctx, fasthttp.StatusServiceUnavailable, errShuttingDown)
+	case errors.As(err, &storage):
+		a.metrics.commandRefused(outcomeNoStorage)
+		writeJSON(ctx, fasthttp.StatusInsufficientStorage, errorBody{Error: "insufficient_storage", Message: storage.Err.Error()})
 	default:
 		a.metrics.commandRefused(outcomeInternal)
 		writeJSON(ctx, fasthttp.StatusInternalServerError, errorBody{Error: "internal_error", Message: err.Error()})

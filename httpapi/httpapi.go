@@ -24,6 +24,7 @@ import (
 	"github.com/vmd-dev/vmd/commands"
 	"github.com/vmd-dev/vmd/images"
 	"github.com/vmd-dev/vmd/supervisor"
+	"github.com/vmd-dev/vmd/workspace"
 )
 
 const (
@@ -76,6 +77,9 @@ type Deps struct {
 	Supervisor *supervisor.Supervisor
 	// Images serves /images/; nil is none.
 	Images *images.Store
+	// Disk measures the free space /ready, /status and /metrics show;
+	// nil is none.
+	Disk *workspace.Guard
 }
 
 // API serves vmd's endpoints.
@@ -84,6 +88,7 @@ type API struct {
 	ag   *agent.Agent
 	sup  *supervisor.Supervisor
 	img  *images.Store
+	disk *workspace.Guard
 	log  hclog.Logger
 	opts Options
 	srv  *fasthttp.Server
@@ -109,9 +114,9 @@ func New(d Deps, log hclog.Logger, opts Options) *API {
 	if opts.KeepAlive <= 0 {
 		opts.KeepAlive = defaultKeepAlive
 	}
-	a := &API{cmds: d.Commands, ag: d.Agent, sup: d.Supervisor, img: d.Images, log: log, opts: opts,
+	a := &API{cmds: d.Commands, ag: d.Agent, sup: d.Supervisor, img: d.Images, disk: d.Disk, log: log, opts: opts,
 		draining: make(chan struct{}), started: time.Now(),
-		auth: newAuthenticator(opts.APIToken), metrics: newMetrics(d.Supervisor, d.Images)}
+		auth: newAuthenticator(opts.APIToken), metrics: newMetrics(d.Supervisor, d.Images, d.Disk)}
 	a.srv = &fasthttp.Server{
 		Handler:               a.serve,      // request id, token, then Handler: see middleware.go
 		ErrorHandler:          a.serveError, // request id, token, then errorHandler

@@ -15,27 +15,29 @@ import (
 	"github.com/vmd-dev/vmd/agent"
 	"github.com/vmd-dev/vmd/images"
 	"github.com/vmd-dev/vmd/supervisor"
+	"github.com/vmd-dev/vmd/workspace"
 )
 
 // The outcomes of POST /command, as counted by vmd_commands_total.
 const (
-	outcomeOK              = "ok"                // 200
-	outcomeAgentError      = "agent_error"       // 502: the CLI reported an error
-	outcomeError           = "error"             // 500: the CLI exited non-zero or was killed, without a result
-	outcomeTimeout         = "timeout"           // 408
-	outcomeCancelled       = "cancelled"         // 499: DELETE /command, or the stream's client left
-	outcomeDrained         = "drained"           // 503: stopped by the drain
-	outcomeStartFailed     = "start_failed"      // 500: the CLI could not start
-	outcomeSessionNotFound = "session_not_found" // 404: a session the agent does not have
-	outcomeBusy            = "busy"              // 409: refused, another command runs
-	outcomeShuttingDown    = "shutting_down"     // 503: refused, vmd is draining
-	outcomeBadRequest      = "bad_request"       // 400: refused, bad body
+	outcomeOK              = "ok"                   // 200
+	outcomeAgentError      = "agent_error"          // 502: the CLI reported an error
+	outcomeError           = "error"                // 500: the CLI exited non-zero or was killed, without a result
+	outcomeTimeout         = "timeout"              // 408
+	outcomeCancelled       = "cancelled"            // 499: DELETE /command, or the stream's client left
+	outcomeDrained         = "drained"              // 503: stopped by the drain
+	outcomeStartFailed     = "start_failed"         // 500: the CLI could not start
+	outcomeSessionNotFound = "session_not_found"    // 404: a session the agent does not have
+	outcomeBusy            = "busy"                 // 409: refused, another command runs
+	outcomeShuttingDown    = "shutting_down"        // 503: refused, vmd is draining
+	outcomeBadRequest      = "bad_request"          // 400: refused, bad body
+	outcomeNoStorage       = "insufficient_storage" // 507: refused, a disk is low
 	outcomeInternal        = "internal_error"
 )
 
 // outcomes are created at start, so that every series exists from zero.
 var outcomes = []string{outcomeOK, outcomeAgentError, outcomeError, outcomeTimeout, outcomeCancelled, outcomeDrained,
-	outcomeStartFailed, outcomeSessionNotFound, outcomeBusy, outcomeShuttingDown, outcomeBadRequest, outcomeInternal}
+	outcomeStartFailed, outcomeSessionNotFound, outcomeBusy, outcomeShuttingDown, outcomeBadRequest, outcomeNoStorage, outcomeInternal}
 
 // tokenKinds are the label values of vmd_tokens_total.
 var tokenKinds = []string{"input", "output", "cache_creation", "cache_read"}
@@ -54,12 +56,12 @@ type metrics struct {
 	tokens   *prometheus.CounterVec
 }
 
-func newMetrics(sup *supervisor.Supervisor, img *images.Store) *metrics {
+func newMetrics(sup *supervisor.Supervisor, img *images.Store, disk *workspace.Guard) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		commands: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vmd_commands_total",
-			Help: "Requests to POST /command, by outcome: ok, agent_error, error, timeout, cancelled, drained, start_failed, session_not_found (the command ran), busy, shutting_down, bad_request, internal_error (it did not).",
+			Help: "Requests to POST /command, by outcome: ok, agent_error, error, timeout, cancelled, drained, start_failed, session_not_found (the command ran), busy, shutting_down, bad_request, insufficient_storage, internal_error (it did not).",
 		}, []string{"outcome"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "vmd_command_duration_seconds",
@@ -86,7 +88,7 @@ func newMetrics(sup *supervisor.Supervisor, img *images.Store) *metrics {
 		m.tokens.WithLabelValues(k)
 	}
 	m.reg.MustRegister(m.commands, m.duration, m.requests, m.cost, m.tokens,
-		statsCollector{sup: sup, img: img},
+		statsCollector{sup: sup, img: img}, diskCollector{disk: disk},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -575,6 +575,24 @@ func TestOpenAPI(t *testing.T) {
 		}
 	})
 
+	t.Run("disk low", func(t *testing.T) {
+		// No filesystem has an exbibyte free: commands are refused, with
+		// or without a stream asked for, and /ready says why.
+		s := serve(t, setup{token: token, minFree: 1 << 60})
+		ex := do(t, s, "POST", "/command", `{"text":"say hi"}`, posting...)
+		c.check(t, ex, 507)
+		if !strings.Contains(string(ex.body), "low disk space on the workspace") {
+			t.Errorf("POST /command with the disk low = %s; want the filesystem named", ex.body)
+		}
+		c.check(t, s.stream(t, `{"text":"say hi"}`, auth...), 507)
+		ex = do(t, s, "GET", "/ready", "", auth...)
+		c.check(t, ex, 503)
+		if !strings.Contains(string(ex.body), `"failing":["disk"]`) {
+			t.Errorf("GET /ready with the disk low = %s; want disk failing", ex.body)
+		}
+		c.check(t, do(t, s, "GET", "/status", "", auth...), 200)
+	})
+
 	t.Run("CLI without stream-json", func(t *testing.T) {
 		// What the CLI cannot tell is null.
 		s := serve(t, setup{plain: true, token: token})

@@ -35,7 +35,8 @@ type notReadyBody struct {
 
 // ready checks what a command needs, where /health only says vmd answers:
 // the CLI starts (its version, found once), the images directory takes
-// files, the MCP servers file parses, vmd is not shutting down.
+// files, the MCP servers file parses, the disks have room, vmd is not
+// shutting down.
 func (a *API) ready(ctx *fasthttp.RequestCtx) {
 	checks := map[string]check{}
 	var failing []string
@@ -48,6 +49,7 @@ func (a *API) ready(ctx *fasthttp.RequestCtx) {
 	add("claude", a.checkCLI(ctx))
 	add("images_dir", a.checkImages())
 	add("mcp_config", a.checkMCP())
+	add("disk", a.checkDisk())
 	if a.isDraining() {
 		add("draining", check{Message: "vmd is shutting down"})
 	} else {

@@ -48,6 +48,7 @@ func TestReady(t *testing.T) {
 		"claude":     {OK: true, Version: "1.0.0-fake (Claude Code)"},
 		"images_dir": {OK: true},
 		"mcp_config": {OK: true, Path: mcp},
+		"disk":       {OK: true},
 		"draining":   {OK: true},
 	}
 	if r.status != 200 || !r.Ready || fmt.Sprint(r.Checks) != fmt.Sprint(want) {
@@ -102,6 +103,8 @@ func TestNotReady(t *testing.T) {
 			s.ready(t) // the CLI's version is known before the drain
 			s.API.Drain(time.Now().Add(time.Hour))
 		}, failing: "draining", message: "shutting down"},
+		// No filesystem has an exbibyte free.
+		{name: "disk low", setup: setup{minFree: 1 << 60}, failing: "disk", message: "low disk space on the workspace"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -115,8 +118,8 @@ func TestNotReady(t *testing.T) {
 				c.OK || !strings.Contains(c.Message, tt.message) || !strings.Contains(r.Msg, tt.failing) {
 				t.Errorf("GET /ready = %d %+v; want 503 not_ready, failing [%s] with a message containing %q", r.status, r, tt.failing, tt.message)
 			}
-			if len(r.Checks) != 4 {
-				t.Errorf("checks = %v; want all four", r.Checks)
+			if len(r.Checks) != 5 {
+				t.Errorf("checks = %v; want all five", r.Checks)
 			}
 		})
 	}

@@ -49,7 +49,7 @@ func vmd(args []string, getenv func(string) string, environ []string, stderr io.
 	if err == nil {
 		var st *stack.Stack
 		if st, err = stack.New(opts, logger); err == nil {
-			announce(cfg, ln, logger)
+			announce(cfg, ln, getenv, logger)
 			return serve(st, ln, signals, cfg.DrainTimeout, logger)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/vmd-dev/vmd/config"
 	"github.com/vmd-dev/vmd/httpapi"
 	"github.com/vmd-dev/vmd/internal/stack"
+	"github.com/vmd-dev/vmd/workspace"
 )
 
 // options copies the settings each part reads from the config.
@@ -22,14 +24,27 @@ func options(cfg *config.Config, environ []string) (stack.Options, error) {
 	if err != nil {
 		return stack.Options{}, err
 	}
+	// The git configuration lives with vmd's state; with none kept
+	// (":memory:"), WriteGit makes a directory of its own under TMPDIR.
+	gitDir := ""
+	if cfg.StateDir != config.MemoryStateDir {
+		gitDir = filepath.Join(cfg.StateDir, "git")
+	}
 	return stack.Options{
 		ImagesDir: cfg.ImagesDir,
 		ImageTTL:  cfg.ImageTTL,
+		// The workspace is the CLI's working directory for every command:
+		// the CLI files its sessions by directory.
 		Agent: agent.Options{Bin: cfg.ClaudeBin, Args: cfg.ClaudeArgs, Env: environ, Dir: cfg.WorkDir,
 			Timeout: cfg.CommandTimeout, MaxOutput: cfg.MaxOutput},
 		MCPConfig: mcpConfig,
-		DropEnv:   config.EnvVars,
-		Commands:  commands.Options{},
+		// GITHUB_TOKEN is no setting of vmd's, so it reaches the CLI, for
+		// git's credential helper and gh to read when they need it.
+		DropEnv: config.EnvVars,
+		Git: &workspace.GitOptions{Dir: gitDir, AuthorName: cfg.GitAuthorName, AuthorEmail: cfg.GitAuthorEmail,
+			CredentialHosts: cfg.GitCredentialHosts},
+		MinFreeDisk: uint64(cfg.MinFreeDisk),
+		Commands:    commands.Options{},
 		API: httpapi.Options{MaxRequestBody: cfg.MaxRequestBody, CommandTimeout: cfg.CommandTimeout,
 			Version: version, APIToken: cfg.APIToken, MCPConfig: mcpConfig},
 	}, nil
@@ -37,7 +52,7 @@ func options(cfg *config.Config, environ []string) (stack.Options, error) {
 
 // announce logs what will make vmd misbehave in ways the operator should
 // hear of at start, then the start itself.
-func announce(cfg *config.Config, ln net.Listener, logger hclog.Logger) {
+func announce(cfg *config.Config, ln net.Listener, getenv func(string) string, logger hclog.Logger) {
 	mcpConfig, _ := cfg.MCPConfigPath() // options has checked it
 	defer logger.Info("startup", "version", version, "address", ln.Addr().String(), "port", ln.Addr().(*net.TCPAddr).Port,
 		"pid", os.Getpid(), "claude_bin", cfg.ClaudeBin, "images_dir", cfg.ImagesDir, "mcp_config", mcpConfig,
@@ -52,6 +67,10 @@ func announce(cfg *config.Config, ln net.Listener, logger hclog.Logger) {
 	if cfg.APIToken == "" && httpapi.Exposed(ln.Addr()) {
 		logger.Warn("no API token: anyone who can reach this address can run anything in this container",
 			"address", ln.Addr().String(), "fix", "set API_TOKEN (api_token in vm.hcl), or listen on loopback (HOST=127.0.0.1)")
+	}
+	if getenv(workspace.TokenVar) == "" {
+		logger.Warn("no GITHUB_TOKEN: git and gh in the workspace cannot push or open pull requests",
+			"fix", "set GITHUB_TOKEN to a token allowed to push to the repositories the agent works on")
 	}
 	if _, err := exec.LookPath(cfg.ClaudeBin); err != nil {
 		logger.Warn("claude not found; commands will fail until it is installed", "claude_bin", cfg.ClaudeBin, "error", err)

@@ -6,6 +6,7 @@ package stack
 import (
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/vmd-dev/vmd/httpapi"
 	"github.com/vmd-dev/vmd/images"
 	"github.com/vmd-dev/vmd/supervisor"
+	"github.com/vmd-dev/vmd/workspace"
 )
 
 // Options are every part's options, as main copies them from the config.
@@ -34,6 +36,13 @@ type Options struct {
 	Agent     agent.Options
 	MCPConfig string
 	DropEnv   []string
+	// Git, if set, is the git configuration the CLI is given (see
+	// workspace.WriteGit); nil leaves git to the CLI's environment.
+	Git *workspace.GitOptions
+	// MinFreeDisk is the free space, in bytes, the workspace (Agent.Dir),
+	// images and temp filesystems must keep for a new command; 0 disables
+	// the guard, though /status and /metrics still show the space.
+	MinFreeDisk uint64
 	// Commands and API are those parts' options.
 	Commands commands.Options
 	API      httpapi.Options
@@ -46,6 +55,7 @@ type Stack struct {
 	Agent      *agent.Agent
 	Commands   *commands.Service
 	API        *httpapi.API
+	Disk       *workspace.Guard
 }
 
 // New builds the parts. Nothing runs until the group does.
@@ -65,10 +75,43 @@ func New(opts Options, log hclog.Logger) (*Stack, error) {
 	ao := opts.Agent
 	ao.Args = agent.Args(ao.Args, dir, opts.MCPConfig)
 	ao.Env = agent.Env(ao.Env, opts.DropEnv, dir)
+	if opts.Git != nil {
+		git, err := workspace.WriteGit(*opts.Git)
+		if err != nil {
+			return nil, err
+		}
+		ao.Env = git.Env(ao.Env)
+	}
+	disk, err := diskGuard(opts, ao.Dir, dir)
+	if err != nil {
+		return nil, err
+	}
 	ag := agent.New(sup, img, log.Named("agent"), ao)
-	cmds := commands.New(ag, log.Named("commands"), opts.Commands)
-	api := httpapi.New(httpapi.Deps{Commands: cmds, Agent: ag, Supervisor: sup, Images: img}, log.Named("http"), opts.API)
-	return &Stack{Images: img, Supervisor: sup, Agent: ag, Commands: cmds, API: api}, nil
+	co := opts.Commands
+	co.Disk = disk
+	cmds := commands.New(ag, log.Named("commands"), co)
+	api := httpapi.New(httpapi.Deps{Commands: cmds, Agent: ag, Supervisor: sup, Images: img, Disk: disk},
+		log.Named("http"), opts.API)
+	return &Stack{Images: img, Supervisor: sup, Agent: ag, Commands: cmds, API: api, Disk: disk}, nil
+}
+
+// diskGuard watches the filesystems commands fill: the workspace (the
+// CLI's working directory, vmd's own when empty), the images and the
+// command temp directories.
+func diskGuard(opts Options, work, images string) (*workspace.Guard, error) {
+	if work == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			return nil, fmt.Errorf("workspace_dir: %w", err)
+		}
+		work = wd
+	}
+	temp := opts.TempRoot
+	if temp == "" {
+		temp = os.TempDir()
+	}
+	return workspace.NewGuard(opts.MinFreeDisk, workspace.Dir{Name: "workspace", Path: work},
+		workspace.Dir{Name: "images", Path: images}, workspace.Dir{Name: "temp", Path: temp}), nil
 }
 
 // Add adds the parts' actors to g, serving on ln. deadline is main's one
