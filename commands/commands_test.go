@@ -87,3 +87,17 @@ func TestBusyAndCancel(t *testing.T) {
 		t.Errorf("subscriber saw %q; want the message from before it subscribed too", texts)
 	}
 }
+
+// With a disk below min_free_disk, Start refuses before taking the slot,
+// with a *StorageError naming the filesystem.
+func TestDiskLow(t *testing.T) {
+	s := vmdtest.Start(t, vmdtest.Options{Bin: fake, MinFreeDisk: 1 << 60}) // no disk has an EiB free
+	c, err := s.Commands.Start(commands.Request{Prompt: "say hi"})
+	var storage *commands.StorageError
+	if c != nil || !errors.As(err, &storage) || !strings.Contains(err.Error(), "low disk space on the workspace") {
+		t.Fatalf("Start with the disk low = %v, %v; want a *StorageError naming the workspace", c, err)
+	}
+	if s.Commands.Busy() || s.Supervisor.Stats().Busy {
+		t.Error("the slot was taken by a refused command")
+	}
+}
