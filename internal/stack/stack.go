@@ -4,7 +4,9 @@
 package stack
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -77,7 +79,12 @@ func New(opts Options, log hclog.Logger) (*Stack, error) {
 	ao.Env = agent.Env(ao.Env, opts.DropEnv, dir)
 	if opts.Git != nil {
 		git, err := workspace.WriteGit(*opts.Git)
-		if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			// The settings' own errors name them; a file error is about
+			// the directory, which main puts under state_dir.
+			return nil, fmt.Errorf("state_dir: the agent's git configuration cannot be written (make state_dir writable by vmd's user, or set STATE_DIR): %w", err)
+		} else if err != nil {
 			return nil, err
 		}
 		ao.Env = git.Env(ao.Env)
