@@ -1,7 +1,9 @@
 // Package httpapi is vmd's HTTP API: /health, /command, /status, /images/,
-// /ready, /metrics and /openapi.json, its OpenAPI document. It asks the
-// supervisor to run commands and the images store for files; it starts,
-// waits for and touches nothing itself.
+// /ready, /metrics and /openapi.json, its OpenAPI document. It speaks HTTP
+// only: routing, auth, request parsing, JSON and SSE encoding, and one
+// table from a command's outcome to its status and body (answer.go). It
+// asks the commands service to run commands and the images store for
+// files; it starts, waits for and touches nothing itself.
 package httpapi
 
 import (
@@ -18,6 +20,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/valyala/fasthttp"
 
+	"github.com/vmd-dev/vmd/agent"
+	"github.com/vmd-dev/vmd/commands"
 	"github.com/vmd-dev/vmd/images"
 	"github.com/vmd-dev/vmd/supervisor"
 )
@@ -33,8 +37,6 @@ const (
 	// shutdownGrace is the least time the last responses get to go out
 	// after a drain.
 	shutdownGrace = time.Second
-	// messageTail is how much of stderr (or stdout) an error message holds.
-	messageTail = 4 << 10
 	// defaultKeepAlive is how often an idle event stream gets a comment
 	// line, well inside the idle timeouts of common proxies (60 s).
 	defaultKeepAlive = 15 * time.Second
@@ -49,10 +51,8 @@ const (
 type Options struct {
 	// MaxRequestBody is the largest body accepted, in bytes.
 	MaxRequestBody int
-	// CommandTimeout is reported in timeout messages.
+	// CommandTimeout caps the timeout a request asks for.
 	CommandTimeout time.Duration
-	// DrainTimeout is reported in drain messages.
-	DrainTimeout time.Duration
 	// Version is vmd's, for /status.
 	Version string
 	// KeepAlive is how often an idle event stream gets a comment line;
@@ -66,8 +66,22 @@ type Options struct {
 	MCPConfig string
 }
 
+// Deps are what the API serves from.
+type Deps struct {
+	// Commands runs commands.
+	Commands *commands.Service
+	// Agent answers the CLI's version, for /ready and /status.
+	Agent *agent.Agent
+	// Supervisor's counters go into /metrics.
+	Supervisor *supervisor.Supervisor
+	// Images serves /images/; nil is none.
+	Images *images.Store
+}
+
 // API serves vmd's endpoints.
 type API struct {
+	cmds *commands.Service
+	ag   *agent.Agent
 	sup  *supervisor.Supervisor
 	img  *images.Store
 	log  hclog.Logger
@@ -84,19 +98,20 @@ type API struct {
 	refusals refusalLog    // see auth.go
 	metrics  *metrics      // see metrics.go
 
-	draining   chan struct{}
-	drainOnce  sync.Once
-	drainStart time.Time // set once, before draining is closed
-	drainBusy  bool      // a command was running when the drain began
+	draining  chan struct{}
+	drainOnce sync.Once
+	drainBy   time.Time // set once, before draining is closed: when the command in flight is stopped
+	drainBusy bool      // a command was running when the drain began
 }
 
-// New builds the API over a supervisor and an images store.
-func New(sup *supervisor.Supervisor, img *images.Store, log hclog.Logger, opts Options) *API {
+// New builds the API.
+func New(d Deps, log hclog.Logger, opts Options) *API {
 	if opts.KeepAlive <= 0 {
 		opts.KeepAlive = defaultKeepAlive
 	}
-	a := &API{sup: sup, img: img, log: log, opts: opts, draining: make(chan struct{}), started: time.Now(),
-		auth: newAuthenticator(opts.APIToken), metrics: newMetrics(sup, img)}
+	a := &API{cmds: d.Commands, ag: d.Agent, sup: d.Supervisor, img: d.Images, log: log, opts: opts,
+		draining: make(chan struct{}), started: time.Now(),
+		auth: newAuthenticator(opts.APIToken), metrics: newMetrics(d.Supervisor, d.Images)}
 	a.srv = &fasthttp.Server{
 		Handler:               a.serve,      // request id, token, then Handler: see middleware.go
 		ErrorHandler:          a.serveError, // request id, token, then errorHandler
@@ -120,8 +135,8 @@ func New(sup *supervisor.Supervisor, img *images.Store, log hclog.Logger, opts O
 
 // Serve answers requests on ln until the drain is over: after Drain, new
 // commands get 503 while the one in flight may finish; once stopped is
-// closed (the supervisor's slot is empty for good) the server closes,
-// letting the last responses go out first.
+// closed (no command runs, and none will) the server closes, letting the
+// last responses go out first.
 func (a *API) Serve(ln net.Listener, stopped <-chan struct{}) error {
 	errc := make(chan error, 1)
 	go func() { errc <- a.srv.Serve(ln) }()
@@ -136,11 +151,11 @@ func (a *API) Serve(ln net.Listener, stopped <-chan struct{}) error {
 	case <-stopped:
 	}
 	// The answer of a command in flight may be large and its client slow:
-	// it gets until the drain budget is over plus a grace. Otherwise, and at
+	// it gets until the drain deadline plus a grace. Otherwise, and at
 	// least, the grace: an idle vmd exits at once, whatever half-open
 	// connections clients hold.
 	deadline := time.Now().Add(shutdownGrace)
-	if last := a.drainStart.Add(a.opts.DrainTimeout + shutdownGrace); a.drainBusy && last.After(deadline) {
+	if last := a.drainBy.Add(shutdownGrace); a.drainBusy && last.After(deadline) {
 		deadline = last
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
@@ -166,10 +181,12 @@ func (a *API) Serve(ln net.Listener, stopped <-chan struct{}) error {
 }
 
 // Drain makes the API refuse new commands with 503; the rest still answers.
-func (a *API) Drain() {
+// deadline is when the command in flight, if any, is stopped: its answer
+// may go out until a moment after.
+func (a *API) Drain(deadline time.Time) {
 	a.drainOnce.Do(func() {
-		a.drainStart = time.Now()
-		a.drainBusy = a.sup != nil && a.sup.Busy()
+		a.drainBy = deadline
+		a.drainBusy = a.cmds != nil && a.cmds.Busy()
 		close(a.draining)
 	})
 }
@@ -247,73 +264,6 @@ func (a *API) allow(ctx *fasthttp.RequestCtx, header string, ok ...string) bool 
 type errorBody struct {
 	Error   string `json:"error"`
 	Message string `json:"message,omitempty"`
-}
-
-func (a *API) command(ctx *fasthttp.RequestCtx) {
-	log := a.reqLog(ctx)
-	if a.isDraining() {
-		a.metrics.commandRefused(outcomeShuttingDown)
-		writeJSON(ctx, fasthttp.StatusServiceUnavailable, errShuttingDown)
-		return
-	}
-	req, err := ParseCommand(ctx.PostBody(), a.opts.CommandTimeout)
-	if err != nil {
-		a.metrics.commandRefused(outcomeBadRequest)
-		writeJSON(ctx, fasthttp.StatusBadRequest, errorBody{Error: "bad_request", Message: err.Error()})
-		return
-	}
-	log.Info("command received", "prompt_length", len(req.Text), "session_id", req.SessionID,
-		"timeout", req.Timeout, "stream", wantsStream(ctx))
-	sreq := supervisor.Request{Prompt: req.Text, SessionID: req.SessionID, Timeout: req.Timeout, Log: log}
-	if wantsStream(ctx) {
-		a.stream(ctx, req, sreq, log)
-		return
-	}
-	run, err := a.sup.Start(sreq)
-	if err != nil {
-		status, body := a.refused(err)
-		writeJSON(ctx, status, body)
-		return
-	}
-	res := run.Wait()
-	status, body := a.finish(req, res, log)
-	writeJSON(ctx, status, body)
-}
-
-var (
-	errShuttingDown = errorBody{Error: "shutting_down", Message: "vmd is shutting down"}
-	errBusy         = errorBody{Error: "busy", Message: "A command is already in progress"}
-)
-
-// refused answers a command the supervisor would not take.
-func (a *API) refused(err error) (int, errorBody) {
-	switch {
-	case errors.Is(err, supervisor.ErrBusy):
-		a.metrics.commandRefused(outcomeBusy)
-		return fasthttp.StatusConflict, errBusy
-	case errors.Is(err, supervisor.ErrDraining):
-		a.metrics.commandRefused(outcomeShuttingDown)
-		return fasthttp.StatusServiceUnavailable, errShuttingDown
-	}
-	a.metrics.commandRefused(outcomeInternal)
-	return fasthttp.StatusInternalServerError, errorBody{Error: "internal_error", Message: err.Error()}
-}
-
-// finish maps a result to its answer, counts it and logs failures.
-func (a *API) finish(req CommandRequest, res *supervisor.Result, log hclog.Logger) (int, any) {
-	status, body, outcome := a.answer(req, res)
-	a.metrics.commandRan(outcome, res.Duration)
-	if r := res.Report; r != nil {
-		a.metrics.observeReport(r)
-	}
-	switch status {
-	case fasthttp.StatusInternalServerError:
-		log.Error("command failed", "status", status, "outcome", res.Outcome.String(), "pid", res.Pid,
-			"exit_code", res.ExitCode, "stderr", string(tailOf(res.Stderr)))
-	case fasthttp.StatusBadGateway:
-		log.Warn("claude reported an error", "status", status, "pid", res.Pid, "message", res.Report.Text)
-	}
-	return status, body
 }
 
 // imageName decodes the part of the path after /images/ and accepts it only

@@ -20,9 +20,6 @@ func (a *API) serve(ctx *fasthttp.RequestCtx) {
 	} else {
 		a.Handler(ctx)
 	}
-	if ctx.Hijacked() {
-		return // an event stream: serveStream counts it, with the status it writes
-	}
 	a.metrics.request(path, ctx.Response.StatusCode())
 	if a.log.IsDebug() {
 		a.reqLog(ctx).Debug("request", "method", truncate(string(ctx.Method()), 20), "path", truncate(string(path), 200),

@@ -6,8 +6,8 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/vmd-dev/vmd/agent"
 	"github.com/vmd-dev/vmd/config"
-	"github.com/vmd-dev/vmd/supervisor"
 )
 
 // check is one readiness check's result.
@@ -63,12 +63,12 @@ func (a *API) ready(ctx *fasthttp.RequestCtx) {
 }
 
 func (a *API) checkCLI(ctx *fasthttp.RequestCtx) check {
-	if a.sup == nil {
-		return check{Message: "no supervisor"}
+	if a.ag == nil {
+		return check{Message: "no agent"}
 	}
-	v, err := a.sup.CLIVersion(ctx)
+	v, err := a.ag.Version(ctx)
 	switch {
-	case errors.Is(err, supervisor.ErrDraining):
+	case errors.Is(err, agent.ErrDraining):
 		return check{Message: "not checked: vmd is shutting down"}
 	case err != nil:
 		return check{Message: err.Error()}

@@ -34,12 +34,13 @@ type commandInfo struct {
 func (a *API) status(ctx *fasthttp.RequestCtx) {
 	now := time.Now()
 	body := statusBody{State: "idle", Draining: a.isDraining(), Version: a.opts.Version,
-		ClaudeVersion: optional(a.sup.KnownCLIVersion()), StartedAt: a.started.UTC(), UptimeMs: now.Sub(a.started).Milliseconds(), Commands: a.metrics.counts()}
-	if info, ok := a.sup.Current(); ok {
+		ClaudeVersion: optional(a.ag.KnownVersion()), StartedAt: a.started.UTC(), UptimeMs: now.Sub(a.started).Milliseconds(),
+		Commands: a.metrics.counts()}
+	if rec, ok := a.cmds.Current(); ok {
 		body.State, body.Busy = "busy", true
-		body.Command = &commandInfo{Pid: info.Pid, StartedAt: info.Started.UTC(),
-			ElapsedMs: now.Sub(info.Started).Milliseconds(), PromptLength: info.PromptLength,
-			SessionID: optional(info.SessionID)}
+		body.Command = &commandInfo{Pid: rec.Pid, StartedAt: rec.Created.UTC(),
+			ElapsedMs: now.Sub(rec.Created).Milliseconds(), PromptLength: rec.PromptLength,
+			SessionID: optional(rec.SessionID)}
 	}
 	writeJSON(ctx, fasthttp.StatusOK, body)
 }
@@ -55,12 +56,12 @@ type cancelBody struct {
 // cancel stops the running command and answers once the slot is free; the
 // command's own request answers 499.
 func (a *API) cancel(ctx *fasthttp.RequestCtx) {
-	info, ok := a.sup.Cancel()
+	rec, ok := a.cmds.Cancel()
 	if !ok {
 		writeJSON(ctx, fasthttp.StatusNotFound, errorBody{Error: "not_running", Message: "No command is running"})
 		return
 	}
-	a.reqLog(ctx).Info("command cancelled", "pid", info.Pid)
-	writeJSON(ctx, fasthttp.StatusOK, cancelBody{Cancelled: true, Pid: info.Pid,
-		SessionID: optional(info.SessionID), ElapsedMs: time.Since(info.Started).Milliseconds()})
+	a.reqLog(ctx).Info("command cancelled", "pid", rec.Pid, "command_id", rec.ID)
+	writeJSON(ctx, fasthttp.StatusOK, cancelBody{Cancelled: true, Pid: rec.Pid,
+		SessionID: optional(rec.SessionID), ElapsedMs: time.Since(rec.Created).Milliseconds()})
 }

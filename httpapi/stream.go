@@ -8,22 +8,21 @@ import (
 	"io"
 	"net"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/valyala/fasthttp"
 
-	"github.com/vmd-dev/vmd/supervisor"
+	"github.com/vmd-dev/vmd/commands"
 )
 
 // A command asked for with Accept: text/event-stream is answered as
 // Server-Sent Events: start, message and image events as they happen, then
 // one result event whose data is the body the plain call would have had.
+// A client that reads too slowly gets a dropped event where events were
+// left out (the commands service bounds what waits for it).
 // The stream runs on the connection taken over from fasthttp, which lets
 // vmd see at once when the client goes away, and cancel its command.
-
-var commandPath = []byte("/command")
 
 // wantsStream reports whether the client asked for an event stream.
 func wantsStream(ctx *fasthttp.RequestCtx) bool {
@@ -31,9 +30,8 @@ func wantsStream(ctx *fasthttp.RequestCtx) bool {
 }
 
 // stream hands the connection over to serveStream once the handler returns.
-// Nothing is written before the supervisor has taken the command, so a busy
-// slot is still a plain 409.
-func (a *API) stream(ctx *fasthttp.RequestCtx, req CommandRequest, sreq supervisor.Request, log hclog.Logger) {
+// The command has been taken already: refusals were plain answers.
+func (a *API) stream(ctx *fasthttp.RequestCtx, cmd *commands.Command, log hclog.Logger) {
 	var headers [][2]string
 	for k, v := range ctx.Response.Header.All() {
 		switch string(k) {
@@ -43,26 +41,17 @@ func (a *API) stream(ctx *fasthttp.RequestCtx, req CommandRequest, sreq supervis
 			headers = append(headers, [2]string{string(k), string(v)})
 		}
 	}
+	sub := cmd.Subscribe()
 	a.streamStarted()
 	ctx.HijackSetNoResponse(true)
 	ctx.Hijack(func(c net.Conn) {
 		defer a.streamEnded()
-		a.serveStream(c, req, sreq, headers, log)
+		a.serveStream(c, cmd, sub, headers, log)
 	})
 }
 
-func (a *API) serveStream(c net.Conn, req CommandRequest, sreq supervisor.Request, headers [][2]string, log hclog.Logger) {
+func (a *API) serveStream(c net.Conn, cmd *commands.Command, sub *commands.Subscription, headers [][2]string, log hclog.Logger) {
 	w := &rawWriter{c: c, bw: bufio.NewWriter(c)}
-	q := &eventQueue{ready: make(chan struct{}, 1)}
-	sreq.OnEvent = q.push
-	run, err := a.sup.Start(sreq)
-	if err != nil {
-		status, body := a.refused(err)
-		w.response(status, headers, body)
-		a.metrics.request(commandPath, status)
-		return
-	}
-	a.metrics.request(commandPath, fasthttp.StatusOK)
 	// The client reads; it never writes again. Its end of the connection
 	// closing (or resetting) is the sign it has gone: a half-close counts
 	// as leaving, as it does for net/http's CloseNotify.
@@ -90,59 +79,32 @@ func (a *API) serveStream(c net.Conn, req CommandRequest, sreq supervisor.Reques
 		if !cancelled {
 			cancelled = true
 			log.Warn("client went away; cancelling its command", "why", why)
-			run.Cancel()
+			cmd.Cancel()
 		}
 	}
 	for done := false; !done; {
 		select {
-		case <-q.ready:
+		case <-sub.Ready():
 		case <-keepAlive.C:
 			w.comment("keepalive")
 		case <-gone:
 			gone = nil
 			leave("connection closed")
-		case <-run.Done():
+		case <-cmd.Done():
 			done = true
 		}
-		for _, ev := range q.take() {
+		for _, ev := range sub.Take() {
 			w.event(ev)
 		}
 		if w.err != nil {
 			leave(w.err.Error())
 		}
 	}
-	status, body := a.finish(req, run.Wait(), log)
+	status, body := a.finish(cmd.Wait(), log)
 	w.result(status, body)
 	if w.err != nil && !cancelled {
 		log.Warn("the result event could not be sent", "error", w.err)
 	}
-}
-
-// eventQueue carries events from the supervisor to the stream without ever
-// blocking the supervisor on a slow client. It holds at most what a command
-// produces, which the output limit bounds.
-type eventQueue struct {
-	mu     sync.Mutex
-	events []supervisor.Event
-	ready  chan struct{}
-}
-
-func (q *eventQueue) push(ev supervisor.Event) {
-	q.mu.Lock()
-	q.events = append(q.events, ev)
-	q.mu.Unlock()
-	select {
-	case q.ready <- struct{}{}:
-	default:
-	}
-}
-
-func (q *eventQueue) take() []supervisor.Event {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	evs := q.events
-	q.events = nil
-	return evs
 }
 
 // The events' data.
@@ -158,6 +120,9 @@ type (
 	imageEvent struct {
 		Name string `json:"name"`
 		URL  string `json:"url"`
+	}
+	droppedEvent struct {
+		Events int `json:"events"`
 	}
 )
 
@@ -187,14 +152,6 @@ func (w *rawWriter) head(status int, headers [][2]string, extra ...string) {
 	w.bw.WriteString("Connection: close\r\n\r\n")
 }
 
-// response writes a whole JSON response.
-func (w *rawWriter) response(status int, headers [][2]string, body any) {
-	b, _ := marshal(body)
-	w.head(status, headers, "Content-Type", "application/json", "Content-Length", strconv.Itoa(len(b)))
-	w.bw.Write(b)
-	w.flush()
-}
-
 func (w *rawWriter) streamHeaders(headers [][2]string) {
 	w.head(fasthttp.StatusOK, headers, "Content-Type", "text/event-stream; charset=utf-8",
 		"Cache-Control", "no-cache", "X-Accel-Buffering", "no")
@@ -206,18 +163,22 @@ func (w *rawWriter) comment(text string) {
 	w.flush()
 }
 
-func (w *rawWriter) event(ev supervisor.Event) {
+func (w *rawWriter) event(ev commands.Event) {
 	switch ev.Kind {
-	case supervisor.EventStart:
+	case commands.EventStart:
 		w.send("start", startEvent{Pid: ev.Pid, SessionID: optional(ev.SessionID)})
-	case supervisor.EventMessage:
+	case commands.EventMessage:
 		tools := ev.Tools
 		if tools == nil {
 			tools = []string{}
 		}
 		w.send("message", messageEvent{Text: ev.Text, Tools: tools})
-	case supervisor.EventImage:
+	case commands.EventImage:
 		w.send("image", imageEvent{Name: ev.Image, URL: imageURL(ev.Image)})
+	case commands.EventDropped:
+		// The client read too slowly: events past a bound were left out.
+		// The result still has the whole answer.
+		w.send("dropped", droppedEvent{Events: ev.Dropped})
 	}
 }
 
@@ -260,6 +221,12 @@ func marshal(v any) ([]byte, error) {
 	enc.SetEscapeHTML(false)
 	err := enc.Encode(v)
 	return buf.Bytes(), err
+}
+
+// marshalCompact is marshal without the newline.
+func marshalCompact(v any) ([]byte, error) {
+	b, err := marshal(v)
+	return bytes.TrimRight(b, "\n"), err
 }
 
 // streamStarted and streamEnded count the streams on hijacked connections,

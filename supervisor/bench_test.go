@@ -1,51 +1,39 @@
-package supervisor
+package supervisor_test
 
 import (
+	"io"
 	"os/exec"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/vmd-dev/vmd/images"
+	"github.com/vmd-dev/vmd/supervisor"
 )
 
-// BenchmarkExec is one command through the supervisor over cat (which
-// echoes its prompt), with and without an images directory to record: the
-// supervisor's own share of a /command round trip.
-func BenchmarkExec(b *testing.B) {
+// BenchmarkStart is one process through the slot, cat echoing its stdin:
+// the supervisor's own share of a /command round trip.
+func BenchmarkStart(b *testing.B) {
 	cat, err := exec.LookPath("cat")
 	if err != nil {
-		b.Skip("no cat")
+		b.Fatal("no cat")
 	}
-	for _, withImages := range []bool{false, true} {
-		name := "no-images"
-		if withImages {
-			name = "images"
+	sup, err := supervisor.New(supervisor.Config{TempRoot: b.TempDir()}, hclog.NewNullLogger())
+	if err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan error)
+	go func() { done <- sup.Run() }()
+	defer func() { sup.Stop(time.Now()); <-done }()
+	for b.Loop() {
+		var got []byte
+		r, err := sup.Start(supervisor.Spec{Path: cat, Stdin: []byte("hi"), Timeout: time.Minute,
+			Stdout: func(r io.Reader) { got, _ = io.ReadAll(r) }})
+		if err != nil {
+			b.Fatal(err)
 		}
-		b.Run(name, func(b *testing.B) {
-			var img *images.Store
-			if withImages {
-				img, err = images.Open(b.TempDir(), time.Hour, hclog.NewNullLogger())
-				if err != nil {
-					b.Fatal(err)
-				}
-				go img.Run()
-				defer img.Stop()
-			}
-			sup, err := New(Config{Bin: cat, TempRoot: b.TempDir(), Timeout: time.Minute, MaxOutput: 1 << 20}, hclog.NewNullLogger(), img)
-			if err != nil {
-				b.Fatal(err)
-			}
-			done := make(chan error)
-			go func() { done <- sup.Run() }()
-			defer func() { sup.Stop(); <-done }()
-			for b.Loop() {
-				res, err := sup.Exec(Request{Prompt: "hi"})
-				if err != nil || res.Text != "hi" {
-					b.Fatalf("Exec = %+v, %v", res, err)
-				}
-			}
-		})
+		if res := r.Wait(); res.ExitCode != 0 || string(got) != "hi" {
+			b.Fatalf("run = %+v, %q", res, got)
+		}
 	}
 }

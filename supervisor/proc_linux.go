@@ -4,7 +4,6 @@ package supervisor
 
 import (
 	"os"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -13,15 +12,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// This file holds every fork, wait and kill vmd makes. They all run under
-// Supervisor.reapMu, which is what makes them safe together:
-//
-//   - A pid is registered in waiters while the lock is still held after the
-//     fork, so the reaper can never collect a child before anyone waits for it
-//     (the race os/exec's Wait has with a wait4(-1) reaper).
-//   - A child is only signalled while it has not been reaped. Until then its
-//     pid, and its process group id if it leads one, cannot be reused by an
-//     unrelated process, so a kill can never hit a stranger.
+// The Linux side of the process layer: subreaping, forking with a
+// parent-death signal, peeking at exited children without reaping them, and
+// listing children from /proc. See reap.go for the locking they rely on.
 
 // becomeSubreaper makes orphaned descendants of vmd come to vmd instead of
 // the system's init, so they can be killed and reaped. As PID 1 this is what
@@ -32,47 +25,19 @@ func becomeSubreaper() error {
 
 // spawn forks and execs argv in a new process group with the given stdio.
 // Call it through the forker. The caller holds reapMu.
-func spawn(bin string, argv, env []string, dir string, stdin, stdout, stderr *os.File) (int, error) {
+func spawn(bin string, argv, env []string, dir string, p stdio) (int, error) {
 	return syscall.ForkExec(bin, argv, &syscall.ProcAttr{
 		Dir:   dir,
 		Env:   env,
-		Files: []uintptr{stdin.Fd(), stdout.Fd(), stderr.Fd()},
+		Files: []uintptr{p[0].theirs.Fd(), p[1].theirs.Fd(), p[2].theirs.Fd()},
 		Sys: &syscall.SysProcAttr{
-			// Its own group, so one kill(-pgid) reaches everything the CLI
+			// Its own group, so one kill(-pgid) reaches everything it
 			// starts that does not start a session of its own.
 			Setpgid: true,
 			// Dies with vmd, even when vmd is SIGKILLed or crashes.
 			Pdeathsig: syscall.SIGKILL,
 		},
 	})
-}
-
-// forker runs every command's fork on one OS thread that lives as long as
-// the supervisor (CLIVersion's probe forks from a thread it holds until its
-// child is reaped: see version.go). Linux sends the parent-death signal when the thread that
-// forked the child exits, not only the process, and Go ends threads of its
-// own accord; a thread locked to a goroutine that never returns while a
-// child lives is the one safe place to fork from.
-type forker chan func()
-
-func startForker() forker {
-	f := make(forker)
-	go func() {
-		// Never unlocked: when the supervisor is done, the thread ends with
-		// this goroutine, and any child still alive (none should be) dies.
-		runtime.LockOSThread()
-		for fn := range f {
-			fn()
-		}
-	}()
-	return f
-}
-
-// do runs fn on the forking thread and waits for it.
-func (f forker) do(fn func()) {
-	done := make(chan struct{})
-	f <- func() { fn(); close(done) }
-	<-done
 }
 
 // exitedInfo is the start of the kernel's siginfo_t as waitid fills it for a
@@ -94,8 +59,9 @@ var (
 )
 
 // peekExited returns the pid of a child that has exited, leaving it a zombie
-// (WNOWAIT), or 0 when none has; and whether vmd has any child at all.
-func peekExited() (pid int, children bool) {
+// (WNOWAIT), or 0 when none has; and whether vmd has any child at all. Any
+// child counts, not only those waited for: orphans come to vmd too.
+func peekExited(map[int]chan exit) (pid int, children bool) {
 	var info exitedInfo
 	for {
 		err := unix.Waitid(unix.P_ALL, 0, (*unix.Siginfo)(unsafe.Pointer(&info)), unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)

@@ -2,7 +2,6 @@ package supervisor
 
 import (
 	"os"
-	"runtime/debug"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -10,11 +9,12 @@ import (
 	"github.com/vmd-dev/vmd/internal/leftovers"
 )
 
-// tempDirs gives each command a fresh TMPDIR and removes it afterwards, both
-// off the command's path, in a goroutine of its own (the janitor): it keeps
-// one directory ready and removes used ones, then returns freed memory. Creating a directory costs a disk write, and
-// deleting the Chromium profile a browsing command leaves can take seconds;
-// neither may hold back an answer, nor the reaping of the next command.
+// tempDirs gives each process in the slot a fresh TMPDIR and removes it
+// afterwards, both off the process's path, in a goroutine of its own (the
+// janitor): it keeps one directory ready and removes used ones. Creating a
+// directory costs a disk write, and deleting the Chromium profile a
+// browsing command leaves can take seconds; neither may hold back an
+// answer, nor the reaping of the next process.
 type tempDirs struct {
 	root   string
 	log    hclog.Logger
@@ -53,13 +53,6 @@ func (t *tempDirs) janitor() {
 	// before this one started) must not stay for this vmd's whole life.
 	resweep := time.NewTicker(leftovers.MinAge)
 	defer resweep.Stop()
-	// A second after the last command's cleanup, hand the memory it freed
-	// back to the OS: vmd idles most of its life, and resident memory is
-	// what a small VM has to fit. Not sooner, so a burst of commands pays
-	// for one collection, not one each.
-	settle := time.NewTimer(time.Hour)
-	settle.Stop()
-	defer settle.Stop()
 	for {
 		select {
 		case d, ok := <-t.used:
@@ -68,9 +61,6 @@ func (t *tempDirs) janitor() {
 			}
 			t.remove(d)
 			t.refill()
-			settle.Reset(settleDelay)
-		case <-settle.C:
-			debug.FreeOSMemory()
 		case <-resweep.C:
 			t.sweep()
 		}
@@ -82,9 +72,6 @@ func (t *tempDirs) sweep() {
 		t.log.Info("removed command temp dirs left by a previous vmd", "count", len(gone))
 	}
 }
-
-// settleDelay is how long after a command vmd returns freed memory.
-const settleDelay = time.Second
 
 // take returns the spare directory, or makes one if there is none.
 func (t *tempDirs) take() (*leftovers.Dir, error) {

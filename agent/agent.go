@@ -1,0 +1,150 @@
+// Package agent runs the Claude Code CLI (`claude -p`) for one prompt at a
+// time through the supervisor: it builds the command line and environment,
+// reads the CLI's stream-json output as it comes, tells the images store
+// when to look for the command's images, and sums the run up as a Result
+// with a domain Outcome. It also asks the CLI its version. Everything vmd
+// knows about the CLI's words and flags lives here.
+package agent
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/vmd-dev/vmd/images"
+	"github.com/vmd-dev/vmd/supervisor"
+)
+
+// stderrTail is how much of the end of stderr is kept.
+const stderrTail = 64 << 10
+
+var (
+	// ErrBusy is returned by Start while another command runs.
+	ErrBusy = supervisor.ErrBusy
+	// ErrDraining is returned by Start, and by Version with no version
+	// known, once vmd is stopping.
+	ErrDraining = supervisor.ErrDraining
+)
+
+// Options are how the CLI is run.
+type Options struct {
+	// Bin is the CLI, a path or a name looked up on PATH at each command.
+	Bin string
+	// Args follow Bin on the command line (see Args).
+	Args []string
+	// Env is the CLI's environment (see Env).
+	Env []string
+	// Dir is the CLI's working directory; empty is vmd's own.
+	Dir string
+	// Timeout bounds one command.
+	Timeout time.Duration
+	// MaxOutput is how much of the answer, and of other output, is kept.
+	MaxOutput int
+	// VersionTimeout bounds one version probe (5 s); VersionRetry is how
+	// long a failed probe's answer stands (5 s). Zero is the default.
+	VersionTimeout, VersionRetry time.Duration
+}
+
+// Agent runs the CLI through a supervisor.
+type Agent struct {
+	sup  *supervisor.Supervisor
+	img  *images.Store
+	log  hclog.Logger
+	opts Options
+	ver  versionProbe // see version.go
+}
+
+// New makes an agent. img may be nil: no images are recorded.
+func New(sup *supervisor.Supervisor, img *images.Store, log hclog.Logger, opts Options) *Agent {
+	return &Agent{sup: sup, img: img, log: log, opts: opts}
+}
+
+// Request is one prompt.
+type Request struct {
+	// Prompt goes to the CLI's stdin.
+	Prompt string
+	// SessionID, if set, continues that session (--resume).
+	SessionID string
+	// Timeout bounds the command; zero or more than Options.Timeout is
+	// Options.Timeout.
+	Timeout time.Duration
+	// Log is the request's logger; nil is the agent's.
+	Log hclog.Logger
+	// OnEvent, if set, hears the command's progress. Calls come one at a
+	// time, in order, all before Wait returns; they must not block for long.
+	OnEvent func(Event)
+}
+
+// Run is a command the agent has started.
+type Run struct {
+	sup  *supervisor.Running
+	pid  atomic.Int64
+	done chan struct{}
+	res  *Result
+}
+
+// Start takes the supervisor's slot and runs the CLI on the prompt in the
+// background. It returns ErrBusy at once while another command runs and
+// ErrDraining once vmd is stopping.
+func (a *Agent) Start(req Request) (*Run, error) {
+	log := req.Log
+	if log == nil {
+		log = a.log
+	}
+	timeout := a.opts.Timeout
+	if req.Timeout > 0 && req.Timeout < timeout {
+		timeout = req.Timeout
+	}
+	c := newCapture(a.opts.MaxOutput, log, req.OnEvent, a.img)
+	r := &Run{done: make(chan struct{})}
+	spec := supervisor.Spec{Args: a.argv(req.SessionID), Env: a.opts.Env, Dir: a.opts.Dir,
+		Stdin: []byte(req.Prompt), Timeout: timeout, Log: log,
+		Stdout: c.tr.fill, Stderr: c.stderr.fill,
+		OnStart: func(pid int) { r.pid.Store(int64(pid)); c.tr.pid = pid }}
+	bin, binErr := resolveBin(a.opts.Bin)
+	spec.Path = bin
+	if binErr != nil {
+		spec.Path = "" // the supervisor refuses it: the slot is still taken, as for any failed start
+	}
+	sr, err := a.sup.Start(spec)
+	if err != nil {
+		c.close()
+		return nil, err
+	}
+	r.sup = sr
+	go func() {
+		defer close(r.done)
+		res := sr.Wait()
+		if binErr != nil {
+			res.Err = binErr
+		}
+		r.res = c.finish(res, req, timeout, log)
+	}()
+	return r, nil
+}
+
+// Done is closed when the command is over and the slot free.
+func (r *Run) Done() <-chan struct{} { return r.done }
+
+// Wait waits for the command to end and returns what it produced.
+func (r *Run) Wait() *Result {
+	<-r.done
+	return r.res
+}
+
+// Cancel stops the command if it still runs; it does not wait.
+func (r *Run) Cancel() { r.sup.Cancel() }
+
+// Pid is the CLI's process id, or 0 before it has started.
+func (r *Run) Pid() int { return int(r.pid.Load()) }
+
+// Cancel stops the running command, whoever started it, and returns once
+// the slot is free; false if none was running.
+func (a *Agent) Cancel() bool {
+	_, ok := a.sup.Cancel()
+	return ok
+}
+
+// Kill stops the running command at once, as the drain deadline would.
+func (a *Agent) Kill() { a.sup.Kill() }

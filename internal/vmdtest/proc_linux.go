@@ -1,0 +1,77 @@
+package vmdtest
+
+import (
+	"os"
+	"strconv"
+	"strings"
+)
+
+// Stat is what a test reads of a process from /proc/<pid>/stat.
+type Stat struct {
+	Pid, PPid int
+	// State is the state letter: 'Z' for a zombie.
+	State byte
+}
+
+// ReadStat reads a process's stat; false if it is gone. The command name
+// may hold spaces and parentheses, so the fields are counted from the
+// last ')'.
+func ReadStat(pid int) (Stat, bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return Stat{}, false
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return Stat{}, false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 2 {
+		return Stat{}, false
+	}
+	ppid, err := strconv.Atoi(f[1])
+	return Stat{Pid: pid, PPid: ppid, State: f[0][0]}, err == nil
+}
+
+// Children lists the processes whose parent is pid, zombies included.
+func Children(pid int) []Stat {
+	entries, _ := os.ReadDir("/proc")
+	var out []Stat
+	for _, e := range entries {
+		n, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if st, ok := ReadStat(n); ok && st.PPid == pid {
+			out = append(out, st)
+		}
+	}
+	return out
+}
+
+// Descendants lists every process below pid, zombies included.
+func Descendants(pid int) []Stat {
+	var out []Stat
+	for _, c := range Children(pid) {
+		out = append(append(out, c), Descendants(c.Pid)...)
+	}
+	return out
+}
+
+// Tree counts the processes below pid: live ones and zombies.
+func Tree(pid int) (live, zombies int) {
+	for _, st := range Descendants(pid) {
+		if st.State == 'Z' {
+			zombies++
+		} else {
+			live++
+		}
+	}
+	return live, zombies
+}
+
+// Gone reports whether no process has the pid any more, zombie or not.
+func Gone(pid int) bool {
+	_, ok := ReadStat(pid)
+	return !ok
+}

@@ -1,0 +1,34 @@
+package supervisor_test
+
+import (
+	"testing"
+
+	"github.com/vmd-dev/vmd/internal/leftovers"
+	"github.com/vmd-dev/vmd/supervisor"
+)
+
+// Removing a used TMPDIR (a Chromium profile can take seconds) must not hold
+// back reaping: the next process still ends as it should.
+func TestSlowTempRemovalDoesNotBlockReaping(t *testing.T) {
+	h := start(t)
+	release := make(chan struct{})
+	blocked := make(chan struct{}, 1)
+	var remove func(*leftovers.Dir)
+	// Set before the first discard; the channel send in discard orders it
+	// before the janitor reads it.
+	remove = h.sup.SetRemove(func(d *leftovers.Dir) {
+		select {
+		case blocked <- struct{}{}:
+			<-release // the first removal hangs until the end of the test
+		default:
+		}
+		remove(d)
+	})
+	defer close(release)
+	h.run(t, script("say first"))
+	<-blocked
+	res, out := h.run(t, script("say second\nexit 3"))
+	if res.Outcome != supervisor.Exited || res.ExitCode != 3 || out.String() != "second\n" {
+		t.Errorf("run while a removal hangs = %v exit %d %q; want exited 3 second", res.Outcome, res.ExitCode, out)
+	}
+}
