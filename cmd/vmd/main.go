@@ -32,6 +32,7 @@ func main() {
 func vmd(args []string, getenv func(string) string, environ []string, stderr io.Writer) int {
 	// Before anything else, so no SIGTERM finds vmd without a handler.
 	signals := listenForSignals()
+	survivePipes() // a closed log pipe must not kill vmd (SIGPIPE on fd 2)
 	cfg, code := loadConfig(args, getenv, stderr)
 	if cfg == nil {
 		return code
