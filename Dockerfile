@@ -78,10 +78,9 @@ COPY --chown=root:root --chmod=0644 vm.hcl .mcp.json /etc/vmd/
 # /workspace is the agent's: the CLI's working directory, where it clones
 # and builds, on a volume so that clones and uncommitted work survive a new
 # container (docker-compose.yml names it; Fly mounts one, see fly.toml).
-# ~/.claude holds the CLI's sessions, filed by working directory, and
-# ~/.vmd is state_dir (the command store, the agent's git configuration):
-# compose mounts a volume on each. All made here so that a new volume
-# starts out node's.
+# ~/.claude holds the CLI's sessions, filed by working directory: compose
+# mounts a volume there too, and on ~/.vmd, vmd's command store (STATE_DIR).
+# All made here so that a new volume starts out node's.
 RUN mkdir -p /workspace /home/node/.claude /home/node/.vmd \
  && chown node:node /workspace /home/node/.claude /home/node/.vmd \
  && vmd -version
