@@ -1,3 +1,8 @@
+// The contract test is left out of fuzzing builds (go test -tags fuzzing
+// -fuzz ...): libopenapi, instrumented, made them take minutes to compile.
+
+//go:build !fuzzing
+
 package httpapi_test
 
 import (

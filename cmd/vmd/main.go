@@ -33,6 +33,7 @@ func vmd(args []string, getenv func(string) string, environ []string, stderr io.
 	// Before anything else, so no SIGTERM finds vmd without a handler.
 	signals := listenForSignals()
 	survivePipes() // a closed log pipe must not kill vmd (SIGPIPE on fd 2)
+	followGoRun()  // killing `go run` stops vmd too
 	cfg, code := loadConfig(args, getenv, stderr)
 	if cfg == nil {
 		return code
