@@ -32,11 +32,12 @@ const (
 	outcomeShuttingDown    = "shutting_down"     // 503: refused, vmd is draining
 	outcomeBadRequest      = "bad_request"       // 400: refused, bad body
 	outcomeInternal        = "internal_error"
+	outcomeKeyReused       = "idempotency_key_reused" // 422: refused, the key holds another body
 )
 
 // outcomes are created at start, so that every series exists from zero.
 var outcomes = []string{outcomeOK, outcomeAgentError, outcomeError, outcomeTimeout, outcomeCancelled, outcomeDrained,
-	outcomeStartFailed, outcomeSessionNotFound, outcomeBusy, outcomeShuttingDown, outcomeBadRequest, outcomeInternal}
+	outcomeStartFailed, outcomeSessionNotFound, outcomeBusy, outcomeShuttingDown, outcomeBadRequest, outcomeInternal, outcomeKeyReused}
 
 // tokenKinds are the label values of vmd_tokens_total.
 var tokenKinds = []string{"input", "output", "cache_creation", "cache_read"}
@@ -53,9 +54,10 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	cost     prometheus.Counter
 	tokens   *prometheus.CounterVec
+	replayed prometheus.Counter
 }
 
-func newMetrics(sup *supervisor.Supervisor, img *images.Store) *metrics {
+func newMetrics(d Deps) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		commands: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -79,6 +81,10 @@ func newMetrics(sup *supervisor.Supervisor, img *images.Store) *metrics {
 			Name: "vmd_tokens_total",
 			Help: "Tokens commands used, by kind: input, output, cache_creation, cache_read.",
 		}, []string{"kind"}),
+		replayed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vmd_commands_replayed_total",
+			Help: "Submits whose Idempotency-Key found its command (running or ended) instead of starting one.",
+		}),
 	}
 	for _, o := range outcomes {
 		m.commands.WithLabelValues(o)
@@ -86,8 +92,8 @@ func newMetrics(sup *supervisor.Supervisor, img *images.Store) *metrics {
 	for _, k := range tokenKinds {
 		m.tokens.WithLabelValues(k)
 	}
-	m.reg.MustRegister(m.commands, m.duration, m.requests, m.cost, m.tokens,
-		statsCollector{sup: sup, img: img},
+	m.reg.MustRegister(m.commands, m.duration, m.requests, m.cost, m.tokens, m.replayed,
+		statsCollector{sup: d.Supervisor, img: d.Images}, storeCollector{st: d.Store, hooks: d.Webhook},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -161,6 +167,8 @@ func routeOf(path []byte) string {
 		return "health"
 	case p == "/command":
 		return "command"
+	case p == "/commands" || strings.HasPrefix(p, "/commands/"):
+		return "commands"
 	case p == "/status":
 		return "status"
 	case p == "/ready":

@@ -175,7 +175,7 @@ func (s *server) stream(t *testing.T, body string, header ...string) *exchange {
 }
 
 // sseEvent is one event of a stream.
-type sseEvent struct{ name, status, data string }
+type sseEvent struct{ id, name, status, data string }
 
 func parseEvents(t *testing.T, body []byte) []sseEvent {
 	t.Helper()
@@ -189,6 +189,8 @@ func parseEvents(t *testing.T, body []byte) []sseEvent {
 				t.Fatalf("line %q in the stream is not a field", line)
 			case k == "":
 				continue // a comment
+			case k == "id":
+				ev.id = v
 			case k == "event":
 				ev.name = v
 			case k == "status":

@@ -14,6 +14,7 @@ import (
 	"github.com/vmd-dev/vmd/config"
 	"github.com/vmd-dev/vmd/httpapi"
 	"github.com/vmd-dev/vmd/internal/stack"
+	"github.com/vmd-dev/vmd/webhook"
 )
 
 // options copies the settings each part reads from the config.
@@ -29,7 +30,9 @@ func options(cfg *config.Config, environ []string) (stack.Options, error) {
 			Timeout: cfg.CommandTimeout, MaxOutput: cfg.MaxOutput},
 		MCPConfig: mcpConfig,
 		DropEnv:   config.EnvVars,
-		Commands:  commands.Options{},
+		Commands:  commands.Options{RecordBytes: cfg.MaxOutput},
+		StateDir:  cfg.StateDir, Retention: cfg.CommandRetention, MaxCommands: cfg.MaxCommands,
+		Webhook: webhook.Options{URL: cfg.WebhookURL, Secret: cfg.WebhookSecret},
 		API: httpapi.Options{MaxRequestBody: cfg.MaxRequestBody, CommandTimeout: cfg.CommandTimeout,
 			Version: version, APIToken: cfg.APIToken, MCPConfig: mcpConfig},
 	}, nil

@@ -45,6 +45,8 @@ type Options struct {
 	MCP       string
 	// Commands are the commands service's options.
 	Commands commands.Options
+	// StateDir holds the command store; empty keeps it in memory.
+	StateDir string
 	// Loopback serves on real TCP on 127.0.0.1 instead of in memory.
 	Loopback bool
 	// Tweak, if set, changes the stack's options last.
@@ -88,6 +90,7 @@ func Start(t testing.TB, o Options) *Stack {
 		Agent:     agent.Options{Bin: o.Bin, Args: args, Env: env, Dir: o.Dir, Timeout: o.Timeout, MaxOutput: o.MaxOutput},
 		MCPConfig: o.MCP,
 		Commands:  o.Commands,
+		StateDir:  o.StateDir,
 		API: httpapi.Options{MaxRequestBody: o.MaxBody, CommandTimeout: o.Timeout, Version: "test",
 			KeepAlive: o.KeepAlive, APIToken: o.Token, MCPConfig: o.MCP},
 	}
@@ -109,6 +112,9 @@ func Start(t testing.TB, o Options) *Stack {
 		s.Shutdown()
 		if err := <-s.done; err != nil {
 			t.Errorf("stack stopped with %v", err)
+		}
+		if err := st.Close(); err != nil {
+			t.Errorf("store closed with %v", err)
 		}
 		s.Client.CloseIdleConnections()
 		if t.Failed() {
