@@ -111,6 +111,10 @@ func (a *API) command(ctx *fasthttp.RequestCtx) {
 		a.stream(ctx, streamOf(sub.Command, after, req.CancelOnDisconnect && !sub.Attached), a.reqLog(ctx))
 		return
 	}
+	if req.CancelOnDisconnect && !sub.Attached {
+		a.watched(ctx, sub.Command, a.reqLog(ctx))
+		return
+	}
 	rec := sub.Command.Wait()
 	writeBody(ctx, rec.Status, rec.Body)
 }

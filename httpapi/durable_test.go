@@ -308,3 +308,28 @@ func TestStreamResumes(t *testing.T) {
 		t.Errorf("CLI runs = %d; want 1", s.runs())
 	}
 }
+
+// A plain client that asked for "cancelOnDisconnect" and hangs up: its
+// command is cancelled; one that stays gets its answer as usual.
+func TestCancelOnDisconnect(t *testing.T) {
+	s := durable(t)
+	c, err := s.Dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := `{"text":"say first\nsleep 1h","cancelOnDisconnect":true}`
+	fmt.Fprintf(c, "POST /command HTTP/1.1\r\nHost: vmd\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	rec := s.running(t, "first")
+	c.Close()
+	vmdtest.Eventually(t, "the command to be cancelled", func() bool {
+		_, r := s.record(t, rec.ID)
+		return r.State == "cancelled" && !s.Commands.Busy()
+	})
+	got := s.do(t, "POST", "/command", `{"text":"say stays","cancelOnDisconnect":true}`)
+	if got.status != 200 || !strings.Contains(got.body, "stays") || got.header["X-Request-Id"] == "" {
+		t.Errorf("a client that stays = %d %v %s; want its 200 answer with its request id", got.status, got.header, got.body)
+	}
+	if got := s.do(t, "POST", "/command", `{"text":"say x","cancelOnDisconnect":1}`); got.status != 400 {
+		t.Errorf("cancelOnDisconnect 1 = %d; want 400", got.status)
+	}
+}

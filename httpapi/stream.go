@@ -52,15 +52,7 @@ func streamOf(cmd *commands.Command, after int64, cancelOnLeave bool) streamSour
 // stream hands the connection over to serveStream once the handler returns.
 // The command has been taken already: refusals were plain answers.
 func (a *API) stream(ctx *fasthttp.RequestCtx, src streamSource, log hclog.Logger) {
-	var headers [][2]string
-	for k, v := range ctx.Response.Header.All() {
-		switch string(k) {
-		case fasthttp.HeaderContentType, fasthttp.HeaderContentLength, fasthttp.HeaderConnection,
-			fasthttp.HeaderServer, fasthttp.HeaderDate, fasthttp.HeaderTransferEncoding:
-		default:
-			headers = append(headers, [2]string{string(k), string(v)})
-		}
-	}
+	headers := keptHeaders(ctx)
 	a.streamStarted()
 	ctx.HijackSetNoResponse(true)
 	ctx.Hijack(func(c net.Conn) {
@@ -139,6 +131,59 @@ func (a *API) follow(w *rawWriter, src streamSource, gone <-chan struct{}, log h
 			return leave(w.err.Error())
 		}
 	}
+}
+
+// keptHeaders are the response's headers so far (the request id, ...) for
+// an answer written on the connection taken over from fasthttp.
+func keptHeaders(ctx *fasthttp.RequestCtx) [][2]string {
+	var headers [][2]string
+	for k, v := range ctx.Response.Header.All() {
+		switch string(k) {
+		case fasthttp.HeaderContentType, fasthttp.HeaderContentLength, fasthttp.HeaderConnection,
+			fasthttp.HeaderServer, fasthttp.HeaderDate, fasthttp.HeaderTransferEncoding:
+		default:
+			headers = append(headers, [2]string{string(k), string(v)})
+		}
+	}
+	return headers
+}
+
+// watched answers a plain request that asked for "cancelOnDisconnect" on
+// the connection taken over from fasthttp, as a stream is, so that vmd
+// sees its client go away: then the command is cancelled.
+func (a *API) watched(ctx *fasthttp.RequestCtx, cmd *commands.Command, log hclog.Logger) {
+	headers := keptHeaders(ctx)
+	a.streamStarted()
+	ctx.HijackSetNoResponse(true)
+	ctx.Hijack(func(c net.Conn) {
+		defer a.streamEnded()
+		gone := make(chan struct{})
+		go func() {
+			defer close(gone)
+			buf := make([]byte, 512)
+			for {
+				if _, err := c.Read(buf); err != nil {
+					return
+				}
+			}
+		}()
+		defer func() {
+			_ = c.SetReadDeadline(time.Now())
+			<-gone
+		}()
+		select {
+		case <-gone:
+			log.Warn("client went away; cancelling its command as it asked")
+			cmd.Cancel()
+			<-cmd.Done()
+		case <-cmd.Done():
+			rec := cmd.Record()
+			w := &rawWriter{c: c, bw: bufio.NewWriter(c)}
+			w.head(rec.Status, headers, "Content-Type", "application/json", "Content-Length", strconv.Itoa(len(rec.Body)))
+			w.bw.Write(rec.Body)
+			w.flush()
+		}
+	})
 }
 
 // The events' data.
