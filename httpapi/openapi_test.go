@@ -587,6 +587,8 @@ func TestOpenAPI(t *testing.T) {
 		}
 	})
 
+	t.Run("durable commands", func(t *testing.T) { checkDurable(t, c) })
+
 	// The converse: the document lists nothing the test has not seen.
 	t.Run("everything documented was seen", func(t *testing.T) {
 		for path, item := range c.model.Paths.PathItems.FromOldest() {
