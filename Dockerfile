@@ -79,10 +79,10 @@ COPY --chown=root:root --chmod=0644 vm.hcl .mcp.json /etc/vmd/
 # and builds, on a volume so that clones and uncommitted work survive a new
 # container (docker-compose.yml names it; Fly mounts one, see fly.toml).
 # ~/.claude holds the CLI's sessions, filed by working directory: compose
-# mounts a volume there too. Both made here so that a new volume starts out
-# node's.
-RUN mkdir -p /workspace /home/node/.claude \
- && chown node:node /workspace /home/node/.claude \
+# mounts a volume there too, and on ~/.vmd, vmd's command store (STATE_DIR).
+# All made here so that a new volume starts out node's.
+RUN mkdir -p /workspace /home/node/.claude /home/node/.vmd \
+ && chown node:node /workspace /home/node/.claude /home/node/.vmd \
  && vmd -version
 # Without a volume of its own, docker run makes an anonymous one per
 # container (docker rm -v removes it).
