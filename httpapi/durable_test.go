@@ -333,3 +333,29 @@ func TestCancelOnDisconnect(t *testing.T) {
 		t.Errorf("cancelOnDisconnect 1 = %d; want 400", got.status)
 	}
 }
+
+// A stream retry while the command runs follows the same command's events
+// from the first, then its result.
+func TestStreamRetryFollows(t *testing.T) {
+	s := durable(t)
+	body := `{"text":"say a\nsleep 200ms\nsay b"}`
+	first := s.openEvents(t, "POST", "/command", body, "Idempotency-Key", "follow")
+	if _, err := first.next(); err != nil {
+		t.Fatal(err)
+	}
+	retry := s.openEvents(t, "POST", "/command", body, "Idempotency-Key", "follow")
+	var got []string
+	for {
+		ev, err := retry.next()
+		if err != nil {
+			break
+		}
+		got = append(got, ev.id+ev.name)
+	}
+	if len(got) < 3 || got[0] != "1start" || got[len(got)-1] != "result" || retry.status != 200 {
+		t.Errorf("retry's events = %d %v; want the command's from the start, then its result", retry.status, got)
+	}
+	if s.runs() != 1 {
+		t.Errorf("CLI runs = %d; want 1", s.runs())
+	}
+}
