@@ -1,6 +1,7 @@
 package commands_test
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -34,8 +35,8 @@ func TestRecord(t *testing.T) {
 	if got := strings.Join(kinds, ","); !strings.HasPrefix(got, "start,message") {
 		t.Errorf("record events = %s; want start, then messages", got)
 	}
-	if got, ok := s.Commands.Get(rec.ID); !ok || got.State != commands.Succeeded {
-		t.Errorf("Get(%s) = %+v, %v; want the record", rec.ID, got, ok)
+	if got, err := s.Commands.Get(context.Background(), rec.ID); err != nil || got.State != commands.Succeeded {
+		t.Errorf("Get(%s) = %+v, %v; want the record", rec.ID, got, err)
 	}
 	second, err := s.Commands.Start(commands.Request{Prompt: "exit 2"})
 	if err != nil {

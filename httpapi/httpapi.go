@@ -23,7 +23,9 @@ import (
 	"github.com/vmd-dev/vmd/agent"
 	"github.com/vmd-dev/vmd/commands"
 	"github.com/vmd-dev/vmd/images"
+	"github.com/vmd-dev/vmd/store"
 	"github.com/vmd-dev/vmd/supervisor"
+	"github.com/vmd-dev/vmd/webhook"
 	"github.com/vmd-dev/vmd/workspace"
 )
 
@@ -80,6 +82,11 @@ type Deps struct {
 	// Disk measures the free space /ready, /status and /metrics show;
 	// nil is none.
 	Disk *workspace.Guard
+	// Store keeps the command records: /ready checks it, /metrics counts
+	// it; nil is none.
+	Store *store.Store
+	// Webhook delivers completion webhooks, for /metrics; nil is none.
+	Webhook *webhook.Sender
 }
 
 // API serves vmd's endpoints.
@@ -89,6 +96,7 @@ type API struct {
 	sup  *supervisor.Supervisor
 	img  *images.Store
 	disk *workspace.Guard
+	st   *store.Store
 	log  hclog.Logger
 	opts Options
 	srv  *fasthttp.Server
@@ -114,9 +122,9 @@ func New(d Deps, log hclog.Logger, opts Options) *API {
 	if opts.KeepAlive <= 0 {
 		opts.KeepAlive = defaultKeepAlive
 	}
-	a := &API{cmds: d.Commands, ag: d.Agent, sup: d.Supervisor, img: d.Images, disk: d.Disk, log: log, opts: opts,
-		draining: make(chan struct{}), started: time.Now(),
-		auth: newAuthenticator(opts.APIToken), metrics: newMetrics(d.Supervisor, d.Images, d.Disk)}
+	a := &API{cmds: d.Commands, ag: d.Agent, sup: d.Supervisor, img: d.Images, st: d.Store, disk: d.Disk,
+		log: log, opts: opts, draining: make(chan struct{}), started: time.Now(),
+		auth: newAuthenticator(opts.APIToken), metrics: newMetrics(d)}
 	a.srv = &fasthttp.Server{
 		Handler:               a.serve,      // request id, token, then Handler: see middleware.go
 		ErrorHandler:          a.serveError, // request id, token, then errorHandler
@@ -225,6 +233,16 @@ func (a *API) Handler(ctx *fasthttp.RequestCtx) {
 				a.command(ctx)
 			}
 		}
+	case path == "/commands":
+		if a.allow(ctx, "GET, POST", fasthttp.MethodGet, fasthttp.MethodPost) {
+			if ctx.IsPost() {
+				a.submit(ctx)
+			} else {
+				a.list(ctx)
+			}
+		}
+	case strings.HasPrefix(path, "/commands/"):
+		a.commandRoute(ctx, path)
 	case path == "/status":
 		if a.allow(ctx, "GET, HEAD", fasthttp.MethodGet, fasthttp.MethodHead) {
 			a.status(ctx)

@@ -15,7 +15,6 @@ import (
 	"github.com/vmd-dev/vmd/agent"
 	"github.com/vmd-dev/vmd/images"
 	"github.com/vmd-dev/vmd/supervisor"
-	"github.com/vmd-dev/vmd/workspace"
 )
 
 // The outcomes of POST /command, as counted by vmd_commands_total.
@@ -33,11 +32,13 @@ const (
 	outcomeBadRequest      = "bad_request"          // 400: refused, bad body
 	outcomeNoStorage       = "insufficient_storage" // 507: refused, a disk is low
 	outcomeInternal        = "internal_error"
+	outcomeKeyReused       = "idempotency_key_reused" // 422: refused, the key holds another body
 )
 
 // outcomes are created at start, so that every series exists from zero.
 var outcomes = []string{outcomeOK, outcomeAgentError, outcomeError, outcomeTimeout, outcomeCancelled, outcomeDrained,
-	outcomeStartFailed, outcomeSessionNotFound, outcomeBusy, outcomeShuttingDown, outcomeBadRequest, outcomeNoStorage, outcomeInternal}
+	outcomeStartFailed, outcomeSessionNotFound, outcomeBusy, outcomeShuttingDown, outcomeBadRequest, outcomeNoStorage,
+	outcomeInternal, outcomeKeyReused}
 
 // tokenKinds are the label values of vmd_tokens_total.
 var tokenKinds = []string{"input", "output", "cache_creation", "cache_read"}
@@ -54,9 +55,10 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	cost     prometheus.Counter
 	tokens   *prometheus.CounterVec
+	replayed prometheus.Counter
 }
 
-func newMetrics(sup *supervisor.Supervisor, img *images.Store, disk *workspace.Guard) *metrics {
+func newMetrics(d Deps) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		commands: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -80,6 +82,10 @@ func newMetrics(sup *supervisor.Supervisor, img *images.Store, disk *workspace.G
 			Name: "vmd_tokens_total",
 			Help: "Tokens commands used, by kind: input, output, cache_creation, cache_read.",
 		}, []string{"kind"}),
+		replayed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vmd_commands_replayed_total",
+			Help: "Submits whose Idempotency-Key found its command (running or ended) instead of starting one.",
+		}),
 	}
 	for _, o := range outcomes {
 		m.commands.WithLabelValues(o)
@@ -87,8 +93,9 @@ func newMetrics(sup *supervisor.Supervisor, img *images.Store, disk *workspace.G
 	for _, k := range tokenKinds {
 		m.tokens.WithLabelValues(k)
 	}
-	m.reg.MustRegister(m.commands, m.duration, m.requests, m.cost, m.tokens,
-		statsCollector{sup: sup, img: img}, diskCollector{disk: disk},
+	m.reg.MustRegister(m.commands, m.duration, m.requests, m.cost, m.tokens, m.replayed,
+		statsCollector{sup: d.Supervisor, img: d.Images}, storeCollector{st: d.Store, hooks: d.Webhook},
+		diskCollector{disk: d.Disk},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -153,6 +160,8 @@ func routeOf(path []byte) string {
 		return "health"
 	case p == "/command":
 		return "command"
+	case p == "/commands" || strings.HasPrefix(p, "/commands/"):
+		return "commands"
 	case p == "/status":
 		return "status"
 	case p == "/ready":

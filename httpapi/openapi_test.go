@@ -180,7 +180,7 @@ func (s *server) stream(t *testing.T, body string, header ...string) *exchange {
 }
 
 // sseEvent is one event of a stream.
-type sseEvent struct{ name, status, data string }
+type sseEvent struct{ id, name, status, data string }
 
 func parseEvents(t *testing.T, body []byte) []sseEvent {
 	t.Helper()
@@ -194,6 +194,8 @@ func parseEvents(t *testing.T, body []byte) []sseEvent {
 				t.Fatalf("line %q in the stream is not a field", line)
 			case k == "":
 				continue // a comment
+			case k == "id":
+				ev.id = v
 			case k == "event":
 				ev.name = v
 			case k == "status":
@@ -611,6 +613,8 @@ func TestOpenAPI(t *testing.T) {
 			t.Errorf("answer of a plain CLI = %s; want nulls", ex.body)
 		}
 	})
+
+	t.Run("durable commands", func(t *testing.T) { checkDurable(t, c) })
 
 	// The converse: the document lists nothing the test has not seen.
 	t.Run("everything documented was seen", func(t *testing.T) {

@@ -50,6 +50,7 @@ func TestReady(t *testing.T) {
 		"mcp_config": {OK: true, Path: mcp},
 		"disk":       {OK: true},
 		"draining":   {OK: true},
+		"store":      {OK: true},
 	}
 	if r.status != 200 || !r.Ready || fmt.Sprint(r.Checks) != fmt.Sprint(want) {
 		t.Errorf("GET /ready = %d ready %v %v; want 200 ready %v", r.status, r.Ready, r.Checks, want)
@@ -118,8 +119,8 @@ func TestNotReady(t *testing.T) {
 				c.OK || !strings.Contains(c.Message, tt.message) || !strings.Contains(r.Msg, tt.failing) {
 				t.Errorf("GET /ready = %d %+v; want 503 not_ready, failing [%s] with a message containing %q", r.status, r, tt.failing, tt.message)
 			}
-			if len(r.Checks) != 5 {
-				t.Errorf("checks = %v; want all five", r.Checks)
+			if len(r.Checks) != 6 {
+				t.Errorf("checks = %v; want all six", r.Checks)
 			}
 		})
 	}

@@ -79,6 +79,10 @@ func serve(st *stack.Stack, ln net.Listener, signals signalListener, drain time.
 	// /status show it, and a CLI that cannot start is logged at once.
 	go st.Agent.Version(context.Background())
 	err := g.Run()
+	// The store closes last: every actor that writes to it has stopped.
+	if cerr := st.Close(); cerr != nil {
+		logger.Error("cannot close the command store", "error", cerr)
+	}
 	if err == nil || errors.Is(err, run.ErrSignal) {
 		logger.Info("stopped", "reason", err)
 		return 0

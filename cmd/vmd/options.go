@@ -12,6 +12,7 @@ import (
 	"github.com/vmd-dev/vmd/config"
 	"github.com/vmd-dev/vmd/httpapi"
 	"github.com/vmd-dev/vmd/internal/stack"
+	"github.com/vmd-dev/vmd/webhook"
 	"github.com/vmd-dev/vmd/workspace"
 )
 
@@ -38,7 +39,9 @@ func options(cfg *config.Config, environ []string) (stack.Options, error) {
 		Git: &workspace.GitOptions{Dir: gitDir, AuthorName: cfg.GitAuthorName, AuthorEmail: cfg.GitAuthorEmail,
 			CredentialHosts: cfg.GitCredentialHosts},
 		MinFreeDisk: uint64(cfg.MinFreeDisk),
-		Commands:    commands.Options{},
+		Commands:    commands.Options{RecordBytes: cfg.MaxOutput},
+		StateDir:    cfg.StateDir, Retention: cfg.CommandRetention, MaxCommands: cfg.MaxCommands,
+		Webhook: webhook.Options{URL: cfg.WebhookURL, Secret: cfg.WebhookSecret},
 		API: httpapi.Options{MaxRequestBody: cfg.MaxRequestBody, CommandTimeout: cfg.CommandTimeout,
 			Version: version, APIToken: cfg.APIToken, MCPConfig: mcpConfig},
 	}, nil

@@ -52,6 +52,8 @@ type Options struct {
 	Commands commands.Options
 	// MinFreeDisk is min_free_disk, in bytes (0: the guard is off).
 	MinFreeDisk uint64
+	// StateDir holds the command store; empty keeps it in memory.
+	StateDir string
 	// Loopback serves on real TCP on 127.0.0.1 instead of in memory.
 	Loopback bool
 	// Tweak, if set, changes the stack's options last.
@@ -105,6 +107,7 @@ func Start(t testing.TB, o Options) *Stack {
 		Git:         &workspace.GitOptions{Dir: t.TempDir()},
 		MinFreeDisk: o.MinFreeDisk,
 		Commands:    o.Commands,
+		StateDir:    o.StateDir,
 		API: httpapi.Options{MaxRequestBody: o.MaxBody, CommandTimeout: o.Timeout, Version: "test",
 			KeepAlive: o.KeepAlive, APIToken: o.Token, MCPConfig: o.MCP},
 	}
@@ -126,6 +129,9 @@ func Start(t testing.TB, o Options) *Stack {
 		s.Shutdown()
 		if err := <-s.done; err != nil {
 			t.Errorf("stack stopped with %v", err)
+		}
+		if err := st.Close(); err != nil {
+			t.Errorf("store closed with %v", err)
 		}
 		s.Client.CloseIdleConnections()
 		if t.Failed() {
