@@ -261,9 +261,7 @@ func (t *transcript) parse(b []byte) {
 		if text.Len() > 0 {
 			kept = t.keepText(text.String())
 		}
-		if len(tools) > 0 {
-			t.log.Debug("tool call", "tools", tools)
-		}
+		t.log.Debug("message", "text_bytes", len(kept), "tools", tools)
 		if kept != "" || len(tools) > 0 {
 			t.send(Event{Kind: EventMessage, Text: kept, Tools: tools})
 		}

@@ -91,6 +91,7 @@ func TestVersionRetry(t *testing.T) {
 		})
 	}
 }
+
 // Callers at the same time share one run; a caller that stops waiting does
 // not stop it.
 func TestVersionShared(t *testing.T) {

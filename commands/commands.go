@@ -247,6 +247,11 @@ func (s *Service) Cancel() (Record, bool) {
 	if c == nil {
 		return Record{}, false
 	}
+	select {
+	case <-c.done:
+		return Record{}, false // over already, its place not yet freed
+	default:
+	}
 	r := c.Record()
 	c.Cancel()
 	<-c.done

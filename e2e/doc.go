@@ -1,7 +1,13 @@
 // Package e2e holds vmd's real-stack tests: vmd, the real Claude Code CLI,
 // real Playwright MCP and the system's Chromium, run outside any container,
 // against a fake Anthropic API on loopback (internal/fakeapi). Nothing
-// leaves the machine. The tests are skipped when the CLI, Playwright MCP or
-// Chromium are missing (.ci/install-agent installs them), unless
-// VMD_REQUIRE_REAL=1, when they fail instead.
+// leaves the machine.
+//
+// They are selected explicitly with the build tag real, after
+// .ci/install-agent has installed the CLI, Playwright MCP and Chromium:
+//
+//	go test -race -tags real ./e2e/
+//
+// Selected, a missing tool fails them; without the tag there is nothing to
+// run, so they never report ok while skipping.
 package e2e

@@ -1,3 +1,5 @@
+//go:build real
+
 package e2e
 
 import (
@@ -24,13 +26,14 @@ import (
 
 	"github.com/vmd-dev/vmd/internal/fakeapi"
 	"github.com/vmd-dev/vmd/internal/testbin"
+	"github.com/vmd-dev/vmd/internal/vmdtest"
 )
 
 // vmdBin is vmd, built once for the run.
 var vmdBin string
 
 func TestMain(m *testing.M) {
-	testbin.Main(m, []string{testbin.VMD}, []*string{&vmdBin})
+	vmdtest.Main(m, []string{testbin.VMD}, []*string{&vmdBin})
 }
 
 // The real stack: the programs npm ci installs at the repository root, and
@@ -54,8 +57,9 @@ func must[T any](v T, err error) T {
 	return v
 }
 
-// needReal skips the test when part of the real stack is missing, or
-// fails it if VMD_REQUIRE_REAL=1 (CI, after .ci/install-agent).
+// needReal fails the test when part of the real stack is missing: the
+// tests are selected explicitly (-tags real), so a missing tool is an error,
+// never a silent skip.
 func needReal(t *testing.T) {
 	t.Helper()
 	var missing []string
@@ -70,11 +74,7 @@ func needReal(t *testing.T) {
 	if len(missing) == 0 {
 		return
 	}
-	msg := "real stack missing: " + strings.Join(missing, ", ") + "; run .ci/install-agent"
-	if os.Getenv("VMD_REQUIRE_REAL") == "1" {
-		t.Fatal(msg + " (VMD_REQUIRE_REAL=1: not skipping)")
-	}
-	t.Skip(msg)
+	t.Fatal("real stack missing: " + strings.Join(missing, ", ") + "; run .ci/install-agent")
 }
 
 // stack is one test's world: a fake API, a directory owned by the user vmd
@@ -187,9 +187,7 @@ type vmd struct {
 	cmd    *exec.Cmd
 	url    string
 	client *http.Client
-	exited chan struct{}
-	mu     sync.Mutex
-	log    strings.Builder
+	proc   *vmdtest.Process
 }
 
 // start runs vmd with the stack's environment plus env (later entries
@@ -201,50 +199,25 @@ func (s *stack) start(t *testing.T, asRoot bool, env ...string) *vmd {
 	v := &vmd{
 		cmd:    exec.Command(vmdBin),
 		client: &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 3 * time.Minute},
-		exited: make(chan struct{}),
 	}
 	v.cmd.Env = append(slices.Clone(s.env), env...)
 	v.cmd.Dir = s.dir
 	if s.cred != nil && !asRoot {
 		v.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred}
 	}
-	stderr, err := v.cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := v.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	s.mu.Lock()
-	s.vmds = append(s.vmds, v.pid())
-	s.mu.Unlock()
-	port := make(chan int, 1)
-	go func() {
-		defer close(v.exited)
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(nil, 1<<20)
-		for sc.Scan() {
-			v.mu.Lock()
-			v.log.WriteString(sc.Text() + "\n")
-			v.mu.Unlock()
-			var line struct {
-				Message string `json:"@message"`
-				Port    int    `json:"port"`
-			}
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Message == "startup" {
-				port <- line.Port
-			}
-		}
-		v.cmd.Wait()
-	}()
+	// Registered before StartProcess's own cleanup, which kills: this one,
+	// run first, stops vmd as a platform does and checks what it leaves.
 	t.Cleanup(func() {
+		if v.proc == nil {
+			return
+		}
 		v.cmd.Process.Signal(syscall.SIGTERM)
 		select {
-		case <-v.exited:
-		case <-time.After(15 * time.Second):
-			t.Errorf("vmd still running 15s after SIGTERM")
+		case <-v.proc.Exited():
+		case <-time.After(time.Minute):
+			t.Errorf("vmd still running a minute after SIGTERM")
 			v.cmd.Process.Kill()
-			<-v.exited
+			<-v.proc.Exited()
 		}
 		s.mu.Lock()
 		s.vmds = slices.DeleteFunc(s.vmds, func(pid int) bool { return pid == v.pid() })
@@ -253,26 +226,16 @@ func (s *stack) start(t *testing.T, asRoot bool, env ...string) *vmd {
 			t.Errorf("left running after vmd stopped (killed now):\n%s", strings.Join(left, "\n"))
 			s.kill()
 		}
-		if t.Failed() {
-			t.Logf("vmd log:\n%s", v.logs())
-		}
 	})
-	select {
-	case p := <-port:
-		v.url = "http://127.0.0.1:" + strconv.Itoa(p)
-	case <-v.exited:
-		t.Fatalf("vmd exited before its startup line:\n%s", v.logs())
-	case <-time.After(20 * time.Second):
-		t.Fatalf("no startup line from vmd in 20s:\n%s", v.logs())
-	}
+	v.proc = vmdtest.StartProcess(t, v.cmd)
+	s.mu.Lock()
+	s.vmds = append(s.vmds, v.pid())
+	s.mu.Unlock()
+	v.url = v.proc.URL
 	return v
 }
 
-func (v *vmd) logs() string {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	return v.log.String()
-}
+func (v *vmd) logs() string { return v.proc.Log.String() }
 
 func (v *vmd) pid() int { return v.cmd.Process.Pid }
 
@@ -360,21 +323,6 @@ func (s *stack) kill() {
 		pid, _ := strconv.Atoi(strings.Fields(p)[0])
 		syscall.Kill(pid, syscall.SIGKILL)
 	}
-}
-
-// descendants lists the processes below pid.
-func descendants(pid int) []int {
-	var all []int
-	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
-	for _, task := range tasks {
-		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", pid, task.Name()))
-		for _, f := range strings.Fields(string(b)) {
-			child, _ := strconv.Atoi(f)
-			all = append(all, child)
-			all = append(all, descendants(child)...)
-		}
-	}
-	return all
 }
 
 // checkRequests fails the test for a request to a route the fake API does
@@ -614,7 +562,7 @@ func TestTimeoutMidToolCall(t *testing.T) {
 	// vmd answers once its sweep is done: nothing may be left by then. (Not
 	// a few seconds later: Chromium would go of its own accord once
 	// Playwright MCP is dead, and prove nothing about the sweep.)
-	if left, kids := s.marked(), descendants(v.pid()); len(left) > 0 || len(kids) > 0 {
+	if left, kids := s.marked(), vmdtest.Descendants(v.pid()); len(left) > 0 || len(kids) > 0 {
 		t.Errorf("when the 408 came: still running %q, below vmd %v", left, kids)
 	}
 }
@@ -775,7 +723,7 @@ func TestCancelMidToolCall(t *testing.T) {
 	if last.name != "result" || last.status != "499" || !strings.Contains(last.data, `"error":"cancelled"`) {
 		t.Errorf("last event = %v; want a 499 cancelled result", last)
 	}
-	if left, kids := s.marked(), descendants(v.pid()); len(left) > 0 || len(kids) > 0 {
+	if left, kids := s.marked(), vmdtest.Descendants(v.pid()); len(left) > 0 || len(kids) > 0 {
 		t.Errorf("after the cancel answered: still running %q, below vmd %v", left, kids)
 	}
 	s.api.Reset()

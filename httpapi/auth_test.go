@@ -1,4 +1,4 @@
-package httpapi
+package httpapi_test
 
 import (
 	"encoding/json"
@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vmd-dev/vmd/httpapi"
 )
 
 const token = "s3cret-T0ken_with.all~kinds/of+chars="
@@ -69,7 +71,7 @@ func TestAuthRequired(t *testing.T) {
 			})
 		}
 	}
-	if s.sup.Stats().Busy || s.do(t, "GET", "/health", "").status != 200 {
+	if s.Supervisor.Stats().Busy || s.do(t, "GET", "/health", "").status != 200 {
 		t.Error("vmd is not idle and well after all that")
 	}
 }
@@ -150,16 +152,16 @@ func TestExposed(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := Exposed(a); got != want {
-			t.Errorf("Exposed(%s) = %v; want %v", addr, got, want)
+		if got := httpapi.Exposed(a); got != want {
+			t.Errorf("httpapi.Exposed(%s) = %v; want %v", addr, got, want)
 		}
 	}
 }
 
 // A flood of refused requests is one warn line a second, the rest at debug.
 func TestUnauthorizedLogBounded(t *testing.T) {
-	logs := &logBuf{}
-	s := serve(t, setup{logs: logs, token: token})
+	s := serve(t, setup{token: token})
+	logs := s.Log
 	start := time.Now()
 	for range 50 {
 		if got := s.do(t, "GET", "/status", ""); got.status != 401 {
@@ -167,7 +169,7 @@ func TestUnauthorizedLogBounded(t *testing.T) {
 		}
 	}
 	warns, debugs := 0, 0
-	for _, line := range logs.lines(t) {
+	for _, line := range logs.Lines() {
 		if line["@message"] == "unauthorized" {
 			switch line["@level"] {
 			case "warn":

@@ -1,4 +1,4 @@
-package httpapi
+package httpapi_test
 
 import (
 	"io"
@@ -57,7 +57,7 @@ func BenchmarkCommand(b *testing.B) {
 			req.Header.SetMethod("POST")
 			req.SetRequestURI("http://vmd/command")
 			req.SetBodyString(`{"text":"hi"}`)
-			if err := s.client.DoTimeout(req, resp, 10*time.Second); err != nil {
+			if err := s.Client.DoTimeout(req, resp, 10*time.Second); err != nil {
 				b.Fatal(err)
 			}
 			if resp.StatusCode() != 200 {
@@ -76,7 +76,7 @@ func BenchmarkHealth(b *testing.B) {
 		defer fasthttp.ReleaseResponse(resp)
 		req.SetRequestURI("http://vmd/health")
 		for pb.Next() {
-			if err := s.client.Do(req, resp); err != nil || resp.StatusCode() != 200 {
+			if err := s.Client.Do(req, resp); err != nil || resp.StatusCode() != 200 {
 				b.Errorf("GET /health = %d, %v", resp.StatusCode(), err)
 				return
 			}

@@ -1,4 +1,4 @@
-package httpapi
+package httpapi_test
 
 import (
 	"bufio"
@@ -11,6 +11,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vmd-dev/vmd/httpapi"
+	"github.com/vmd-dev/vmd/internal/vmdtest"
 )
 
 // background posts a command from another goroutine and returns once the
@@ -33,16 +36,10 @@ func (s *server) background(t *testing.T, body string) <-chan response {
 // session.
 func (s *server) waitRunning(t *testing.T) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if info, ok := s.sup.Current(); ok && info.Pid != 0 && info.SessionID != "" {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the command did not start in 10s")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	vmdtest.Eventually(t, "the command to start its session", func() bool {
+		rec, ok := s.Commands.Current()
+		return ok && rec.Pid != 0 && rec.SessionID != ""
+	})
 }
 
 func command(t *testing.T, fields map[string]any) string {
@@ -62,7 +59,7 @@ func TestSessionResume(t *testing.T) {
 		SessionID string `json:"sessionId"`
 	}
 	json.Unmarshal([]byte(first.body), &a)
-	if first.status != 200 || !sessionIDPattern.MatchString(a.SessionID) {
+	if first.status != 200 || !httpapi.SessionIDPattern.MatchString(a.SessionID) {
 		t.Fatalf("first message = %d %s; want 200 with a session id", first.status, first.body)
 	}
 	next := s.do(t, "POST", "/command", command(t, map[string]any{"text": "recall", "sessionId": a.SessionID}))
@@ -142,7 +139,7 @@ func TestCancel(t *testing.T) {
 	s := serve(t, setup{loopback: true})
 	st := s.openStream(t, `{"text":"say partial\nescape\nsleep 1h"}`)
 	escaped := st.escaped(t)
-	info, _ := s.sup.Current()
+	info, _ := s.Commands.Current()
 	got := s.do(t, "DELETE", "/command", "")
 	var c struct {
 		Cancelled bool    `json:"cancelled"`
@@ -156,7 +153,7 @@ func TestCancel(t *testing.T) {
 	}
 	// The slot is free the moment DELETE answers, and the escaped process
 	// is gone.
-	if s.sup.Busy() {
+	if s.Supervisor.Busy() {
 		t.Error("still busy after DELETE answered")
 	}
 	for _, pid := range escaped {
@@ -177,7 +174,7 @@ func TestCancel(t *testing.T) {
 	// A plain request answers 499 the same way.
 	running := s.background(t, `{"text":"sleep 1h"}`)
 	s.do(t, "DELETE", "/command", "")
-	if r := <-running; r.status != StatusCancelled || !strings.Contains(r.body, `"error":"cancelled"`) {
+	if r := <-running; r.status != httpapi.StatusCancelled || !strings.Contains(r.body, `"error":"cancelled"`) {
 		t.Errorf("cancelled plain request = %d %s; want 499 cancelled", r.status, r.body)
 	}
 	if got := s.do(t, "POST", "/command", `{"text":"say next"}`); got.status != 200 {
@@ -230,7 +227,7 @@ func TestStatus(t *testing.T) {
 	s.do(t, "POST", "/command", `{"text":"exit 2"}`)
 	prompt := "say working\nsleep 1h"
 	running := s.background(t, command(t, map[string]any{"text": prompt}))
-	info, _ := s.sup.Current()
+	info, _ := s.Commands.Current()
 	if got := s.do(t, "POST", "/command", `{"text":"say second"}`); got.status != 409 {
 		t.Errorf("second command = %d; want 409", got.status)
 	}
@@ -265,7 +262,7 @@ type event struct {
 // openStream posts a command asking for an event stream.
 func (s *server) openStream(t *testing.T, body string) *sse {
 	t.Helper()
-	c, err := s.dial()
+	c, err := s.Dial()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -330,7 +327,7 @@ func (st *sse) escaped(t *testing.T) []int {
 			t.Fatalf("no message naming an escaped process before the end: %v", err)
 		}
 		if ev.name == "message" {
-			var m messageEvent
+			var m struct{ Text string }
 			json.Unmarshal([]byte(ev.data), &m)
 			if pids := pidsIn(m.Text, "escaped"); len(pids) > 0 {
 				return pids
@@ -395,7 +392,7 @@ func TestStream(t *testing.T) {
 		SessionID string `json:"sessionId"`
 	}
 	json.Unmarshal([]byte(evs[0].data), &start)
-	if start.Pid == 0 || !sessionIDPattern.MatchString(start.SessionID) {
+	if start.Pid == 0 || !httpapi.SessionIDPattern.MatchString(start.SessionID) {
 		t.Errorf("start = %s; want the pid and session id", evs[0].data)
 	}
 	for i, want := range []string{`{"text":"looking\n","tools":[]}`, `{"text":"","tools":["mcp__playwright__browser_take_screenshot"]}`,
@@ -480,7 +477,7 @@ func TestStreamBounded(t *testing.T) {
 	told := 0
 	for _, ev := range evs {
 		if ev.name == "message" {
-			var m messageEvent
+			var m struct{ Text string }
 			json.Unmarshal([]byte(ev.data), &m)
 			told += len(m.Text)
 		}
@@ -522,13 +519,7 @@ func TestStreamClientGone(t *testing.T) {
 	st := s.openStream(t, `{"text":"escape\nsay started\nsleep 1h"}`)
 	escaped := st.escaped(t)
 	st.c.Close()
-	deadline := time.Now().Add(5 * time.Second)
-	for s.sup.Busy() {
-		if time.Now().After(deadline) {
-			t.Fatal("the command still runs 5s after its client went away")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	vmdtest.Eventually(t, "the command to end after its client went away", func() bool { return !s.Supervisor.Busy() })
 	for _, pid := range escaped {
 		if syscall.Kill(pid, 0) == nil {
 			t.Errorf("escaped process %d survives its client going away", pid)

@@ -1,10 +1,9 @@
-package httpapi
+package httpapi_test
 
 import (
 	"bufio"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -16,33 +15,23 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/valyala/fasthttp"
-	"github.com/valyala/fasthttp/fasthttputil"
-	"go.uber.org/goleak"
 
-	"github.com/vmd-dev/vmd/images"
+	"github.com/vmd-dev/vmd/commands"
+	"github.com/vmd-dev/vmd/httpapi"
 	"github.com/vmd-dev/vmd/internal/testbin"
-	"github.com/vmd-dev/vmd/supervisor"
+	"github.com/vmd-dev/vmd/internal/vmdtest"
 )
 
 var fake string
 
 func TestMain(m *testing.M) {
-	testbin.Main(m, []string{testbin.FakeClaude}, []*string{&fake},
-		// fasthttp's idle cleaners sleep before they look at their stop
-		// channel: they end within seconds of a stopped server or client.
-		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*workerPool).Start.func2"),
-		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*Client).mCleaner"),
-		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*HostClient).connsCleaner"),
-		// fasthttp keeps one goroutine for the whole process to update the Date header.
-		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1"))
+	vmdtest.Main(m, []string{testbin.FakeClaude}, []*string{&fake})
 }
 
+// server is the whole stack (supervisor, agent, commands, images store,
+// fasthttp) over the fake claude, as vmdtest runs it.
 type server struct {
-	api    *API
-	sup    *supervisor.Supervisor
-	images string
-	dial   func() (net.Conn, error)
-	client *fasthttp.Client
+	*vmdtest.Stack
 }
 
 type setup struct {
@@ -54,107 +43,32 @@ type setup struct {
 	loopback bool // real TCP on 127.0.0.1 instead of an in-memory listener
 	plain    bool // the CLI is run without stream-json
 	keep     time.Duration
-	token    string    // Options.APIToken
-	mcp      string    // Options.MCPConfig
-	env      []string  // added to the CLI's environment
-	logs     io.Writer // JSON logs at debug go here; none if nil
+	token    string   // Options.APIToken
+	mcp      string   // Options.MCPConfig
+	env      []string // added to the CLI's environment
 }
 
-// streamJSON are the arguments vmd gives the CLI by default.
-var streamJSON = []string{"-p", "--output-format", "stream-json", "--verbose"}
-
-// serve runs the whole API (supervisor, images store, fasthttp) over the
-// fake claude and tears it down when the test ends.
+// serve runs the stack and tears it down when the test ends.
 func serve(t testing.TB, s setup) *server {
 	t.Helper()
 	if s.bin == "" {
 		s.bin = fake
 	}
-	if s.timeout == 0 {
-		s.timeout = 20 * time.Second
-	}
-	if s.drain == 0 {
-		s.drain = 5 * time.Second
-	}
-	if s.maxBody == 0 {
-		s.maxBody = 1 << 20
-	}
-	if s.maxOut == 0 {
-		s.maxOut = 1 << 20
-	}
-	log := hclog.NewNullLogger()
-	if s.logs != nil {
-		log = hclog.New(&hclog.LoggerOptions{Output: s.logs, JSONFormat: true, Level: hclog.Debug})
-	}
-	dir := filepath.Join(t.TempDir(), "images")
-	img, err := images.Open(dir, time.Hour, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	args := streamJSON
-	if s.plain {
-		args = nil
-	}
-	// The fake CLI keeps its sessions under $HOME, as the real one does.
-	sup, err := supervisor.New(supervisor.Config{
-		Bin: s.bin, Args: args, Env: environ(append([]string{"IMAGES_DIR=" + dir, "HOME=" + t.TempDir()}, s.env...)...), TempRoot: t.TempDir(),
-		Timeout: s.timeout, DrainTimeout: s.drain, MaxOutput: s.maxOut,
-	}, log, img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	api := New(sup, img, log, Options{MaxRequestBody: s.maxBody, CommandTimeout: s.timeout, DrainTimeout: s.drain,
-		Version: "test", KeepAlive: s.keep, APIToken: s.token, MCPConfig: s.mcp})
-
-	srv := &server{api: api, sup: sup, images: dir}
-	var ln net.Listener
-	if s.loopback {
-		tcp, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ln = tcp
-		srv.dial = func() (net.Conn, error) { return net.Dial("tcp", tcp.Addr().String()) }
-	} else {
-		mem := fasthttputil.NewInmemoryListener()
-		ln = mem
-		srv.dial = mem.Dial
-	}
-	srv.client = &fasthttp.Client{
-		Dial: func(string) (net.Conn, error) { return srv.dial() },
-		// Paths go out as written: the tests send ../ and %2f on purpose.
-		DisablePathNormalizing: true,
-	}
-
-	errs := make(chan error, 3)
-	go func() { errs <- sup.Run() }()
-	go func() { errs <- img.Run() }()
-	go func() { errs <- api.Serve(ln, sup.Done()) }()
-	t.Cleanup(func() {
-		api.Drain()
-		sup.Stop()
-		img.Stop()
-		for range 3 {
-			if err := <-errs; err != nil {
-				t.Errorf("actor returned %v", err)
-			}
-		}
-		srv.client.CloseIdleConnections()
-	})
-	return srv
+	return &server{vmdtest.Start(t, vmdtest.Options{Bin: s.bin, Plain: s.plain, Env: s.env, Timeout: s.timeout,
+		Drain: s.drain, MaxBody: s.maxBody, MaxOutput: s.maxOut, KeepAlive: s.keep, Token: s.token, MCP: s.mcp,
+		Loopback: s.loopback})}
 }
 
-// environ is the test's environment with these variables set: replaced,
-// not added twice (a program sees the first of two).
-func environ(set ...string) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		name, _, _ := strings.Cut(kv, "=")
-		if !slices.ContainsFunc(set, func(s string) bool { return strings.HasPrefix(s, name+"=") }) {
-			env = append(env, kv)
-		}
-	}
-	return append(env, set...)
+// running waits until the running command has said text.
+func (s *server) running(t *testing.T, text string) commands.Record {
+	t.Helper()
+	var rec commands.Record
+	vmdtest.Eventually(t, "the command to say "+text, func() bool {
+		var ok bool
+		rec, ok = s.Commands.Current()
+		return ok && slices.ContainsFunc(rec.Events, func(e commands.Event) bool { return strings.Contains(e.Text, text) })
+	})
+	return rec
 }
 
 type response struct {
@@ -178,7 +92,7 @@ func (s *server) roundTrip(method, path, body string, header []string, see func(
 	if body != "" {
 		req.SetBodyString(body)
 	}
-	if err := s.client.DoTimeout(req, resp, 30*time.Second); err != nil {
+	if err := s.Client.DoTimeout(req, resp, 30*time.Second); err != nil {
 		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	see(req, resp)
@@ -217,7 +131,7 @@ func (s *server) doWith(t testing.TB, method, path, body string, header ...strin
 // to write, and reads one response.
 func (s *server) raw(t *testing.T, request string) response {
 	t.Helper()
-	c, err := s.dial()
+	c, err := s.Dial()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +179,7 @@ func fieldsOf(t *testing.T, body string) map[string]any {
 		t.Errorf("durationMs = %v in %s; want a number", fields["durationMs"], body)
 	}
 	delete(fields, "durationMs")
-	if id, ok := fields["sessionId"].(string); ok && sessionIDPattern.MatchString(id) {
+	if id, ok := fields["sessionId"].(string); ok && httpapi.SessionIDPattern.MatchString(id) {
 		fields["sessionId"] = uuid
 	}
 	return fields
@@ -443,7 +357,7 @@ func TestMalformedHTTPIsJSON(t *testing.T) {
 func TestImages(t *testing.T) {
 	s := serve(t, setup{})
 	write := func(name, data string) {
-		if err := os.WriteFile(filepath.Join(s.images, name), []byte(data), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(s.ImagesDir, name), []byte(data), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -452,9 +366,9 @@ func TestImages(t *testing.T) {
 	write("with space.webp", "WEBP")
 	secret := filepath.Join(t.TempDir(), "secret.png")
 	os.WriteFile(secret, []byte("secret"), 0o644)
-	os.Symlink(secret, filepath.Join(s.images, "link.png"))
-	os.Mkdir(filepath.Join(s.images, "dir.png"), 0o755)
-	syscall.Mkfifo(filepath.Join(s.images, "fifo.png"), 0o644)
+	os.Symlink(secret, filepath.Join(s.ImagesDir, "link.png"))
+	os.Mkdir(filepath.Join(s.ImagesDir, "dir.png"), 0o755)
+	syscall.Mkfifo(filepath.Join(s.ImagesDir, "fifo.png"), 0o644)
 
 	t.Run("served", func(t *testing.T) {
 		for _, tt := range []struct{ path, ctype, body string }{
@@ -511,17 +425,14 @@ func TestBusy(t *testing.T) {
 		req.Header.SetMethod("POST")
 		req.SetRequestURI("http://vmd/command")
 		req.SetBodyString(`{"text":"sleep 500ms\nsay first"}`)
-		err := s.client.Do(req, resp)
+		err := s.Client.Do(req, resp)
 		r := response{status: resp.StatusCode(), body: string(resp.Body())}
 		if err != nil {
 			r.body = err.Error()
 		}
 		first <- r
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for !s.sup.Busy() && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	vmdtest.Eventually(t, "the first command to run", s.Supervisor.Busy)
 	got := s.do(t, "POST", "/command", `{"text":"say second"}`)
 	if got.status != 409 || got.body != `{"error":"busy","message":"A command is already in progress"}`+"\n" {
 		t.Errorf("second command = %d %q; want 409 busy", got.status, got.body)
@@ -536,7 +447,7 @@ func TestBusy(t *testing.T) {
 
 func TestDrainRefusesNewCommands(t *testing.T) {
 	s := serve(t, setup{})
-	s.api.Drain()
+	s.API.Drain(time.Now().Add(time.Hour))
 	got := s.do(t, "POST", "/command", `{"text":"hi"}`)
 	if got.status != 503 || got.body != `{"error":"shutting_down","message":"vmd is shutting down"}`+"\n" {
 		t.Errorf("command while draining = %d %q; want 503 shutting_down", got.status, got.body)
@@ -568,8 +479,8 @@ func TestServeAfterDrain(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		a := New(nil, nil, hclog.NewNullLogger(), Options{MaxRequestBody: 1 << 20})
-		a.Drain()
+		a := httpapi.New(httpapi.Deps{}, hclog.NewNullLogger(), httpapi.Options{MaxRequestBody: 1 << 20})
+		a.Drain(time.Now())
 		stopped := make(chan struct{})
 		close(stopped)
 		done := make(chan error, 1)

@@ -1,16 +1,18 @@
-package httpapi
+package httpapi_test
 
 import (
 	"math"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/valyala/fasthttp"
+
+	"github.com/vmd-dev/vmd/httpapi"
+	"github.com/vmd-dev/vmd/internal/vmdtest"
 )
 
 // scrape fetches /metrics and parses it as Prometheus does.
@@ -66,7 +68,7 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("no %s", name)
 		}
 	}
-	for _, o := range outcomes {
+	for _, o := range httpapi.Outcomes {
 		if v := value(mfs, "vmd_commands_total", "outcome", o); v != 0 {
 			t.Errorf("vmd_commands_total{outcome=%q} at start = %v; want 0", o, v)
 		}
@@ -93,13 +95,10 @@ func TestMetrics(t *testing.T) {
 		req.Header.SetMethod("POST")
 		req.SetRequestURI("http://vmd/command")
 		req.SetBodyString(`{"text":"sleep 300ms"}`)
-		s.client.Do(req, resp)
+		s.Client.Do(req, resp)
 		first <- resp.StatusCode()
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for !s.sup.Busy() && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	vmdtest.Eventually(t, "the command to run", s.Supervisor.Busy)
 	if v := value(s.scrape(t), "vmd_command_busy"); v != 1 {
 		t.Errorf("vmd_command_busy during a command = %v; want 1", v)
 	}
@@ -133,7 +132,7 @@ func TestMetrics(t *testing.T) {
 		t.Errorf(`vmd_http_requests_total{handler="metrics",code="200"} = %v; want at least 2`, v)
 	}
 
-	if problems, err := testutil.GatherAndLint(s.api.metrics.reg); err != nil || len(problems) > 0 {
+	if problems, err := testutil.GatherAndLint(s.API.Registry()); err != nil || len(problems) > 0 {
 		t.Errorf("metrics lint: %v %v", problems, err)
 	}
 }
@@ -144,18 +143,11 @@ func TestProcessMetrics(t *testing.T) {
 	if got := s.do(t, "POST", "/command", `{"text":"orphans 3\nsleep 200ms\nescape\nsay ok"}`); got.status != 200 {
 		t.Fatalf("command = %d %q", got.status, got.body)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	// At least 4 reaped (3 orphans and the escaped) and 1 stray killed.
+	vmdtest.Eventually(t, "the reaped and killed counts", func() bool {
 		mfs := s.scrape(t)
-		reaped, strays := value(mfs, "vmd_zombies_reaped_total"), value(mfs, "vmd_stray_processes_killed_total")
-		if reaped >= 4 && strays >= 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("vmd_zombies_reaped_total = %v, vmd_stray_processes_killed_total = %v; want at least 4 (3 orphans and the escaped) and 1", reaped, strays)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return value(mfs, "vmd_zombies_reaped_total") >= 4 && value(mfs, "vmd_stray_processes_killed_total") >= 1
+	})
 }
 
 func TestStartFailedMetric(t *testing.T) {
@@ -169,11 +161,11 @@ func TestStartFailedMetric(t *testing.T) {
 // The hook for what the CLI reports a command cost.
 func TestObserveUsage(t *testing.T) {
 	s := serve(t, setup{})
-	s.api.metrics.observeUsage(0.25, 1000, 200, 30, 4000)
-	s.api.metrics.observeUsage(0.5, 1, 2, 3, 4)
-	s.api.metrics.observeUsage(-1, -5, 0, 0, 0) // dropped
-	s.api.metrics.observeUsage(math.NaN(), 0, 0, 0, 0)
-	s.api.metrics.observeUsage(math.Inf(1), 0, 0, 0, 0)
+	s.API.ObserveUsage(0.25, 1000, 200, 30, 4000)
+	s.API.ObserveUsage(0.5, 1, 2, 3, 4)
+	s.API.ObserveUsage(-1, -5, 0, 0, 0) // dropped
+	s.API.ObserveUsage(math.NaN(), 0, 0, 0, 0)
+	s.API.ObserveUsage(math.Inf(1), 0, 0, 0, 0)
 	mfs := s.scrape(t)
 	if v := value(mfs, "vmd_cost_usd_total"); v != 0.75 {
 		t.Errorf("vmd_cost_usd_total = %v; want 0.75", v)

@@ -1,4 +1,4 @@
-package httpapi
+package httpapi_test
 
 import (
 	"bufio"
@@ -25,6 +25,8 @@ import (
 	"github.com/pb33f/libopenapi/datamodel/high/base"
 	v3 "github.com/pb33f/libopenapi/datamodel/high/v3"
 	"github.com/valyala/fasthttp"
+
+	"github.com/vmd-dev/vmd/httpapi"
 )
 
 // The OpenAPI document (openapi.json) against real answers: every route,
@@ -43,7 +45,7 @@ type contract struct {
 
 func loadContract(t *testing.T) *contract {
 	t.Helper()
-	doc, err := libopenapi.NewDocument(openAPI)
+	doc, err := libopenapi.NewDocument(httpapi.OpenAPI)
 	if err != nil {
 		t.Fatalf("openapi.json: %v", err)
 	}
@@ -133,7 +135,7 @@ func (s *server) send(method, path, body string, header ...string) (*exchange, e
 // validator) and reads the answer with net/http, to the end of the stream.
 func (s *server) rawExchange(t *testing.T, hreq *http.Request, raw []byte) *exchange {
 	t.Helper()
-	c, err := s.dial()
+	c, err := s.Dial()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -402,7 +404,7 @@ func TestOpenAPI(t *testing.T) {
 		mcp := filepath.Join(t.TempDir(), "mcp.json")
 		os.WriteFile(mcp, []byte(`{"mcpServers":{}}`), 0o644)
 		s := serve(t, setup{loopback: true, token: token, maxBody: 4096, maxOut: 1000, mcp: mcp})
-		if err := os.WriteFile(filepath.Join(s.images, "shot.png"), []byte("PNG"), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(s.ImagesDir, "shot.png"), []byte("PNG"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		for _, m := range []string{"GET", "HEAD"} {
@@ -416,7 +418,7 @@ func TestOpenAPI(t *testing.T) {
 			c.check(t, do(t, s, m, "/images/.hidden.png", "", auth...), 400)
 			c.check(t, do(t, s, m, "/images/missing.png", "", auth...), 404)
 		}
-		if ex := do(t, s, "GET", "/openapi.json", "", auth...); !bytes.Equal(ex.body, openAPI) ||
+		if ex := do(t, s, "GET", "/openapi.json", "", auth...); !bytes.Equal(ex.body, httpapi.OpenAPI) ||
 			ex.resp.Header.Get("Content-Type") != "application/json" {
 			t.Errorf("GET /openapi.json = %s %.40q...; want application/json, openapi.json", ex.resp.Header.Get("Content-Type"), ex.body)
 		}
@@ -534,13 +536,15 @@ func TestOpenAPI(t *testing.T) {
 		// The drain: new commands refused, /ready failing, and the command
 		// that was running stopped with what it had.
 		running = background(t, s, `{"text":"say partial\nsleep 1h"}`)
-		s.api.Drain()
+		// The partial text must be in before the kill: it is what the
+		// drained answer must hold.
+		s.running(t, "partial")
+		s.API.Drain(time.Now().Add(time.Hour))
 		c.check(t, do(t, s, "POST", "/command", `{"text":"say hi"}`, posting...), 503)
 		c.check(t, do(t, s, "GET", "/ready", "", auth...), 503)
 		c.check(t, do(t, s, "HEAD", "/ready", "", auth...), 503)
 		c.check(t, do(t, s, "GET", "/status", "", auth...), 200)
-		s.sup.Stop()
-		s.sup.Kill()
+		s.Supervisor.Stop(time.Now())
 		ex = waitAnswer(t, running)
 		c.check(t, ex, 503)
 		if !strings.Contains(string(ex.body), `"text":"partial\n"`) {

@@ -1,4 +1,4 @@
-package httpapi
+package httpapi_test
 
 import (
 	"encoding/json"
@@ -7,9 +7,18 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vmd-dev/vmd/internal/testfs"
 )
+
+// check is one readiness check's result.
+type check struct {
+	OK      bool   `json:"ok"`
+	Message string `json:"message,omitempty"`
+	Version string `json:"version,omitempty"`
+	Path    string `json:"path,omitempty"`
+}
 
 type readyReply struct {
 	status int
@@ -77,12 +86,12 @@ func TestNotReady(t *testing.T) {
 			failing: "claude", message: "no-claude"},
 		{name: "CLI fails", setup: setup{env: []string{"FAKECLAUDE_VERSION=fail"}},
 			failing: "claude", message: "exited with status 1: version: broken"},
-		{name: "images dir read-only", breakIt: func(t *testing.T, s *server) { testfs.Immutable(t, s.images) },
+		{name: "images dir read-only", breakIt: func(t *testing.T, s *server) { testfs.Immutable(t, s.ImagesDir) },
 			failing: "images_dir", message: "is not writable"},
 		{name: "images dir gone", breakIt: func(t *testing.T, s *server) {
 			// Moving the parent is nothing the images watcher sees, so it
 			// does not recreate the directory.
-			parent := filepath.Dir(s.images)
+			parent := filepath.Dir(s.ImagesDir)
 			if err := os.Rename(parent, parent+".gone"); err != nil {
 				t.Fatal(err)
 			}
@@ -91,7 +100,7 @@ func TestNotReady(t *testing.T) {
 		{name: "MCP config gone", setup: setup{mcp: filepath.Join(t.TempDir(), "gone.json")}, failing: "mcp_config", message: "no such file"},
 		{name: "draining", breakIt: func(t *testing.T, s *server) {
 			s.ready(t) // the CLI's version is known before the drain
-			s.api.Drain()
+			s.API.Drain(time.Now().Add(time.Hour))
 		}, failing: "draining", message: "shutting down"},
 	}
 	for _, tt := range tests {

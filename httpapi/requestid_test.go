@@ -1,51 +1,19 @@
-package httpapi
+package httpapi_test
 
 import (
 	"bufio"
-	"bytes"
-	"encoding/json"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/valyala/fasthttp"
 )
 
-// logBuf collects JSON log lines, safe for the server's goroutines.
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-// lines returns the log lines so far, decoded.
-func (l *logBuf) lines(t *testing.T) []map[string]any {
-	t.Helper()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []map[string]any
-	sc := bufio.NewScanner(bytes.NewReader(l.b.Bytes()))
-	for sc.Scan() {
-		var line map[string]any
-		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
-			t.Fatalf("log line %q is not JSON: %v", sc.Text(), err)
-		}
-		out = append(out, line)
-	}
-	return out
-}
-
 var generatedID = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
 func TestRequestIDs(t *testing.T) {
-	logs := &logBuf{}
-	s := serve(t, setup{logs: logs, token: token})
+	s := serve(t, setup{token: token})
+	logs := s.Log
 	auth := []string{"Authorization", "Bearer " + token}
 
 	t.Run("echoed", func(t *testing.T) {
@@ -72,7 +40,7 @@ func TestRequestIDs(t *testing.T) {
 		}
 		// A control character, as a client library would not send it:
 		// fasthttp refuses the request, which still gets an id of its own.
-		c, err := s.dial()
+		c, err := s.Dial()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -109,7 +77,7 @@ func TestRequestIDs(t *testing.T) {
 			"GARBAGE\r\n\r\n",
 			"POST /command HTTP/1.1\r\nHost: vmd\r\nAuthorization: Bearer " + token + "\r\nX-Request-Id: big\r\nContent-Length: 99999999\r\n\r\n",
 		} {
-			c, err := s.dial()
+			c, err := s.Dial()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -128,7 +96,7 @@ func TestRequestIDs(t *testing.T) {
 		}
 		s.doWith(t, "GET", "/metrics", "", "X-Request-Id", "stranger")
 		want := map[string]bool{"command received": false, "command failed": false, "request": false}
-		for _, line := range logs.lines(t) {
+		for _, line := range logs.Lines() {
 			if line["request_id"] == "cmd-7" {
 				if _, ok := want[line["@message"].(string)]; ok {
 					want[line["@message"].(string)] = true

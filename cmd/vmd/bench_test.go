@@ -115,8 +115,8 @@ func BenchmarkSettledMemory(b *testing.B) {
 		time.Sleep(1500 * time.Millisecond)       // past the settle delay
 		rss = max(rss, residentKiB(b, p.pid))
 		fdsEnd = openFDs(b, p.pid)
-		p.cmd.Process.Signal(syscall.SIGTERM)
-		p.waitExit(b, 10*time.Second)
+		p.Cmd.Process.Signal(syscall.SIGTERM)
+		p.WaitExit(b)
 	}
 	b.ReportMetric(float64(rss), "settled-rss-KiB")
 	b.ReportMetric(float64(fdsStart), "fds-start")

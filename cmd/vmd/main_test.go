@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,16 +8,17 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/vmd-dev/vmd/internal/testbin"
+	"github.com/vmd-dev/vmd/internal/vmdtest"
 )
 
 // vmdBin and fake are built once for the run: these tests start vmd as a
@@ -26,7 +26,7 @@ import (
 var vmdBin, fake string
 
 func TestMain(m *testing.M) {
-	testbin.Main(m, []string{testbin.VMD, testbin.FakeClaude}, []*string{&vmdBin, &fake})
+	vmdtest.Main(m, []string{testbin.VMD, testbin.FakeClaude}, []*string{&vmdBin, &fake})
 }
 
 // baseEnv is what every vmd under test gets: a free port, the fake claude,
@@ -49,13 +49,9 @@ func baseEnv(t *testing.T) []string {
 
 // vmdProc is a running vmd.
 type vmdProc struct {
-	cmd  *exec.Cmd
-	url  string
-	pid  int // as seen from the test; inside a PID namespace vmd is 1
-	mu   sync.Mutex
-	logs []map[string]any
-	text strings.Builder
-	exit chan error
+	*vmdtest.Process
+	url string
+	pid int // as seen from the test; inside a PID namespace vmd is 1
 }
 
 // startVMD runs argv (vmd, or a wrapper that runs it) and waits for the
@@ -65,93 +61,15 @@ func startVMD(t testing.TB, env []string, argv ...string) *vmdProc {
 	if len(argv) == 0 {
 		argv = []string{vmdBin}
 	}
-	p := &vmdProc{cmd: exec.Command(argv[0], argv[1:]...), exit: make(chan error, 1)}
-	p.cmd.Env = env
-	stderr, err := p.cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	started := make(chan int, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			var line map[string]any
-			json.Unmarshal(sc.Bytes(), &line)
-			p.mu.Lock()
-			p.logs = append(p.logs, line)
-			p.text.WriteString(sc.Text() + "\n")
-			p.mu.Unlock()
-			if line["@message"] == "startup" {
-				started <- int(line["port"].(float64))
-			}
-		}
-		p.exit <- p.cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		p.cmd.Process.Kill()
-		<-p.exit
-		if t.Failed() {
-			t.Logf("vmd log:\n%s", p.log())
-		}
-	})
-	select {
-	case port := <-started:
-		p.url = fmt.Sprintf("http://127.0.0.1:%d", port)
-	case err := <-p.exit:
-		t.Fatalf("vmd exited before startup: %v\n%s", err, p.log())
-	case <-time.After(20 * time.Second):
-		t.Fatalf("no startup line in 20s:\n%s", p.log())
-	}
-	p.pid = p.cmd.Process.Pid
-	return p
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = env
+	p := vmdtest.StartProcess(t, cmd)
+	return &vmdProc{Process: p, url: p.URL, pid: p.Pid}
 }
 
-func (p *vmdProc) log() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.text.String()
-}
-
-// logged reports whether vmd has logged message so far.
-func (p *vmdProc) logged(message string) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, l := range p.logs {
-		if l["@message"] == message {
-			return true
-		}
-	}
-	return false
-}
-
-// field returns a field of the first log line with this message.
-func (p *vmdProc) field(message, key string) any {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, l := range p.logs {
-		if l["@message"] == message {
-			return l[key]
-		}
-	}
-	return nil
-}
-
-// waitExit waits for vmd to exit and returns its exit code and how long it
-// took.
-func (p *vmdProc) waitExit(t testing.TB, within time.Duration) int {
-	t.Helper()
-	select {
-	case <-p.exit:
-		p.exit <- nil // for Cleanup
-		return p.cmd.ProcessState.ExitCode()
-	case <-time.After(within):
-		t.Fatalf("vmd still running %v after the signal", within)
-		return -1
-	}
-}
+func (p *vmdProc) logged(message string) bool    { return p.Log.Logged(message) }
+func (p *vmdProc) field(message, key string) any { return p.Log.Field(message, key) }
+func (p *vmdProc) signal(sig os.Signal)          { _ = p.Cmd.Process.Signal(sig) }
 
 type reply struct {
 	status int
@@ -180,20 +98,11 @@ func (p *vmdProc) inFlight(t *testing.T, text string) <-chan reply {
 	t.Helper()
 	got := make(chan reply, 1)
 	go func() { got <- post(p.url, text) }()
-	waitFor(t, "spawn", func() bool { return p.logged("spawn") })
+	vmdtest.Eventually(t, "spawn", func() bool { return p.logged("spawn") })
 	return got
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not in 20s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
+var waitFor = vmdtest.Eventually
 
 func TestStartupErrors(t *testing.T) {
 	dir := t.TempDir()
@@ -259,9 +168,17 @@ func TestPortInUse(t *testing.T) {
 	}
 }
 
+// Each stop signal ends an idle vmd cleanly. SIGHUP does only if the test
+// itself was not started with SIGHUP ignored (nohup, a background job of
+// some shells): vmd then keeps it ignored, as TestNohup checks, and stops
+// on the SIGTERM that follows instead.
 func TestServesAndStopsIdle(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP} {
 		t.Run(sig.String(), func(t *testing.T) {
+			if sig == syscall.SIGHUP && signal.Ignored(syscall.SIGHUP) {
+				hupIgnored(t, startVMD(t, baseEnv(t)))
+				return
+			}
 			p := startVMD(t, baseEnv(t))
 			resp, err := http.Get(p.url + "/health")
 			if err != nil || resp.StatusCode != 200 {
@@ -271,11 +188,27 @@ func TestServesAndStopsIdle(t *testing.T) {
 			if r := post(p.url, "What is 2+2?"); r.status != 200 || r.body["text"] != "echo: What is 2+2?\n" {
 				t.Fatalf("POST /command = %d %v %v", r.status, r.body, r.err)
 			}
-			p.cmd.Process.Signal(sig)
-			if code := p.waitExit(t, 10*time.Second); code != 0 {
+			p.signal(sig)
+			if code := p.WaitExit(t); code != 0 {
 				t.Errorf("exit code after %v = %d; want 0", sig, code)
 			}
 		})
+	}
+}
+
+// hupIgnored checks that a vmd started with SIGHUP ignored ignores it: sent
+// SIGHUP, then SIGTERM, it stops for the SIGTERM. Both are pending before it
+// handles either, and signals are handled lowest number first, so a vmd
+// that listened for SIGHUP would stop for it.
+func hupIgnored(t *testing.T, p *vmdProc) {
+	t.Helper()
+	p.signal(syscall.SIGHUP)
+	p.signal(syscall.SIGTERM)
+	if code := p.WaitExit(t); code != 0 {
+		t.Errorf("exit code = %d; want 0", code)
+	}
+	if reason := fmt.Sprint(p.field("stopped", "reason")); !strings.Contains(reason, syscall.SIGTERM.String()) {
+		t.Errorf("stopped for %q; want SIGTERM, SIGHUP ignored", reason)
 	}
 }
 
@@ -306,7 +239,7 @@ func TestMCPConfigArgument(t *testing.T) {
 		strings.Contains(r.body["text"].(string), "--append-system-prompt") {
 		t.Errorf("no .mcp.json: args = %d %q; want no --mcp-config, no screenshot hint", r.status, r.body["text"])
 	}
-	p.cmd.Process.Kill()
+	p.Cmd.Process.Kill()
 
 	if err := os.WriteFile(filepath.Join(work, ".mcp.json"), []byte(`{"mcpServers":{}}`), 0o644); err != nil {
 		t.Fatal(err)
@@ -329,7 +262,7 @@ func TestScreenshotHint(t *testing.T) {
 		!strings.HasSuffix(r.body["text"].(string), "IMAGES_DIR="+filepath.Join(dir, "images")+"\n") {
 		t.Errorf("args = %d %q; want %q in them and IMAGES_DIR absolute", r.status, r.body["text"], want)
 	}
-	p.cmd.Process.Kill()
+	p.Cmd.Process.Kill()
 
 	cfg := filepath.Join(dir, "vm.hcl")
 	os.WriteFile(cfg, []byte(`claude_args = ["-p", "--append-system-prompt", "mine"]`+"\n"), 0o644)
@@ -361,18 +294,18 @@ func TestVersionAtStart(t *testing.T) {
 // Idle, vmd exits at once on a signal, even while a client holds a
 // connection with half a request on it.
 func TestIdleStopIgnoresHalfOpenConnections(t *testing.T) {
-	p := startVMD(t, baseEnv(t))
+	p := startVMD(t, append(baseEnv(t), "DRAIN_TIMEOUT_MS=600000"))
 	c, err := net.Dial("tcp", strings.TrimPrefix(p.url, "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	c.Write([]byte("POST /command HTTP/1.1\r\nHost: vmd\r\nContent-Length: 100\r\n\r\n{\"te"))
-	time.Sleep(50 * time.Millisecond) // let vmd read it
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	// A drain with nothing running ends within its 1 s grace; 9 s would be
-	// the budget spent waiting on a client.
-	if code := p.waitExit(t, 5*time.Second); code != 0 {
+	p.signal(syscall.SIGTERM)
+	// A drain with nothing running ends within its grace; the drain budget
+	// (10 minutes here) spent waiting on the client would outlast the
+	// harness's patience.
+	if code := p.WaitExit(t); code != 0 {
 		t.Errorf("exit code = %d; want 0", code)
 	}
 }
@@ -383,16 +316,7 @@ func TestNohup(t *testing.T) {
 	if err != nil {
 		t.Skip("no nohup")
 	}
-	p := startVMD(t, baseEnv(t), nohup, vmdBin)
-	p.cmd.Process.Signal(syscall.SIGHUP)
-	time.Sleep(200 * time.Millisecond) // what should not happen would have by now
-	if r := post(p.url, "say still here"); r.status != 200 {
-		t.Fatalf("after SIGHUP under nohup: %d %v %v; want vmd still serving", r.status, r.body, r.err)
-	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	if code := p.waitExit(t, 10*time.Second); code != 0 {
-		t.Errorf("exit code = %d; want 0", code)
-	}
+	hupIgnored(t, startVMD(t, baseEnv(t), nohup, vmdBin))
 }
 
 // The drain, as Docker and Fly.io drive it: a signal while a command runs.
@@ -400,32 +324,32 @@ func TestDrain(t *testing.T) {
 	t.Run("command finishes within budget", func(t *testing.T) {
 		p := startVMD(t, append(baseEnv(t), "DRAIN_TIMEOUT_MS=8000"))
 		got := p.inFlight(t, "sleep 300ms\nsay finished")
-		p.cmd.Process.Signal(syscall.SIGTERM)
-		r := <-got
+		p.signal(syscall.SIGTERM)
+		r := vmdtest.Within(t, "the in-flight answer", got)
 		if r.status != 200 || r.body["text"] != "finished\n" {
 			t.Errorf("in-flight command = %d %v %v; want 200 with its answer", r.status, r.body, r.err)
 		}
-		if code := p.waitExit(t, 10*time.Second); code != 0 {
+		if code := p.WaitExit(t); code != 0 {
 			t.Errorf("exit code = %d; want 0", code)
 		}
 	})
 	t.Run("command killed after budget", func(t *testing.T) {
 		p := startVMD(t, append(baseEnv(t), "DRAIN_TIMEOUT_MS=700"))
 		got := p.inFlight(t, "ignore-term\nsay partial\nescape\nsleep 1h")
-		time.Sleep(100 * time.Millisecond) // let it print its partial answer
+		waitFor(t, "the partial answer read", func() bool { return p.logged("message") })
 		signalled := time.Now()
-		p.cmd.Process.Signal(syscall.SIGTERM)
+		p.signal(syscall.SIGTERM)
 
 		// While draining, new commands are refused but vmd still answers.
 		waitFor(t, "draining", func() bool { return p.logged("draining") })
 		if r := post(p.url, "say late"); r.status != 503 || r.body["error"] != "shutting_down" {
 			t.Errorf("new command while draining = %d %v %v; want 503 shutting_down", r.status, r.body, r.err)
 		}
-		r := <-got
+		r := vmdtest.Within(t, "the in-flight answer", got)
 		if r.status != 503 || r.body["error"] != "shutting_down" || !strings.HasPrefix(fmt.Sprint(r.body["text"]), "partial\n") {
 			t.Errorf("in-flight command = %d %v %v; want 503 shutting_down with the partial text", r.status, r.body, r.err)
 		}
-		code := p.waitExit(t, 10*time.Second)
+		code := p.WaitExit(t)
 		if code != 0 {
 			t.Errorf("exit code = %d; want 0", code)
 		}
@@ -451,26 +375,26 @@ func TestDrain(t *testing.T) {
 		body := `{"text":"sleep 300ms\nsay finished"}`
 		fmt.Fprintf(c, "POST /command HTTP/1.1\r\nHost: vmd\r\nAccept: text/event-stream\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
 		waitFor(t, "spawn", func() bool { return p.logged("spawn") })
-		p.cmd.Process.Signal(syscall.SIGTERM)
-		c.SetReadDeadline(time.Now().Add(15 * time.Second))
+		p.signal(syscall.SIGTERM)
+		c.SetReadDeadline(time.Now().Add(time.Minute)) // against a hang only
 		stream, _ := io.ReadAll(c)
 		if !regexp.MustCompile(`event: result\nstatus: 200\ndata: \{"text":"finished\\n"`).Match(stream) {
 			t.Errorf("stream = %q; want its 200 result", stream)
 		}
-		if code := p.waitExit(t, 10*time.Second); code != 0 {
+		if code := p.WaitExit(t); code != 0 {
 			t.Errorf("exit code = %d; want 0", code)
 		}
 	})
 	t.Run("second signal stops at once", func(t *testing.T) {
 		p := startVMD(t, append(baseEnv(t), "DRAIN_TIMEOUT_MS=600000"))
 		got := p.inFlight(t, "ignore-term\nsleep 1h")
-		p.cmd.Process.Signal(syscall.SIGINT)
+		p.signal(syscall.SIGINT)
 		waitFor(t, "draining", func() bool { return p.logged("draining") })
-		p.cmd.Process.Signal(syscall.SIGINT)
-		if r := <-got; r.status != 503 {
+		p.signal(syscall.SIGINT)
+		if r := vmdtest.Within(t, "the in-flight answer", got); r.status != 503 {
 			t.Errorf("in-flight command = %d %v %v; want 503", r.status, r.body, r.err)
 		}
-		if code := p.waitExit(t, 10*time.Second); code != 0 {
+		if code := p.WaitExit(t); code != 0 {
 			t.Errorf("exit code = %d; want 0", code)
 		}
 	})
@@ -482,19 +406,8 @@ func TestCommandDiesWithVMD(t *testing.T) {
 	p.inFlight(t, "ignore-term\nsleep 1h")
 	pid := int(p.field("spawn", "pid").(float64))
 	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) }) // if the test fails
-	p.cmd.Process.Kill()
-	waitFor(t, "the CLI to die", func() bool { return dead(pid) })
-}
-
-// dead reports whether pid is gone or a zombie.
-func dead(pid int) bool {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return true
-	}
-	s := string(stat)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	return len(f) > 0 && f[0] == "Z"
+	p.Cmd.Process.Kill()
+	waitFor(t, "the CLI to die", func() bool { st, ok := vmdtest.ReadStat(pid); return !ok || st.State == 'Z' })
 }
 
 // What a vmd that died left in the temp directories goes at the next start.
@@ -562,11 +475,11 @@ func TestPID1(t *testing.T) {
 		t.Fatalf("plain command = %d %v %v", r.status, r.body, r.err)
 	}
 	// The last orphans may still be sleeping; none may stay a zombie.
-	waitFor(t, "no children left under vmd", func() bool { return len(childrenOf(t, vmdPid)) == 0 })
+	waitFor(t, "no children left under vmd", func() bool { return len(vmdtest.Children(vmdPid)) == 0 })
 
 	// unshare does not pass signals on: signal vmd itself, as Docker does.
 	syscall.Kill(vmdPid, syscall.SIGTERM)
-	if code := p.waitExit(t, 10*time.Second); code != 0 {
+	if code := p.WaitExit(t); code != 0 {
 		t.Errorf("exit code = %d; want 0", code)
 	}
 }
@@ -582,22 +495,4 @@ func nsPid(t *testing.T, pid int) string {
 		t.Fatalf("no NSpid in /proc/%d/status", pid)
 	}
 	return string(m[1])
-}
-
-// childrenOf lists the processes whose parent is pid, zombies included.
-func childrenOf(t *testing.T, pid int) []string {
-	entries, _ := os.ReadDir("/proc")
-	var out []string
-	for _, e := range entries {
-		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		s := string(stat)
-		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-		if len(f) > 1 && f[1] == strconv.Itoa(pid) {
-			out = append(out, e.Name()+":"+f[0])
-		}
-	}
-	return out
 }

@@ -85,7 +85,7 @@ func Start(t testing.TB, o Options) *Stack {
 	env := Environ(append([]string{"HOME=" + t.TempDir()}, o.Env...)...)
 	opts := stack.Options{
 		ImagesDir: s.ImagesDir, ImageTTL: time.Hour, TempRoot: s.TempRoot,
-		Agent: agent.Options{Bin: o.Bin, Args: args, Env: env, Dir: o.Dir, Timeout: o.Timeout, MaxOutput: o.MaxOutput},
+		Agent:     agent.Options{Bin: o.Bin, Args: args, Env: env, Dir: o.Dir, Timeout: o.Timeout, MaxOutput: o.MaxOutput},
 		MCPConfig: o.MCP,
 		Commands:  o.Commands,
 		API: httpapi.Options{MaxRequestBody: o.MaxBody, CommandTimeout: o.Timeout, Version: "test",

@@ -1,0 +1,89 @@
+package commands_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/vmd-dev/vmd/commands"
+	"github.com/vmd-dev/vmd/internal/testbin"
+	"github.com/vmd-dev/vmd/internal/vmdtest"
+)
+
+var fake string
+
+func TestMain(m *testing.M) {
+	vmdtest.Main(m, []string{testbin.FakeClaude}, []*string{&fake})
+}
+
+func TestRecord(t *testing.T) {
+	s := vmdtest.Start(t, vmdtest.Options{Bin: fake})
+	first, err := s.Commands.Start(commands.Request{Prompt: "say one\ntool Bash\nsay two"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := first.Wait()
+	if rec.State != commands.Succeeded || rec.Result == nil || rec.SessionID == "" || rec.Pid == 0 ||
+		rec.PromptLength != len("say one\ntool Bash\nsay two") || rec.Ended.Before(rec.Started) || rec.Started.Before(rec.Created) {
+		t.Errorf("record = %+v; want a succeeded command with its session, pid, length and times", rec)
+	}
+	var kinds []string
+	for _, e := range rec.Events {
+		kinds = append(kinds, map[commands.EventKind]string{commands.EventStart: "start", commands.EventMessage: "message"}[e.Kind])
+	}
+	if got := strings.Join(kinds, ","); !strings.HasPrefix(got, "start,message") {
+		t.Errorf("record events = %s; want start, then messages", got)
+	}
+	if got, ok := s.Commands.Get(rec.ID); !ok || got.State != commands.Succeeded {
+		t.Errorf("Get(%s) = %+v, %v; want the record", rec.ID, got, ok)
+	}
+	second, err := s.Commands.Start(commands.Request{Prompt: "exit 2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec2 := second.Wait(); rec2.State != commands.Failed || rec2.ID <= rec.ID {
+		t.Errorf("second record = %s %s; want failed, with an id after %s", rec2.ID, rec2.State, rec.ID)
+	}
+}
+
+func TestBusyAndCancel(t *testing.T) {
+	s := vmdtest.Start(t, vmdtest.Options{Bin: fake})
+	c, err := s.Commands.Start(commands.Request{Prompt: "say started\nsleep 1h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Commands.Start(commands.Request{Prompt: "say two"}); !errors.Is(err, commands.ErrBusy) {
+		t.Errorf("second Start = %v; want ErrBusy", err)
+	}
+	if cur, ok := s.Commands.Current(); !ok || cur.ID != c.ID() {
+		t.Errorf("Current() = %+v, %v; want the running command", cur, ok)
+	}
+	sub := c.Subscribe()
+	vmdtest.Eventually(t, "the first message", func() bool {
+		for _, e := range c.Record().Events {
+			if strings.Contains(e.Text, "started") {
+				return true
+			}
+		}
+		return false
+	})
+	if _, ok := s.Commands.Cancel(); !ok {
+		t.Fatal("Cancel() found nothing running")
+	}
+	if rec := c.Record(); rec.State != commands.Cancelled || !strings.Contains(rec.Result.Text, "started") {
+		t.Errorf("cancelled record = %s %q; want cancelled with the text so far", rec.State, rec.Result.Text)
+	}
+	if _, ok := s.Commands.Current(); ok {
+		t.Error("Current() after Cancel returned; want none")
+	}
+	if _, ok := s.Commands.Cancel(); ok {
+		t.Error("Cancel() with nothing running = true")
+	}
+	var texts []string
+	for _, e := range sub.Take() {
+		texts = append(texts, e.Text)
+	}
+	if !strings.Contains(strings.Join(texts, ""), "started") {
+		t.Errorf("subscriber saw %q; want the message from before it subscribed too", texts)
+	}
+}
