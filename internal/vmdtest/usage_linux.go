@@ -8,13 +8,6 @@ import (
 	"strings"
 )
 
-// Usage is what a process holds, read from /proc.
-type Usage struct {
-	RSSKiB  int `json:"rssKiB"`
-	FDs     int `json:"fds"`
-	Threads int `json:"threads"`
-}
-
 // ReadUsage reads VmRSS and Threads from /proc/<pid>/status and counts
 // /proc/<pid>/fd.
 func ReadUsage(pid int) (Usage, error) {
