@@ -17,6 +17,10 @@ type kind struct {
 	weight int // in each cycle of the mix
 	script func(i int) string
 	status int
+	// timed sends the runner's -timeout as the request's timeoutMs: the
+	// only kind that times out. vmd's own command_timeout stays long, so
+	// that no other kind can time out on a loaded machine.
+	timed bool
 	// check returns what is wrong with an answer with the right status.
 	check func(a *answer, i int, timeout time.Duration) []string
 }
@@ -51,7 +55,7 @@ var kinds = []kind{
 		check: func(a *answer, i int, _ time.Duration) []string {
 			return failed500(a, nil, "SIG"+dieSignal(i), "claude was killed by SIG"+dieSignal(i))
 		}},
-	{name: "timeout", weight: 1, status: 408,
+	{name: "timeout", weight: 1, status: 408, timed: true,
 		script: func(i int) string { return "say partial-" + strconv.Itoa(i) + "\nsleep 1h" },
 		check: func(a *answer, i int, timeout time.Duration) []string {
 			var p []string
@@ -59,8 +63,10 @@ var kinds = []kind{
 			if a.Error != "timeout" || a.Message != want {
 				p = append(p, fmt.Sprintf("error %q message %q; want timeout %q", a.Error, a.Message, want))
 			}
-			if a.Text != "partial-"+strconv.Itoa(i)+"\n" {
-				p = append(p, fmt.Sprintf("partial text %q; want %q", a.Text, "partial-"+strconv.Itoa(i)+"\n"))
+			// On a loaded machine the CLI may not have spoken before the
+			// timeout: what it said is kept whole, or it said nothing.
+			if a.Text != "partial-"+strconv.Itoa(i)+"\n" && a.Text != "" {
+				p = append(p, fmt.Sprintf("partial text %q; want %q or none", a.Text, "partial-"+strconv.Itoa(i)+"\n"))
 			}
 			return p
 		}},

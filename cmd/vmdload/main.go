@@ -51,8 +51,8 @@ type Config struct {
 	VMD, Fake string
 	// Commands is how many commands the load phase runs.
 	Commands int
-	// Timeout is COMMAND_TIMEOUT_MS of the load vmd: small, so that the
-	// timeout commands of the mix are quick.
+	// Timeout is the timeoutMs of the mix's timeout commands: small, so
+	// that they are quick.
 	Timeout time.Duration
 	// StormClients POST at once in each of StormRounds rounds, with the
 	// slot idle and with it busy.
@@ -84,7 +84,7 @@ func main() {
 	flag.StringVar(&cfg.VMD, "vmd", "", "vmd `binary`; built from ./cmd/vmd when empty")
 	flag.StringVar(&cfg.Fake, "fake", "", "fake CLI `binary`; built from ./internal/fakeclaude when empty")
 	flag.IntVar(&cfg.Commands, "n", cfg.Commands, "commands in the load phase")
-	flag.DurationVar(&cfg.Timeout, "timeout", cfg.Timeout, "COMMAND_TIMEOUT_MS of the load vmd")
+	flag.DurationVar(&cfg.Timeout, "timeout", cfg.Timeout, "timeoutMs of the mix's timeout commands")
 	flag.IntVar(&cfg.StormClients, "storm-clients", cfg.StormClients, "concurrent POSTs in each storm round")
 	flag.IntVar(&cfg.StormRounds, "storm-rounds", cfg.StormRounds, "storm rounds with the slot idle, and as many with it busy")
 	flag.IntVar(&cfg.HealthCommands, "health-commands", cfg.HealthCommands, "commands run while /health is asked for")

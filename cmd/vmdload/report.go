@@ -110,7 +110,7 @@ func (r *Report) WriteText(w io.Writer) {
 	c := r.Config
 	fmt.Fprintf(w, "vmdload: %s, fake CLI %s; seed %d, root %v; %v in all\n", c.VMD, c.Fake, c.Seed, r.Root, r.Duration)
 	if l := r.Load; l != nil {
-		fmt.Fprintf(w, "\n== load: commands one at a time (COMMAND_TIMEOUT_MS=%d), latencies from vegeta\n", c.Timeout.Milliseconds())
+		fmt.Fprintf(w, "\n== load: commands one at a time (timeoutMs=%d for the timeout kind), latencies from vegeta\n", c.Timeout.Milliseconds())
 		t := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(t, "kind\tstatuses\tcount\tp50\tp99\tmax")
 		kinds := make([]string, 0, len(l.Kinds))
@@ -123,7 +123,8 @@ func (r *Report) WriteText(w io.Writer) {
 		}
 		metricsRow(t, "all", l.Commands)
 		t.Flush()
-		fmt.Fprintf(w, "throughput: %.1f commands/s (vegeta's rate over the attack, the runner's checks between commands included)\n", l.Commands.Rate)
+		fmt.Fprintf(w, "throughput: %.1f commands/s in requests (%.1f/s with the runner's checks between them)\n",
+			float64(l.Commands.Requests)/l.Commands.Latencies.Total.Seconds(), l.Commands.Rate)
 		writeUsage(w, l)
 	}
 	if h := r.Health; h != nil {
