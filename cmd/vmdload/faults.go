@@ -112,6 +112,9 @@ func (r *runner) runFault(t *vmdtest.T, e *faultEnv, c fault) FaultResult {
 		}
 	})
 	res.Took = Duration(time.Since(began))
+	if u, err := usageOf(e.s.Pid); err == nil {
+		res.RSSKiB = u.RSSKiB
+	}
 	if sub.Failed() {
 		res.Result, res.Errors = "FAILED", sub.Errors()
 		for _, err := range res.Errors {

@@ -163,7 +163,7 @@ func (r *runner) check(s *server, k *kind, i int, res *vegeta.Result, rep *LoadR
 	}
 	live, zombies := below(s.Pid)
 	if live+zombies > 0 {
-		p = append(p, fmt.Sprintf("%d processes and %d zombies below vmd after its answer", live, zombies))
+		p = append(p, fmt.Sprintf("%d processes and %d zombies below vmd after its answer: %s", live, zombies, belowList(s.Pid)))
 	}
 	if rep != nil {
 		rep.MaxZombies = max(rep.MaxZombies, zombies)

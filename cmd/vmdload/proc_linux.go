@@ -2,7 +2,11 @@ package main
 
 import (
 	"debug/elf"
+	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -21,6 +25,16 @@ func dieWithRunner(cmd *exec.Cmd) {
 
 // below counts the processes below pid: live ones and zombies.
 func below(pid int) (live, zombies int) { return vmdtest.Tree(pid) }
+
+// belowList names the processes below pid: pid, parent, state, program.
+func belowList(pid int) string {
+	var out []string
+	for _, st := range vmdtest.Descendants(pid) {
+		exe, _ := os.Readlink("/proc/" + strconv.Itoa(st.Pid) + "/exe")
+		out = append(out, fmt.Sprintf("%d(ppid %d, %c, %s)", st.Pid, st.PPid, st.State, filepath.Base(exe)))
+	}
+	return strings.Join(out, " ")
+}
 
 // running lists live processes running exe anywhere on the machine.
 func running(exe string) []int { return vmdtest.Running(exe) }

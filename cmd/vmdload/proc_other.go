@@ -22,6 +22,8 @@ func below(int) (live, zombies int) { return 0, 0 }
 
 func running(string) []int { return nil }
 
+func belowList(int) string { return "" }
+
 func alive(int, string) bool { return false }
 
 func usageOf(int) (vmdtest.Usage, error) { return vmdtest.Usage{}, errNoProc }

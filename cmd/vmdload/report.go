@@ -63,6 +63,9 @@ type FaultResult struct {
 	Why    string   `json:"why,omitempty"`
 	Errors []string `json:"errors,omitempty"`
 	Took   Duration `json:"tookMs"`
+	// RSSKiB is the fault vmd's resident memory after the case (not
+	// settled): where memory is kept, it shows which case keeps it.
+	RSSKiB int `json:"rssKiB,omitempty"`
 }
 
 // StopResult is how a vmd ended: SIGTERM must make it exit 0 in Docker's
@@ -174,7 +177,7 @@ func (r *Report) writeFaults(w io.Writer) {
 	}
 	fmt.Fprintf(w, "\n== faults (each followed by a command that must succeed)\n")
 	for _, f := range r.Faults {
-		fmt.Fprintf(w, "%-8s %s (%v)\n", f.Result, f.Fault, f.Took)
+		fmt.Fprintf(w, "%-8s %s (%v, vmd RSS after %d KiB)\n", f.Result, f.Fault, f.Took, f.RSSKiB)
 		if f.Why != "" {
 			fmt.Fprintf(w, "         %s\n", f.Why)
 		}
