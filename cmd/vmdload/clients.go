@@ -58,9 +58,7 @@ func faultStorm(t testing.TB, e *faultEnv, busy bool) {
 // storm sends n requests at once; their answers come on the channel.
 func storm(t testing.TB, s *server, script string, n int) <-chan *answer {
 	addr := strings.TrimPrefix(s.URL, "http://")
-	body, _ := json.Marshal(map[string]string{"text": script})
-	req := fmt.Sprintf("POST /command HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
-		addr, len(body), body)
+	req := rawPost(addr, script, "Connection: close")
 	answers := make(chan *answer, n)
 	release := make(chan struct{})
 	for range n {
@@ -76,6 +74,14 @@ func storm(t testing.TB, s *server, script string, n int) <-chan *answer {
 	}
 	close(release)
 	return answers
+}
+
+// rawPost is a POST /command of script, as bytes for a connection the
+// runner dials itself, with these extra header lines.
+func rawPost(addr, script string, header ...string) string {
+	body, _ := json.Marshal(map[string]string{"text": script})
+	return fmt.Sprintf("POST /command HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n%sContent-Length: %d\r\n\r\n%s",
+		addr, strings.Join(append(header, ""), "\r\n"), len(body), body)
 }
 
 // stormOnce sends one prepared request on c and reads the answer.
@@ -162,14 +168,12 @@ func faultDisconnects(t testing.TB, e *faultEnv) {
 	for i := range e.r.cfg.Duplicates {
 		key := fmt.Sprintf("vmdload-disc-%d-%d", e.r.cfg.Seed, i)
 		script := fmt.Sprintf("say disc-%d\nsleep 200ms\nsay end-%d", i, i)
-		body, _ := json.Marshal(map[string]string{"text": script})
 		spawns := e.s.Log.Count("spawn")
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
-		fmt.Fprintf(c, "POST /command HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nIdempotency-Key: %s\r\nContent-Length: %d\r\n\r\n%s",
-			addr, key, len(body), body)
+		io.WriteString(c, rawPost(addr, script, "Idempotency-Key: "+key))
 		e.s.spawned(t, spawns+1)
 		c.Close()
 		a, err := e.s.post(script, "Idempotency-Key", key)
@@ -202,15 +206,13 @@ func faultSlowReader(t testing.TB, e *faultEnv) {
 		t.Fatal(err)
 	}
 	script := strings.Repeat("bytes 65536\nsleep 0s\n", slowReaderMiB*16) + "say end"
-	body, _ := json.Marshal(map[string]string{"text": script})
 	addr := strings.TrimPrefix(e.s.URL, "http://")
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	fmt.Fprintf(c, "POST /command HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nAccept: text/event-stream\r\nContent-Length: %d\r\n\r\n%s",
-		addr, len(body), body)
+	io.WriteString(c, rawPost(addr, script, "Accept: text/event-stream"))
 	peak := start.RSSKiB
 	vmdtest.Eventually(t, "the command to end with its stream unread", func() bool {
 		if u, err := usageOf(e.s.Pid); err == nil {

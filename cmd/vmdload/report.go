@@ -177,7 +177,11 @@ func (r *Report) writeFaults(w io.Writer) {
 	}
 	fmt.Fprintf(w, "\n== faults (each followed by a command that must succeed)\n")
 	for _, f := range r.Faults {
-		fmt.Fprintf(w, "%-8s %s (%v, vmd RSS after %d KiB)\n", f.Result, f.Fault, f.Took, f.RSSKiB)
+		if f.Result == "not run" {
+			fmt.Fprintf(w, "%-8s %s\n", f.Result, f.Fault)
+		} else {
+			fmt.Fprintf(w, "%-8s %s (%v, vmd RSS after %d KiB)\n", f.Result, f.Fault, f.Took, f.RSSKiB)
+		}
 		if f.Why != "" {
 			fmt.Fprintf(w, "         %s\n", f.Why)
 		}
