@@ -228,10 +228,10 @@ func faultImagesDeletedIdle(t testing.TB, e *faultEnv) {
 	e.image(t, "image after-delete.png\nsay shot", "after-delete.png")
 }
 
-// faultImagesDeletedBusy removes the images directory between a command's
-// two screenshots; the command waits for the runner (DELETE) before its
-// second one... which a cancelled command never takes, so the second
-// image comes from a command of its own.
+// faultImagesDeletedBusy removes the images directory while a command
+// that took a screenshot waits (ended by DELETE): its answer lists no
+// image (before.png went with the directory), vmd recreates the directory,
+// and the next command's screenshot is listed.
 func faultImagesDeletedBusy(t testing.TB, e *faultEnv) {
 	got := e.during(t, "image before.png\nsay done\nsleep 1h")
 	vmdtest.Eventually(t, "the command's image", func() bool { return exists(filepath.Join(e.s.images, "before.png")) })
