@@ -50,8 +50,15 @@ func TestRun(t *testing.T) {
 	if len(rep.Faults) != len(faultCases) {
 		t.Errorf("%d faults reported; want %d", len(rep.Faults), len(faultCases))
 	}
+	// A fault left out for want of a tool or a privilege ("needs ...")
+	// fails where CI says the machine has them all; one left out because
+	// vmd lacks the feature yet, or the OS has no such thing, is logged.
 	for _, f := range rep.Faults {
-		if f.Result == "not run" {
+		switch {
+		case f.Result != "not run":
+		case os.Getenv("VMD_REQUIRE_REAL") == "1" && strings.HasPrefix(f.Why, "needs "):
+			t.Errorf("fault %q not run with VMD_REQUIRE_REAL=1: %s", f.Fault, f.Why)
+		default:
 			t.Logf("fault %q not run here: %s", f.Fault, f.Why)
 		}
 	}
