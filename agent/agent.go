@@ -102,11 +102,9 @@ func (a *Agent) Start(req Request) (*Run, error) {
 		Stdin: []byte(req.Prompt), Timeout: timeout, Log: log,
 		Stdout: c.tr.fill, Stderr: c.stderr.fill,
 		OnStart: func(pid int) { r.pid.Store(int64(pid)); c.tr.pid = pid }}
-	bin, binErr := resolveBin(a.opts.Bin)
-	spec.Path = bin
-	if binErr != nil {
-		spec.Path = "" // the supervisor refuses it: the slot is still taken, as for any failed start
-	}
+	// A CLI that cannot be found still takes the slot and fails its
+	// start, as any failed start does, with this error.
+	spec.Path, spec.Err = resolveBin(a.opts.Bin)
 	sr, err := a.sup.Start(spec)
 	if err != nil {
 		c.close()
@@ -115,11 +113,7 @@ func (a *Agent) Start(req Request) (*Run, error) {
 	r.sup = sr
 	go func() {
 		defer close(r.done)
-		res := sr.Wait()
-		if binErr != nil {
-			res.Err = binErr
-		}
-		r.res = c.finish(res, req, timeout, log)
+		r.res = c.finish(sr.Wait(), req, timeout, log)
 	}()
 	return r, nil
 }

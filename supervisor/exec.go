@@ -51,6 +51,11 @@ type Spec struct {
 	OnStart func(pid int)
 	// Log is its logger; nil is the supervisor's.
 	Log hclog.Logger
+	// Err, if set, is why the caller cannot name an executable (it is not
+	// on PATH, say): nothing is started, and the process ends at once as
+	// StartFailed with this error, having taken and given back the slot
+	// like any start that fails.
+	Err error
 }
 
 // Outcome says how a process ended.
@@ -124,6 +129,9 @@ func (s *Supervisor) execute(spec Spec, h *halt, inSlot bool) (res Result) {
 		log = s.log
 	}
 	defer func() { res.Duration = time.Since(start) }()
+	if spec.Err != nil {
+		return failed(res, log, spec.Err)
+	}
 	env := spec.Env
 	if inSlot {
 		// Its own TMPDIR: the CLI, Playwright and Chromium leave sockets,

@@ -1,16 +1,105 @@
-//go:build linux
-
 package main
 
 import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"sort"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"github.com/vmd-dev/vmd/internal/vmdtest"
 )
+
+// Report is what a run found. Violations lists every expectation that did
+// not hold; the run passes when it is empty.
+type Report struct {
+	Config   Config        `json:"config"`
+	Started  time.Time     `json:"started"`
+	Duration Duration      `json:"durationMs"`
+	Root     bool          `json:"root"`
+	Load     *LoadReport   `json:"load,omitempty"`
+	Health   *LoadReport   `json:"health,omitempty"`
+	Faults   []FaultResult `json:"faults,omitempty"`
+	Stops    []StopResult  `json:"stops,omitempty"`
+	Notes    []string      `json:"notes,omitempty"`
+	// Violations holds the first maxViolations; Dropped counts the rest.
+	Violations []string `json:"violations"`
+	Dropped    int      `json:"violationsNotListed,omitempty"`
+
+	mu sync.Mutex
+}
+
+// LoadReport is a load phase: vegeta's figures for the commands (and for
+// /health in the health phase), the answers' statuses, and vmd's usage.
+type LoadReport struct {
+	Commands *vegeta.Metrics            `json:"commands"`
+	Kinds    map[string]*vegeta.Metrics `json:"kinds,omitempty"`
+	Health   *vegeta.Metrics            `json:"health,omitempty"`
+	// Start and End are settled readings; Quarters settled readings after
+	// each quarter but the last (a leak climbs through them, a plateau
+	// does not); Peak the largest seen between.
+	Start, End, Peak Usage
+	Quarters         []Usage `json:"quarters,omitempty"`
+	// MaxZombies is the most zombies seen below vmd after an answer.
+	MaxZombies int `json:"maxZombies"`
+}
+
+// Usage is vmd's usage with its goroutines (-1: not served).
+type Usage struct {
+	vmdtest.Usage
+	Goroutines int `json:"goroutines"`
+}
+
+// FaultResult is one fault case: ok, FAILED or "not run", and why.
+type FaultResult struct {
+	Fault  string   `json:"fault"`
+	Result string   `json:"result"`
+	Why    string   `json:"why,omitempty"`
+	Errors []string `json:"errors,omitempty"`
+	Took   Duration `json:"tookMs"`
+	// RSSKiB is the fault vmd's resident memory after the case (not
+	// settled): where memory is kept, it shows which case keeps it.
+	RSSKiB int `json:"rssKiB,omitempty"`
+}
+
+// StopResult is how a vmd ended: SIGTERM must make it exit 0 in Docker's
+// 10 s.
+type StopResult struct {
+	VMD      string   `json:"vmd"`
+	ExitCode int      `json:"exitCode"`
+	Took     Duration `json:"tookMs"`
+}
+
+const maxViolations = 100
+
+func (r *Report) fail(format string, args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.Violations) >= maxViolations {
+		r.Dropped++
+		return
+	}
+	r.Violations = append(r.Violations, fmt.Sprintf(format, args...))
+}
+
+func (r *Report) note(format string, args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.Notes = append(r.Notes, fmt.Sprintf(format, args...))
+}
+
+// Failed reports whether any expectation was violated.
+func (r *Report) Failed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.Violations) > 0
+}
 
 // WriteJSON writes the report as one JSON document.
 func (r *Report) WriteJSON(w io.Writer) error {
@@ -19,84 +108,96 @@ func (r *Report) WriteJSON(w io.Writer) error {
 	return enc.Encode(r)
 }
 
-// WriteText writes the report as tables for a person.
+// WriteText writes the report for a person.
 func (r *Report) WriteText(w io.Writer) {
 	c := r.Config
-	fmt.Fprintf(w, "vmdload: %s, fake CLI %s; seed %d, root %v; %v in all\n", c.VMD, c.Fake, c.Seed, r.Root, fmtDur(time.Duration(r.Duration)))
-	if m := r.Mixed; m != nil {
-		fmt.Fprintf(w, "\n== mixed: %d commands (COMMAND_TIMEOUT_MS=%d) in %v wall, runner's checks included; %.1f commands/s in requests\n",
-			m.Commands, time.Duration(c.Timeout).Milliseconds(), fmtDur(time.Duration(m.Wall)), m.PerSecond)
-		t := table(w)
-		fmt.Fprintln(t, "kind\tstatus\tcount\tp50\tp99\tmax")
-		for _, k := range m.Kinds {
-			fmt.Fprintf(t, "%s\t%d\t%d\t%v\t%v\t%v\n", k.Kind, k.Status, k.Latency.Count, k.Latency.P50, k.Latency.P99, k.Latency.Max)
+	fmt.Fprintf(w, "vmdload: %s, fake CLI %s; seed %d, root %v; %v in all\n", c.VMD, c.Fake, c.Seed, r.Root, r.Duration)
+	if l := r.Load; l != nil {
+		fmt.Fprintf(w, "\n== load: commands one at a time (timeoutMs=%d for the timeout kind), latencies from vegeta\n", c.Timeout.Milliseconds())
+		t := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(t, "kind\tstatuses\tcount\tp50\tp99\tmax")
+		kinds := make([]string, 0, len(l.Kinds))
+		for k := range l.Kinds {
+			kinds = append(kinds, k)
 		}
-		fmt.Fprintf(t, "all\t%s\t%d\t%v\t%v\t%v\n", statuses(m.Statuses), m.Latency.Count, m.Latency.P50, m.Latency.P99, m.Latency.Max)
-		fmt.Fprintf(t, "bare fork/exec of \"say\"\t-\t%d\t%v\t%v\t%v\n", m.Bare.Count, m.Bare.P50, m.Bare.P99, m.Bare.Max)
+		slices.Sort(kinds)
+		for _, k := range kinds {
+			metricsRow(t, k, l.Kinds[k])
+		}
+		metricsRow(t, "all", l.Commands)
 		t.Flush()
-		fmt.Fprintf(w, "overhead: vmd \"say\" p50 %v vs bare fork/exec p50 %v: %+.2fms\n", m.Say.P50, m.Bare.P50,
-			float64(m.Overhead)/float64(time.Millisecond))
-		writeUsage(w, m.Start, m.End, &m.Peak, rssSlackKiB)
-		if len(m.Quarters) > 0 {
-			var q []string
-			for _, u := range m.Quarters {
-				q = append(q, fmt.Sprintf("%d KiB/%d fds/%d threads", u.RSSKiB, u.FDs, u.Threads))
-			}
-			fmt.Fprintf(w, "settled at each quarter: %s\n", strings.Join(q, ", "))
-		}
-		fmt.Fprintf(w, "after every answer: commands with processes left below vmd %d, most zombies at once %d; command temp dirs at the end %d (the spare)\n",
-			m.Leftovers, m.MaxZombies, m.TempDirs)
+		fmt.Fprintf(w, "throughput: %.1f commands/s in requests (%.1f/s with the runner's checks between them)\n",
+			float64(l.Commands.Requests)/l.Commands.Latencies.Total.Seconds(), l.Commands.Rate)
+		writeUsage(w, l)
 	}
 	if h := r.Health; h != nil {
-		fmt.Fprintf(w, "\n== /health under load: %d clients without pause while %d commands ran (%s)\n", h.Clients, h.Commands, statuses(h.Statuses))
-		t := table(w)
-		fmt.Fprintln(t, "what\tcount\tp50\tp99\tmax\tfailures")
-		fmt.Fprintf(t, "GET /health\t%d\t%v\t%v\t%v\t%d\n", h.Health.Count, h.Health.P50, h.Health.P99, h.Health.Max, h.HealthFailures)
-		fmt.Fprintf(t, "POST /command\t%d\t%v\t%v\t%v\t-\n", h.CommandLatency.Count, h.CommandLatency.P50, h.CommandLatency.P99, h.CommandLatency.Max)
+		fmt.Fprintf(w, "\n== /health under load: %d clients without pause while commands ran\n", c.HealthClients)
+		t := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(t, "what\tstatuses\tcount\tp50\tp99\tmax")
+		metricsRow(t, "GET /health", h.Health)
+		metricsRow(t, "POST /command", h.Commands)
 		t.Flush()
-		writeUsage(w, h.Start, h.End, nil, rssSlackKiB)
+		fmt.Fprintf(w, "/health: %.0f answers/s\n", h.Health.Rate)
+		writeUsage(w, h)
 	}
-	if s := r.Storms; s != nil {
-		fmt.Fprintf(w, "\n== storms: %d clients at once a round; 409s took p50 %v, p99 %v, max %v\n", s.Clients, s.Busy.P50, s.Busy.P99, s.Busy.Max)
-		t := table(w)
-		fmt.Fprintln(t, "round\tslot\tstatuses\tno answer")
-		for i, rd := range s.Rounds {
-			fmt.Fprintf(t, "%d\t%s\t%s\t%d\n", i, rd.Slot, statuses(rd.Statuses), rd.Errors)
-		}
-		t.Flush()
+	r.writeFaults(w)
+	r.writeEnd(w)
+}
+
+func metricsRow(w io.Writer, name string, m *vegeta.Metrics) {
+	if m == nil {
+		return
 	}
-	if len(r.Faults) > 0 {
-		fmt.Fprintf(w, "\n== faults (each followed by a command that must succeed)\n")
-		for _, f := range r.Faults {
-			fmt.Fprintf(w, "%-7s %s (%v)\n", f.Result, f.Fault, fmtDur(time.Duration(f.Took)))
-			if f.How != "" {
-				fmt.Fprintf(w, "        how:    %s\n", f.How)
-			}
-			if f.Answer != "" {
-				fmt.Fprintf(w, "        answer: %s\n", oneLine(f.Answer, 200))
-			}
-			if f.Log != "" {
-				fmt.Fprintf(w, "        log:    %s\n", oneLine(f.Log, 200))
-			}
-			if f.After != "" {
-				fmt.Fprintf(w, "        after:  %s\n", oneLine(f.After, 200))
-			}
+	fmt.Fprintf(w, "%s\t%s\t%d\t%v\t%v\t%v\n", name, statuses(m.StatusCodes), m.Requests,
+		Duration(m.Latencies.P50), Duration(m.Latencies.P99), Duration(m.Latencies.Max))
+}
+
+func writeUsage(w io.Writer, l *LoadReport) {
+	u := func(x Usage) string {
+		return fmt.Sprintf("%d KiB, %d fds, %d threads, %d goroutines", x.RSSKiB, x.FDs, x.Threads, x.Goroutines)
+	}
+	if !procOK {
+		fmt.Fprintf(w, "vmd usage: not read (no /proc here)\n")
+		return
+	}
+	fmt.Fprintf(w, "vmd settled: start %s; end %s; peak %d KiB, %d fds\n", u(l.Start), u(l.End), l.Peak.RSSKiB, l.Peak.FDs)
+	var q []string
+	for _, x := range l.Quarters {
+		q = append(q, strconv.Itoa(x.RSSKiB)+" KiB")
+	}
+	if len(q) > 0 {
+		fmt.Fprintf(w, "RSS settled at each quarter: %s\n", strings.Join(q, ", "))
+	}
+	fmt.Fprintf(w, "zombies below vmd after an answer: at most %d\n", l.MaxZombies)
+}
+
+func (r *Report) writeFaults(w io.Writer) {
+	if len(r.Faults) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\n== faults (each followed by a command that must succeed)\n")
+	for _, f := range r.Faults {
+		if f.Result == "not run" {
+			fmt.Fprintf(w, "%-8s %s\n", f.Result, f.Fault)
+		} else {
+			fmt.Fprintf(w, "%-8s %s (%v, vmd RSS after %d KiB)\n", f.Result, f.Fault, f.Took, f.RSSKiB)
 		}
-		if u := r.FaultUsage; u != nil {
-			writeUsage(w, u[0], u[1], nil, faultRSSSlackKiB)
+		if f.Why != "" {
+			fmt.Fprintf(w, "         %s\n", f.Why)
+		}
+		for _, e := range f.Errors {
+			fmt.Fprintf(w, "         - %s\n", oneLine(e, 300))
 		}
 	}
-	if len(r.Stops) > 0 {
-		fmt.Fprintf(w, "\n== SIGTERM\n")
-		for _, s := range r.Stops {
-			fmt.Fprintf(w, "%s vmd: exit status %d in %v\n", s.VMD, s.ExitCode, fmtDur(time.Duration(s.Took)))
-		}
+}
+
+func (r *Report) writeEnd(w io.Writer) {
+	for _, s := range r.Stops {
+		fmt.Fprintf(w, "\nSIGTERM: %s vmd exited %d in %v", s.VMD, s.ExitCode, s.Took)
 	}
-	if len(r.Notes) > 0 {
-		fmt.Fprintf(w, "\n== notes\n")
-		for _, n := range r.Notes {
-			fmt.Fprintf(w, "- %s\n", n)
-		}
+	fmt.Fprintln(w)
+	for _, n := range r.Notes {
+		fmt.Fprintf(w, "note: %s\n", n)
 	}
 	if len(r.Violations) == 0 {
 		fmt.Fprintf(w, "\nPASS: every expectation held\n")
@@ -111,45 +212,12 @@ func (r *Report) WriteText(w io.Writer) {
 	}
 }
 
-func table(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 0, 2, ' ', 0) }
-
-// writeUsage prints vmd's settled usage before and after a phase, and the
-// peak between if known.
-func writeUsage(w io.Writer, start, end usage, peak *usage, rssSlack int) {
-	t := table(w)
-	withPeak := peak != nil
-	if !withPeak {
-		peak = &usage{}
-	}
-	if withPeak {
-		fmt.Fprintln(t, "vmd (settled)\tstart\tend\tpeak\tallowed growth")
-	} else {
-		fmt.Fprintln(t, "vmd (settled)\tstart\tend\tallowed growth")
-	}
-	row := func(name string, s, e, p int, allowed string) {
-		if withPeak {
-			fmt.Fprintf(t, "%s\t%d\t%d\t%d\t%s\n", name, s, e, p, allowed)
-		} else {
-			fmt.Fprintf(t, "%s\t%d\t%d\t%s\n", name, s, e, allowed)
-		}
-	}
-	row("resident memory (KiB)", start.RSSKiB, end.RSSKiB, peak.RSSKiB, fmt.Sprintf("%d KiB", rssSlack))
-	row("open fds", start.FDs, end.FDs, peak.FDs, "0")
-	row("threads", start.Threads, end.Threads, peak.Threads, fmt.Sprint(threadSlack))
-	if start.Goroutines < 0 {
-		fmt.Fprintf(t, "goroutines\tunavailable: vmd serves no go_goroutines on /metrics; threads stand in\n")
-	} else {
-		row("goroutines", start.Goroutines, end.Goroutines, peak.Goroutines, fmt.Sprint(goroutineSlack))
-	}
-	t.Flush()
-}
-
 func statuses(m map[string]int) string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
 	}
-	sort.Strings(keys)
+	slices.Sort(keys)
 	parts := make([]string, len(keys))
 	for i, k := range keys {
 		parts[i] = fmt.Sprintf("%s×%d", k, m[k])
@@ -157,10 +225,23 @@ func statuses(m map[string]int) string {
 	return strings.Join(parts, " ")
 }
 
-func oneLine(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > n {
-		return s[:n] + "..."
+func oneLine(s string, n int) string { return clip(strings.Join(strings.Fields(s), " "), n) }
+
+// Duration is a time.Duration written to JSON as milliseconds.
+type Duration time.Duration
+
+// MarshalJSON writes d as a number of milliseconds.
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return strconv.AppendFloat(nil, float64(d)/float64(time.Millisecond), 'f', 3, 64), nil
+}
+
+func (d Duration) String() string {
+	x := time.Duration(d)
+	switch {
+	case x >= time.Second:
+		return strconv.FormatFloat(x.Seconds(), 'f', 2, 64) + "s"
+	case x >= time.Millisecond:
+		return strconv.FormatFloat(float64(x)/float64(time.Millisecond), 'f', 2, 64) + "ms"
 	}
-	return s
+	return strconv.FormatFloat(float64(x)/float64(time.Microsecond), 'f', 1, 64) + "µs"
 }

@@ -1,222 +1,70 @@
-//go:build linux
-
 package main
 
 import (
-	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
+	"testing"
 	"time"
+
+	"github.com/vmd-dev/vmd/internal/vmdtest"
 )
 
-// vmdProc is a vmd the runner started: a real process on loopback, its
-// JSON log captured line by line.
-type vmdProc struct {
-	name   string // "load" or "faults", for messages
-	cmd    *exec.Cmd
-	pid    int
-	base   string // http://127.0.0.1:PORT
+// server is a vmd the runner started through the harness: the real binary
+// on loopback, its JSON log in a vmdtest.LogBuffer.
+type server struct {
+	*vmdtest.Process
+	name   string
+	images string // its IMAGES_DIR
+	tmp    string // its TMPDIR
 	client *http.Client
-
-	mu    sync.Mutex
-	lines []logLine
-	exit  chan struct{} // closed once vmd has exited and its log is read
-	err   error         // from Wait, once exit is closed
 }
 
-// logLine is one line of vmd's JSON log.
-type logLine struct {
-	raw     string
-	level   string
-	message string
+// vmdSpec says how to start a vmd: its directories, its command timeout,
+// extra environment, and a wrapper program (prlimit) if any.
+type vmdSpec struct {
+	name, fake, images, tmp string
+	timeout                 time.Duration
+	env                     []string
+	wrap                    []string
 }
 
-// vmdEnv is the environment of a vmd under test: nothing inherited but
-// PATH, so that no setting of the machine's leaks in.
-func vmdEnv(claudeBin, imagesDir, tmpDir string, timeout time.Duration) []string {
-	return []string{
-		"PATH=" + os.Getenv("PATH"),
-		"HOME=" + tmpDir,
-		"TMPDIR=" + tmpDir,
-		"ANTHROPIC_API_KEY=test",
-		"CLAUDE_BIN=" + claudeBin,
-		"HOST=127.0.0.1",
-		"PORT=0",
-		"IMAGES_DIR=" + imagesDir,
-		"LOG_FORMAT=json",
-		"LOG_LEVEL=info",
-		"COMMAND_TIMEOUT_MS=" + strconv.FormatInt(timeout.Milliseconds(), 10),
-	}
-}
-
-// startVMD starts bin with env and waits for its startup line, which names
-// the port. logTo, if not nil, gets a copy of every log line.
-func startVMD(ctx context.Context, name, bin string, env []string, logTo io.Writer) (*vmdProc, error) {
-	p := &vmdProc{name: name, exit: make(chan struct{})}
-	p.cmd = exec.Command(bin)
-	p.cmd.Env = env
-	// If the runner dies, vmd dies with it (and the CLI with vmd).
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	stderr, err := p.cmd.StderrPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := p.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting vmd %s: %w", bin, err)
-	}
-	p.pid = p.cmd.Process.Pid
-	port := make(chan int, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 4<<20)
-		for sc.Scan() {
-			l := parseLogLine(sc.Bytes())
-			if logTo != nil {
-				fmt.Fprintf(logTo, "%s %s\n", p.name, l.raw)
-			}
-			p.mu.Lock()
-			p.lines = append(p.lines, l)
-			p.mu.Unlock()
-			if l.message == "startup" {
-				var s struct{ Port int }
-				if json.Unmarshal(sc.Bytes(), &s) == nil {
-					select {
-					case port <- s.Port:
-					default:
-					}
-				}
-			}
+// startVMD starts bin as spec says. Nothing of the runner's environment
+// leaks in but PATH. The harness kills vmd when t ends, if it still runs.
+func startVMD(t testing.TB, bin string, spec vmdSpec) *server {
+	t.Helper()
+	for _, d := range []string{spec.images, spec.tmp} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
 		}
-		p.err = p.cmd.Wait()
-		close(p.exit)
-	}()
-	select {
-	case n := <-port:
-		p.base = "http://127.0.0.1:" + strconv.Itoa(n)
-	case <-p.exit:
-		return nil, fmt.Errorf("vmd exited before its startup line (%v):\n%s", p.err, p.logText(0))
-	case <-time.After(20 * time.Second):
-		p.kill()
-		return nil, fmt.Errorf("vmd logged no startup line in 20s:\n%s", p.logText(0))
-	case <-ctx.Done():
-		p.kill()
-		return nil, ctx.Err()
 	}
-	p.client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4, DisableCompression: true}}
-	return p, nil
-}
-
-func parseLogLine(b []byte) logLine {
-	var l struct {
-		Level   string `json:"@level"`
-		Message string `json:"@message"`
-	}
-	if err := json.Unmarshal(b, &l); err != nil {
-		return logLine{raw: string(b), level: "unparsed"}
-	}
-	return logLine{raw: string(b), level: l.Level, message: l.Message}
-}
-
-// mark is a position in the log, to look for lines logged after it.
-func (p *vmdProc) mark() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.lines)
-}
-
-// since returns the lines logged from mark on.
-func (p *vmdProc) since(mark int) []logLine {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]logLine(nil), p.lines[mark:]...)
-}
-
-func (p *vmdProc) logText(mark int) string {
-	var b strings.Builder
-	for _, l := range p.since(mark) {
-		b.WriteString(l.raw)
-		b.WriteByte('\n')
-	}
-	return b.String()
-}
-
-// findLog returns the first line from mark on with this message whose text
-// holds every one of subs; it waits up to within for it to be logged.
-func (p *vmdProc) findLog(mark int, within time.Duration, message string, subs ...string) (string, bool) {
-	deadline := time.Now().Add(within)
-	for {
-	lines:
-		for _, l := range p.since(mark) {
-			if l.message != message {
-				continue
-			}
-			for _, s := range subs {
-				if !strings.Contains(l.raw, s) {
-					continue lines
-				}
-			}
-			return l.raw, true
-		}
-		if time.Now().After(deadline) {
-			return "", false
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// exited reports whether vmd has exited.
-func (p *vmdProc) exited() bool {
-	select {
-	case <-p.exit:
-		return true
-	default:
-		return false
-	}
-}
-
-// stop sends SIGTERM and waits up to 10 s (Docker's window) for vmd to
-// exit; it reports how vmd ended and how long that took.
-func (p *vmdProc) stop() (code int, took time.Duration, err error) {
-	p.client.CloseIdleConnections()
-	start := time.Now()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil && !p.exited() {
-		return -1, 0, err
-	}
-	select {
-	case <-p.exit:
-	case <-time.After(10 * time.Second):
-		p.kill()
-		return -1, time.Since(start), errors.New("still running 10s after SIGTERM; killed")
-	}
-	return p.cmd.ProcessState.ExitCode(), time.Since(start), nil
-}
-
-// kill ends vmd at once; for cleanup after a failure.
-func (p *vmdProc) kill() {
-	if p.exited() {
-		return
-	}
-	p.cmd.Process.Kill()
-	select {
-	case <-p.exit:
-	case <-time.After(10 * time.Second):
-	}
+	argv := append(append([]string(nil), spec.wrap...), bin)
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = append([]string{
+		"PATH=" + os.Getenv("PATH"), "HOME=" + spec.tmp, "TMPDIR=" + spec.tmp,
+		"ANTHROPIC_API_KEY=test", "CLAUDE_BIN=" + spec.fake, "HOST=127.0.0.1", "PORT=0",
+		"IMAGES_DIR=" + spec.images, "LOG_FORMAT=json", "LOG_LEVEL=debug",
+		"STATE_DIR=" + filepath.Join(spec.tmp, "state"),
+		"COMMAND_TIMEOUT_MS=" + strconv.FormatInt(spec.timeout.Milliseconds(), 10),
+	}, spec.env...)
+	dieWithRunner(cmd)
+	p := vmdtest.StartProcess(t, cmd)
+	return &server{Process: p, name: spec.name, images: spec.images, tmp: spec.tmp,
+		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4, DisableCompression: true}}}
 }
 
 // answer is vmd's reply to POST /command, every field of the contract.
 type answer struct {
 	status  int
+	header  http.Header
 	latency time.Duration
 	raw     []byte
 
@@ -224,6 +72,7 @@ type answer struct {
 	Images     []string `json:"images"`
 	ExitCode   *int     `json:"exitCode"`
 	DurationMs *int64   `json:"durationMs"`
+	SessionID  *string  `json:"sessionId"`
 	Truncated  bool     `json:"truncated"`
 	Error      string   `json:"error"`
 	Message    string   `json:"message"`
@@ -231,51 +80,70 @@ type answer struct {
 }
 
 func (a *answer) String() string {
-	raw := string(a.raw)
-	if len(raw) > 300 {
-		raw = raw[:300] + "..."
-	}
-	return fmt.Sprintf("%d %s", a.status, strings.TrimSpace(raw))
+	return fmt.Sprintf("%d %s", a.status, clip(strings.TrimSpace(string(a.raw)), 300))
 }
 
-// post sends one command and reads the whole answer. An error means no
-// HTTP answer at all: a refused or broken connection, or no answer within
-// the client's deadline.
-func (p *vmdProc) post(ctx context.Context, script string, deadline time.Duration) (*answer, error) {
-	body, _ := json.Marshal(map[string]string{"text": script})
-	ctx, cancel := context.WithTimeout(ctx, deadline)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.base+"/command", bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	start := time.Now()
-	resp, err := p.client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	raw, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	a := &answer{status: resp.StatusCode, latency: time.Since(start), raw: raw}
-	if err != nil {
-		return a, err
-	}
+// decode reads an answer from a status and body.
+func decode(status int, raw []byte) (*answer, error) {
+	a := &answer{status: status, raw: raw}
 	if err := json.Unmarshal(raw, a); err != nil {
 		return a, fmt.Errorf("answer is not JSON: %w: %s", err, a)
 	}
 	return a, nil
 }
 
-// get fetches a path and returns its status and body.
-func (p *vmdProc) get(ctx context.Context, path string) (int, http.Header, []byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.base+path, nil)
+// post sends one command with these headers and reads the whole answer.
+// An error means no HTTP answer at all.
+func (s *server) post(script string, header ...string) (*answer, error) {
+	body, _ := json.Marshal(map[string]string{"text": script})
+	req, err := http.NewRequest(http.MethodPost, s.URL+"/command", bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	start := time.Now()
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	a, err := decode(resp.StatusCode, raw)
+	a.header, a.latency = resp.Header, time.Since(start)
+	return a, err
+}
+
+// mustPost is post for a case: no answer, or one with another status,
+// fails t.
+func (s *server) mustPost(t testing.TB, script string, status int, header ...string) *answer {
+	t.Helper()
+	a, err := s.post(script, header...)
+	if err != nil {
+		t.Fatalf("POST %q: %v", script, err)
+	}
+	if a.status != status {
+		t.Fatalf("POST %q = %s; want %d", script, a, status)
+	}
+	return a
+}
+
+// get fetches a path: status, headers and body.
+func (s *server) get(path string) (int, http.Header, []byte, error) {
+	return s.do(http.MethodGet, path)
+}
+
+func (s *server) do(method, path string) (int, http.Header, []byte, error) {
+	req, err := http.NewRequest(method, s.URL+path, nil)
 	if err != nil {
 		return 0, nil, nil, err
 	}
-	resp, err := p.client.Do(req)
+	resp, err := s.client.Do(req)
 	if err != nil {
 		return 0, nil, nil, err
 	}
@@ -284,41 +152,100 @@ func (p *vmdProc) get(ctx context.Context, path string) (int, http.Header, []byt
 	return resp.StatusCode, resp.Header, b, err
 }
 
-// goroutines reads go_goroutines from vmd's /metrics. It returns -1 when
-// vmd serves no /metrics (404) or the metric is not in it.
-func (p *vmdProc) goroutines(ctx context.Context) (int, error) {
-	status, _, body, err := p.get(ctx, "/metrics")
-	if err != nil {
-		return -1, err
+// cancel sends DELETE /command: the runner's way to end a command that
+// waits for ever ("sleep 1h"), so that no case depends on how long
+// anything takes.
+func (s *server) cancel(t testing.TB) {
+	t.Helper()
+	if status, _, body, err := s.do(http.MethodDelete, "/command"); err != nil || status != 200 {
+		t.Errorf("DELETE /command = %d %s, %v; want 200", status, body, err)
 	}
-	if status == http.StatusNotFound {
-		return -1, nil
+}
+
+// spawned waits for the n-th "spawn" line of vmd's log: the command the
+// runner sent is running.
+func (s *server) spawned(t testing.TB, n int) {
+	t.Helper()
+	vmdtest.Eventually(t, "the command to start", func() bool { return s.Log.Count("spawn") >= n })
+}
+
+// logged waits for a line with this message logged after mark (a count of
+// lines) holding every one of subs, and returns it.
+func (s *server) logged(t testing.TB, mark int, message string, subs ...string) string {
+	t.Helper()
+	var found string
+	vmdtest.Eventually(t, fmt.Sprintf("a log line %q holding %q", message, subs), func() bool {
+		found = s.findLog(mark, message, subs...)
+		return found != ""
+	})
+	return found
+}
+
+func (s *server) findLog(mark int, message string, subs ...string) string {
+	lines := strings.Split(s.Log.String(), "\n")
+	for _, l := range lines[min(mark, len(lines)):] {
+		if !strings.Contains(l, `"@message":"`+message+`"`) {
+			continue
+		}
+		ok := true
+		for _, sub := range subs {
+			ok = ok && strings.Contains(l, sub)
+		}
+		if ok {
+			return l
+		}
 	}
-	if status != http.StatusOK {
-		return -1, fmt.Errorf("GET /metrics: %d", status)
+	return ""
+}
+
+// mark is a position in vmd's log.
+func (s *server) mark() int { return strings.Count(s.Log.String(), "\n") }
+
+// goroutines reads go_goroutines from /metrics, -1 if it is not served.
+func (s *server) goroutines() int {
+	status, _, body, err := s.get("/metrics")
+	if err != nil || status != 200 {
+		return -1
 	}
 	for _, line := range strings.Split(string(body), "\n") {
 		if rest, ok := strings.CutPrefix(line, "go_goroutines "); ok {
-			f, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
-			if err != nil {
-				return -1, fmt.Errorf("go_goroutines %q: %w", rest, err)
+			if f, err := strconv.ParseFloat(strings.TrimSpace(rest), 64); err == nil {
+				return int(f)
 			}
-			return int(f), nil
 		}
 	}
-	return -1, nil
+	return -1
 }
 
-// usage reads what vmd holds now: memory, fds and threads from /proc,
-// goroutines from /metrics if served. The runner's own idle connections are
-// closed first, so that they are not counted as vmd's fds.
-func (p *vmdProc) usage(ctx context.Context) (usage, error) {
-	g, err := p.goroutines(ctx)
-	if err != nil {
-		return usage{}, err
+// stop sends SIGTERM, as docker stop does: vmd must exit 0 within Docker's
+// 10 s and leave no fake CLI running anywhere.
+func (s *server) stop(t testing.TB, fake string) StopResult {
+	s.client.CloseIdleConnections()
+	start := time.Now()
+	res := StopResult{VMD: s.name, ExitCode: -1}
+	if err := s.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Errorf("%s vmd: SIGTERM: %v", s.name, err)
+		return res
 	}
-	p.client.CloseIdleConnections()
-	u, err := readUsage(p.pid)
-	u.Goroutines = g
-	return u, err
+	select {
+	case <-s.Exited():
+		res.ExitCode = s.Cmd.ProcessState.ExitCode()
+	case <-time.After(10 * time.Second):
+		t.Errorf("%s vmd: still running 10s after SIGTERM", s.name)
+	}
+	res.Took = Duration(time.Since(start))
+	if res.ExitCode != 0 {
+		t.Errorf("%s vmd: exit status %d after SIGTERM; want 0", s.name, res.ExitCode)
+	}
+	if left := running(fake); len(left) > 0 {
+		t.Errorf("%s vmd: fake CLI processes %v still running after vmd exited", s.name, left)
+	}
+	return res
+}
+
+func clip(s string, n int) string {
+	if len(s) > n {
+		return s[:n/2] + "..." + s[len(s)-n/4:]
+	}
+	return s
 }

@@ -1,5 +1,3 @@
-// Package testfs makes file system states for tests that root cannot get
-// past with permission bits alone.
 package testfs
 
 import (

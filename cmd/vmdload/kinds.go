@@ -1,14 +1,9 @@
-//go:build linux
-
 package main
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,13 +17,12 @@ type kind struct {
 	weight int // in each cycle of the mix
 	script func(i int) string
 	status int
+	// timed sends the runner's -timeout as the request's timeoutMs: the
+	// only kind that times out. vmd's own command_timeout stays long, so
+	// that no other kind can time out on a loaded machine.
+	timed bool
 	// check returns what is wrong with an answer with the right status.
-	check func(a *answer, i int, t *trial) []string
-}
-
-// trial is what checking one answer needs to know.
-type trial struct {
-	timeout time.Duration // the vmd's COMMAND_TIMEOUT_MS
+	check func(a *answer, i int, timeout time.Duration) []string
 }
 
 // kinds is the mix: success, crash, timeout, stray processes and pipe
@@ -36,67 +30,64 @@ type trial struct {
 var kinds = []kind{
 	{name: "say", weight: 6, status: 200,
 		script: func(i int) string { return "say hello-" + strconv.Itoa(i) },
-		check: func(a *answer, i int, _ *trial) []string {
+		check: func(a *answer, i int, _ time.Duration) []string {
 			return ok200(a, "hello-"+strconv.Itoa(i)+"\n", nil)
 		}},
 	{name: "bytes", weight: 1, status: 200,
 		script: func(int) string { return "bytes 65536" },
-		check: func(a *answer, _ int, _ *trial) []string {
+		check: func(a *answer, _ int, _ time.Duration) []string {
 			return ok200(a, strings.Repeat("x", 65536), nil)
 		}},
 	{name: "image", weight: 2, status: 200,
 		// Four names in turn: images rewritten count too, and the
 		// directory stays small over 10,000 commands.
 		script: func(i int) string { return fmt.Sprintf("image load-%d.png\nsay shot-%d", i%4, i) },
-		check: func(a *answer, i int, _ *trial) []string {
+		check: func(a *answer, i int, _ time.Duration) []string {
 			return ok200(a, "shot-"+strconv.Itoa(i)+"\n", []string{fmt.Sprintf("/images/load-%d.png", i%4)})
 		}},
 	{name: "exit 3", weight: 2, status: 500,
 		script: func(i int) string { return "err boom-" + strconv.Itoa(i) + "\nexit 3" },
-		check: func(a *answer, i int, _ *trial) []string {
+		check: func(a *answer, i int, _ time.Duration) []string {
 			return failed500(a, intp(3), "", "boom-"+strconv.Itoa(i))
 		}},
 	{name: "die", weight: 2, status: 500,
 		script: func(i int) string { return "die " + dieSignal(i) },
-		check: func(a *answer, i int, _ *trial) []string {
+		check: func(a *answer, i int, _ time.Duration) []string {
 			return failed500(a, nil, "SIG"+dieSignal(i), "claude was killed by SIG"+dieSignal(i))
 		}},
-	{name: "timeout", weight: 1, status: 408,
+	{name: "timeout", weight: 1, status: 408, timed: true,
 		script: func(i int) string { return "say partial-" + strconv.Itoa(i) + "\nsleep 1h" },
-		check: func(a *answer, i int, t *trial) []string {
+		check: func(a *answer, i int, timeout time.Duration) []string {
 			var p []string
-			want := fmt.Sprintf("Command timed out after %dms", t.timeout.Milliseconds())
+			want := fmt.Sprintf("Command timed out after %dms", timeout.Milliseconds())
 			if a.Error != "timeout" || a.Message != want {
 				p = append(p, fmt.Sprintf("error %q message %q; want timeout %q", a.Error, a.Message, want))
 			}
-			if a.Text != "partial-"+strconv.Itoa(i)+"\n" {
-				p = append(p, fmt.Sprintf("partial text %q; want %q", a.Text, "partial-"+strconv.Itoa(i)+"\n"))
-			}
-			// Killed on time: not before the timeout, and the kill, the
-			// sweep and the answer within a second of it.
-			if a.latency < t.timeout || a.latency > t.timeout+time.Second {
-				p = append(p, fmt.Sprintf("answered after %v; want between %v and %v", a.latency, t.timeout, t.timeout+time.Second))
+			// On a loaded machine the CLI may not have spoken before the
+			// timeout: what it said is kept whole, or it said nothing.
+			if a.Text != "partial-"+strconv.Itoa(i)+"\n" && a.Text != "" {
+				p = append(p, fmt.Sprintf("partial text %q; want %q or none", a.Text, "partial-"+strconv.Itoa(i)+"\n"))
 			}
 			return p
 		}},
 	{name: "orphans 3", weight: 1, status: 200,
 		script: func(i int) string { return "orphans 3\nsay orphans-" + strconv.Itoa(i) },
-		check: func(a *answer, i int, _ *trial) []string {
+		check: func(a *answer, i int, _ time.Duration) []string {
 			return ok200(a, "orphans-"+strconv.Itoa(i)+"\n", nil)
 		}},
 	{name: "escape", weight: 1, status: 200,
 		script: func(i int) string { return "escape\nsay escaped-" + strconv.Itoa(i) },
-		check: func(a *answer, i int, _ *trial) []string {
+		check: func(a *answer, i int, _ time.Duration) []string {
 			return withPid(a, "escaped", "escaped-"+strconv.Itoa(i)+"\n")
 		}},
 	{name: "hold", weight: 1, status: 200,
 		script: func(i int) string { return "hold\nsay held-" + strconv.Itoa(i) },
-		check: func(a *answer, i int, _ *trial) []string {
+		check: func(a *answer, i int, _ time.Duration) []string {
 			return withPid(a, "holder", "held-"+strconv.Itoa(i)+"\n")
 		}},
 	{name: "escape-hold", weight: 1, status: 200,
 		script: func(i int) string { return "escape-hold\nsay escaped-holding-" + strconv.Itoa(i) },
-		check: func(a *answer, i int, _ *trial) []string {
+		check: func(a *answer, i int, _ time.Duration) []string {
 			return withPid(a, "escaped", "escaped-holding-"+strconv.Itoa(i)+"\n")
 		}},
 }
@@ -117,7 +108,7 @@ func intp(n int) *int { return &n }
 func ok200(a *answer, text string, images []string) []string {
 	var p []string
 	if a.Text != text {
-		p = append(p, fmt.Sprintf("text %q; want %q", clip(a.Text), clip(text)))
+		p = append(p, fmt.Sprintf("text %q; want %q", clip(a.Text, 80), clip(text, 80)))
 	}
 	if a.ExitCode == nil || *a.ExitCode != 0 {
 		p = append(p, fmt.Sprintf("exitCode %v; want 0", deref(a.ExitCode)))
@@ -152,7 +143,7 @@ func failed500(a *answer, code *int, signal, message string) []string {
 func withPid(a *answer, role, rest string) []string {
 	pids := startedPids(a.Text)
 	if len(pids) != 1 || pids[0].role != role {
-		return []string{fmt.Sprintf("text %q; want a line \"pid %s N\" then %q", clip(a.Text), role, rest)}
+		return []string{fmt.Sprintf("text %q; want a line \"pid %s N\" then %q", clip(a.Text, 80), role, rest)}
 	}
 	return ok200(a, fmt.Sprintf("pid %s %d\n%s", role, pids[0].pid, rest), nil)
 }
@@ -190,13 +181,6 @@ func deref64(p *int64) any {
 	return *p
 }
 
-func clip(s string) string {
-	if len(s) > 80 {
-		return s[:40] + "..." + s[len(s)-20:]
-	}
-	return s
-}
-
 // deck deals the kinds: each cycle holds every kind weight times, in an
 // order shuffled by the seed.
 type deck struct {
@@ -226,81 +210,4 @@ func cycleLen() int {
 		n += k.weight
 	}
 	return n
-}
-
-// outcome is one command as the runner saw it.
-type outcome struct {
-	kind     *kind
-	answer   *answer
-	problems []string
-	tree     treeCount // below vmd once it had answered
-}
-
-// command runs command i of kind k on v and checks everything the contract
-// promises about it: status and body, nothing left below vmd once it has
-// answered (no process, no zombie), every process it started dead, and an
-// image it listed served with the bytes on disk.
-func (r *runner) command(ctx context.Context, v *vmdProc, k *kind, i int, timeout time.Duration, imagesDir string) outcome {
-	o := outcome{kind: k}
-	a, err := v.post(ctx, k.script(i), timeout+20*time.Second)
-	o.answer = a
-	switch {
-	case err != nil && ctx.Err() != nil:
-		return o
-	case err != nil && a != nil:
-		o.problems = append(o.problems, "unreadable answer: "+err.Error())
-		return o
-	case err != nil:
-		o.problems = append(o.problems, "no answer: "+err.Error())
-		return o
-	case a.status != k.status:
-		o.problems = append(o.problems, fmt.Sprintf("status %s; want %d", a, k.status))
-	default:
-		o.problems = append(o.problems, k.check(a, i, &trial{timeout: timeout})...)
-	}
-	ps, err := processes()
-	if err != nil {
-		o.problems = append(o.problems, "reading /proc: "+err.Error())
-		return o
-	}
-	o.tree = countTree(ps, v.pid)
-	if o.tree.Descendants > 0 {
-		var left []string
-		for _, p := range descendants(ps, v.pid) {
-			left = append(left, fmt.Sprintf("%d(%s,%c)", p.pid, p.comm, p.state))
-		}
-		o.problems = append(o.problems, fmt.Sprintf("processes below vmd after its answer: %s", strings.Join(left, " ")))
-	}
-	for _, s := range startedPids(a.Text) {
-		if alive(s.pid, r.fake) {
-			o.problems = append(o.problems, fmt.Sprintf("%s %d still alive after the answer", s.role, s.pid))
-		}
-	}
-	for _, img := range a.Images {
-		if p := r.checkImage(ctx, v, img, imagesDir); p != "" {
-			o.problems = append(o.problems, p)
-		}
-	}
-	return o
-}
-
-// checkImage fetches an image an answer listed and compares it with the
-// file in the images directory.
-func (r *runner) checkImage(ctx context.Context, v *vmdProc, url, imagesDir string) string {
-	name, ok := strings.CutPrefix(url, "/images/")
-	if !ok {
-		return fmt.Sprintf("image %q is not under /images/", url)
-	}
-	disk, err := os.ReadFile(filepath.Join(imagesDir, name))
-	if err != nil {
-		return fmt.Sprintf("image %s listed but not on disk: %v", url, err)
-	}
-	status, h, body, err := v.get(ctx, url)
-	switch {
-	case err != nil:
-		return fmt.Sprintf("GET %s: %v", url, err)
-	case status != 200 || h.Get("Content-Type") != "image/png" || !bytes.Equal(body, disk):
-		return fmt.Sprintf("GET %s = %d %s, %d bytes; want 200 image/png, the %d bytes on disk", url, status, h.Get("Content-Type"), len(body), len(disk))
-	}
-	return ""
 }
