@@ -2,6 +2,7 @@ package container
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -17,9 +18,10 @@ import (
 	"time"
 )
 
-// testLabel marks every container these tests start, so that .ci/run can
-// remove any a killed test run left behind.
-const testLabel = "vmd-test=1"
+// testLabel marks every container these tests start with the run they
+// belong to, vmd-test=$VMD_TEST_RUN ("local" when unset): .ci/run removes
+// its own run's leftovers, never those of another run on the same host.
+var testLabel = "vmd-test=" + cmp.Or(os.Getenv("VMD_TEST_RUN"), "local")
 
 // testImage is the image under test, from VMD_TEST_IMAGE. Without one (or
 // without podman) the test is skipped, or fails when VMD_REQUIRE_REAL=1.

@@ -10,6 +10,8 @@
 package leftovers
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -42,15 +44,16 @@ func Make(root, kind string) (*Dir, error) {
 		}
 	}
 	if err != nil {
-		os.RemoveAll(path)
+		removeAll(path)
 		return nil, err
 	}
 	return &Dir{Path: path, lock: lock}, nil
 }
 
-// Remove deletes the directory and everything in it, then lets go of it.
+// Remove deletes the directory and everything in it, whatever modes were
+// left inside, then lets go of it.
 func (d *Dir) Remove() error {
-	err := os.RemoveAll(d.Path)
+	err := removeAll(d.Path)
 	d.lock.Close()
 	return err
 }
@@ -87,5 +90,66 @@ func removeUnlocked(path string) bool {
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		return false // in use, or no locks here: leave it
 	}
-	return os.RemoveAll(path) == nil
+	return removeAll(path) == nil
+}
+
+// removeAll is os.RemoveAll for a tree a command may have left in any
+// state: a directory it made unwritable (chmod 500) or unreadable (000)
+// stops os.RemoveAll for ever when vmd is not root. The first try is
+// os.RemoveAll alone; if that fails, every directory is given u+rwx, top
+// down, and it tries again.
+func removeAll(path string) error {
+	if os.RemoveAll(path) == nil {
+		return nil
+	}
+	werr := makeWritable(path)
+	if err := os.RemoveAll(path); err != nil {
+		return errors.Join(err, werr)
+	}
+	return nil
+}
+
+// makeWritable gives the owner rwx on path and every directory below it,
+// never following a symbolic link: the walk goes through an os.Root, so a
+// link (or a directory swapped for one meanwhile) cannot lead it to chmod
+// anything outside path. Files keep their modes; removing them needs only
+// their directory writable.
+func makeWritable(path string) error {
+	info, err := os.Lstat(path)
+	if err != nil {
+		return err
+	}
+	if !info.IsDir() {
+		return nil // a file or a link: os.RemoveAll's failure was something else
+	}
+	// The top is chmod-ed by name: os.OpenRoot must be able to read it.
+	if err := os.Chmod(path, info.Mode().Perm()|0o700); err != nil {
+		return err
+	}
+	root, err := os.OpenRoot(path)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	var errs []error
+	fs.WalkDir(root.FS(), ".", func(name string, d fs.DirEntry, err error) error {
+		if err != nil {
+			errs = append(errs, err)
+			return nil // not readable even now: go on with the rest
+		}
+		if !d.IsDir() || name == "." {
+			return nil
+		}
+		// WalkDir calls this before reading the directory, so the chmod
+		// lets it in.
+		info, err := d.Info()
+		if err == nil && info.Mode().Perm()&0o700 != 0o700 {
+			err = root.Chmod(name, info.Mode().Perm()|0o700)
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
+		return nil
+	})
+	return errors.Join(errs...)
 }

@@ -1,0 +1,135 @@
+package agent
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// stallWatch tells a CLI that has hung from one that is working (issue 11):
+// headless `claude -p` can wait for ever on a wedged API connection, with
+// no CPU, no output and no retry. A run counts as stalled once, for the
+// whole stall_timeout, no tool call was open (a tool_use whose tool_result
+// has not come: a build or a test suite may run quietly for long), no
+// event came out of the CLI, and the CLI read and wrote (sockets and pipes
+// included) less than stallIOFloor bytes a second.
+//
+// Feed it the CLI process's own counters (supervisor.ProcIO of the CLI's
+// pid), not its whole tree's (supervisor.TreeIO): with no tool call open
+// only the CLI waits on the API, while a browser that Playwright MCP keeps
+// open goes on talking to itself. Measured against the fake API's stall
+// (e2e, "Open URL and stall"): the tree, Chromium in it, moved 50 to 18,000
+// bytes a second, about 800 on average, never quiet; the CLI alone 46 to
+// 62.
+//
+// At heart a state machine: the caller feeds it what it sees with the time
+// it saw it and asks stalled(now), so tests drive it with a made-up clock;
+// watch adds the ticker that reads the I/O counters. Its methods are safe
+// for concurrent use: the stream reader feeds events while watch runs.
+type stallWatch struct {
+	mu      sync.Mutex
+	timeout time.Duration
+	open    map[string]struct{} // ids of the tool calls without a result
+	last    time.Time           // the last sign of life
+	io      uint64              // the last reading of the tree's I/O counters
+	ioAt    time.Time           // when it was taken; zero before the first
+}
+
+// stallIOFloor is the I/O rate, in bytes a second, below which a process
+// tree counts as quiet. Not zero: Claude Code 2.1.x, stalled on an API
+// response that never comes, still reads /proc/self/statm (38 bytes) every
+// second and wakes its thread pool through an eventfd (8 bytes a write),
+// 46 to 62 bytes a second measured in all; an API stream that is alive
+// moves kilobytes a second.
+const stallIOFloor = 1024
+
+// newStallWatch starts watching at start. A timeout of 0 or less disables
+// it: stalled is then always false.
+func newStallWatch(timeout time.Duration, start time.Time) *stallWatch {
+	return &stallWatch{timeout: timeout, open: map[string]struct{}{}, last: start}
+}
+
+// toolUse records a tool call the CLI opened (a tool_use block, by id).
+// While any is open the run is never stalled.
+func (w *stallWatch) toolUse(id string, now time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.open[id] = struct{}{}
+	w.last = now
+}
+
+// toolResult records the result of a tool call (a tool_result block, by
+// its tool_use_id). The quiet time counts from the last result.
+func (w *stallWatch) toolResult(id string, now time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.open, id)
+	w.last = now
+}
+
+// event records any other event the CLI printed.
+func (w *stallWatch) event(now time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.last = now
+}
+
+// ioTotal records a reading of the CLI's I/O counters (see
+// supervisor.ProcIO). Since the previous reading, stallIOFloor bytes a
+// second or more is a sign of life, and so is a decrease: a process that
+// exits takes its counters away from the tree. The first reading is only a
+// baseline.
+func (w *stallWatch) ioTotal(total uint64, now time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	prev, prevAt := w.io, w.ioAt
+	w.io, w.ioAt = total, now
+	if prevAt.IsZero() || !now.After(prevAt) {
+		return
+	}
+	if total < prev || float64(total-prev) >= stallIOFloor*now.Sub(prevAt).Seconds() {
+		w.last = now
+	}
+}
+
+// stalled reports whether the run has shown no sign of life for the
+// timeout, with no tool call open.
+func (w *stallWatch) stalled(now time.Time) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.timeout > 0 && len(w.open) == 0 && now.Sub(w.last) >= w.timeout
+}
+
+// quiet is how long the run has shown no sign of life, for the log line
+// that says why it was killed.
+func (w *stallWatch) quiet(now time.Time) time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return now.Sub(w.last)
+}
+
+// watch reads the CLI's I/O counters every period (readIO: supervisor.ProcIO
+// of its pid) and returns true as soon as the run is stalled, or false when
+// ctx ends, the watch is disabled, or readIO fails (the CLI is gone).
+func (w *stallWatch) watch(ctx context.Context, period time.Duration, readIO func() (uint64, error)) bool {
+	if w.timeout <= 0 {
+		return false
+	}
+	tick := time.NewTicker(period)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case now := <-tick.C:
+			total, err := readIO()
+			if err != nil {
+				return false
+			}
+			w.ioTotal(total, now)
+			if w.stalled(now) {
+				return true
+			}
+		}
+	}
+}
