@@ -30,8 +30,10 @@ func main() {
 }
 
 func vmd(args []string, getenv func(string) string, environ []string, stderr io.Writer) int {
-	// Before anything else, so no SIGTERM finds vmd without a handler.
+	// Before anything else, so no SIGTERM finds vmd without a handler, and
+	// no broken log pipe kills it (see survivePipes).
 	signals := listenForSignals()
+	survivePipes()
 	cfg, code := loadConfig(args, getenv, stderr)
 	if cfg == nil {
 		return code
