@@ -118,12 +118,15 @@ func TestTimeoutPerRequest(t *testing.T) {
 	if fields := fieldsOf(t, got.body); got.status != 408 || fields["message"] != "Command timed out after 300ms" || fields["text"] != "partial\n" {
 		t.Errorf("timeoutMs 300 = %d %v; want 408 after 300ms with the partial text", got.status, fields)
 	}
-	// Above the configured timeout it is capped.
-	got = s.do(t, "POST", "/command", command(t, map[string]any{"text": "sleep 1h", "timeoutMs": 3_600_000}))
-	if fields := fieldsOf(t, got.body); got.status != 408 || fields["message"] != "Command timed out after 2000ms" {
-		t.Errorf("timeoutMs 1h = %d %v; want 408 after the 2000ms maximum", got.status, fields)
+	// Above the configured timeout it is capped, however large (past int64
+	// too: issue 11 gap 9).
+	for _, v := range []string{`3600000`, `99999999999999999999`, `99999999999999999999999`} {
+		got = s.do(t, "POST", "/command", `{"text":"sleep 1h","timeoutMs":`+v+`}`)
+		if fields := fieldsOf(t, got.body); got.status != 408 || fields["message"] != "Command timed out after 2000ms" {
+			t.Errorf("timeoutMs %s = %d %v; want 408 after the 2000ms maximum", v, got.status, fields)
+		}
 	}
-	for _, v := range []string{`0`, `-5`, `1.5`, `"300"`, `true`, `[]`, `1e3`, `99999999999999999999999`} {
+	for _, v := range []string{`0`, `-5`, `1.5`, `"300"`, `true`, `[]`, `1e3`, `-99999999999999999999`, `1e30`} {
 		got := s.do(t, "POST", "/command", `{"text":"say hi","timeoutMs":`+v+`}`)
 		want := `{"error":"bad_request","message":"'timeoutMs' must be a positive whole number of milliseconds"}` + "\n"
 		if got.status != 400 || got.body != want {
