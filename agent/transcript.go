@@ -47,6 +47,16 @@ type Report struct {
 	NumTurns int
 	// Usage is the CLI's token counts, passed on as it writes them.
 	Usage json.RawMessage
+	// Tokens are the counts in Usage, read; zero when absent.
+	Tokens Tokens
+}
+
+// Tokens are what a run used, by kind.
+type Tokens struct {
+	Input         int `json:"input_tokens"`
+	Output        int `json:"output_tokens"`
+	CacheCreation int `json:"cache_creation_input_tokens"`
+	CacheRead     int `json:"cache_read_input_tokens"`
 }
 
 // EventKind tells events apart.
@@ -228,64 +238,80 @@ func (t *transcript) parse(b []byte) {
 	}
 	switch l.Type {
 	case "system":
-		if l.Subtype != "init" {
-			return
+		if l.Subtype == "init" {
+			t.init(l)
 		}
-		for _, s := range l.MCPServers {
-			w := fmt.Sprintf("MCP server %q failed to start; its tools are not available", s.Name)
-			if (s.Status == "failed" || s.Status == "error") && !slices.Contains(t.warnings, w) && len(t.warnings) < maxWarnings {
-				t.warnings = append(t.warnings, w)
-				t.log.Warn("MCP server failed to start", "server", s.Name, "status", s.Status)
-			}
-		}
-		t.start()
 	case "assistant":
-		var m assistantMessage
-		if err := json.Unmarshal(l.Message, &m); err != nil {
-			return
-		}
-		var text strings.Builder
-		var tools []string
-		for _, c := range m.Content {
-			switch c.Type {
-			case "text":
-				text.WriteString(c.Text)
-			case "tool_use":
-				if len(tools) < maxTools {
-					tools = append(tools, cutUTF8(c.Name, maxToolName))
-				}
-			}
-		}
-		// What is told live is what is kept: max bounds both.
-		kept := ""
-		if text.Len() > 0 {
-			kept = t.keepText(text.String())
-		}
-		t.log.Debug("message", "text_bytes", len(kept), "tools", tools)
-		if kept != "" || len(tools) > 0 {
-			t.send(Event{Kind: EventMessage, Text: kept, Tools: tools})
-		}
+		t.assistant(l)
 	case "result":
-		r := &Report{SessionID: l.SessionID, IsError: l.IsError, Subtype: l.Subtype,
-			CostUSD: l.TotalCostUSD, NumTurns: l.NumTurns, Usage: l.Usage}
-		if r.SessionID == "" {
-			r.SessionID = t.sessionID
+		t.result(l)
+	}
+}
+
+// init reads the system/init event: the MCP servers that failed are
+// warnings.
+func (t *transcript) init(l line) {
+	for _, s := range l.MCPServers {
+		w := fmt.Sprintf("MCP server %q failed to start; its tools are not available", s.Name)
+		if (s.Status == "failed" || s.Status == "error") && !slices.Contains(t.warnings, w) && len(t.warnings) < maxWarnings {
+			t.warnings = append(t.warnings, w)
+			t.log.Warn("MCP server failed to start", "server", s.Name, "status", s.Status)
 		}
-		switch {
-		case l.Result != nil:
-			r.Text = *l.Result
-		case len(l.Errors) > 0:
-			// Error subtypes may carry a list of messages instead.
-			var errs []string
-			if json.Unmarshal(l.Errors, &errs) == nil {
-				r.Text = strings.Join(errs, "\n")
+	}
+	t.start()
+}
+
+// assistant reads a message of the assistant: its text and tool calls.
+func (t *transcript) assistant(l line) {
+	var m assistantMessage
+	if err := json.Unmarshal(l.Message, &m); err != nil {
+		return
+	}
+	var text strings.Builder
+	var tools []string
+	for _, c := range m.Content {
+		switch c.Type {
+		case "text":
+			text.WriteString(c.Text)
+		case "tool_use":
+			if len(tools) < maxTools {
+				tools = append(tools, cutUTF8(c.Name, maxToolName))
 			}
 		}
-		if r.IsError && r.Text == "" {
-			r.Text = "claude reported an error: " + r.Subtype
-		}
-		t.report = r
 	}
+	// What is told live is what is kept: max bounds both.
+	kept := ""
+	if text.Len() > 0 {
+		kept = t.keepText(text.String())
+	}
+	t.log.Debug("message", "text_bytes", len(kept), "tools", tools)
+	if kept != "" || len(tools) > 0 {
+		t.send(Event{Kind: EventMessage, Text: kept, Tools: tools})
+	}
+}
+
+// result reads the result event: the CLI's report.
+func (t *transcript) result(l line) {
+	r := &Report{SessionID: l.SessionID, IsError: l.IsError, Subtype: l.Subtype,
+		CostUSD: l.TotalCostUSD, NumTurns: l.NumTurns, Usage: l.Usage}
+	if r.SessionID == "" {
+		r.SessionID = t.sessionID
+	}
+	_ = json.Unmarshal(l.Usage, &r.Tokens) // absent or odd: no tokens counted
+	switch {
+	case l.Result != nil:
+		r.Text = *l.Result
+	case len(l.Errors) > 0:
+		// Error subtypes may carry a list of messages instead.
+		var errs []string
+		if json.Unmarshal(l.Errors, &errs) == nil {
+			r.Text = strings.Join(errs, "\n")
+		}
+	}
+	if r.IsError && r.Text == "" {
+		r.Text = "claude reported an error: " + r.Subtype
+	}
+	t.report = r
 }
 
 // start sends EventStart once.

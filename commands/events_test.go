@@ -31,7 +31,7 @@ func TestSubscriptionBound(t *testing.T) {
 func TestSubscriptionNoSilentGap(t *testing.T) {
 	s := newSubscription(3 * eventOverhead)
 	s.push(Event{Kind: EventMessage, Text: strings.Repeat("x", 3*eventOverhead)}) // too big: dropped
-	s.push(Event{Kind: EventImage, Image: "a.png"})                              // fits, but after a drop
+	s.push(Event{Kind: EventImage, Image: "a.png"})                               // fits, but after a drop
 	evs := s.Take()
 	if len(evs) != 1 || evs[0].Kind != EventDropped || evs[0].Dropped != 2 {
 		t.Errorf("Take() = %+v; want one dropped event for 2", evs)

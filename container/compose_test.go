@@ -1,3 +1,5 @@
+//go:build podman
+
 package container
 
 import (
@@ -35,10 +37,7 @@ type composeProject struct {
 func newCompose(t *testing.T, image string, env []string, set ...string) *composeProject {
 	t.Helper()
 	if _, err := exec.LookPath("podman-compose"); err != nil {
-		if os.Getenv("VMD_REQUIRE_REAL") == "1" {
-			t.Fatal("podman-compose is not installed (container/podman-setup.sh installs it)")
-		}
-		t.Skip("podman-compose is not installed (container/podman-setup.sh installs it)")
+		t.Fatal("podman-compose is not installed (container/podman-setup.sh installs it)")
 	}
 	c := &composeProject{t: t, dir: t.TempDir(), name: uniqueName("vmdtest"), port: freePort(t), image: image,
 		volumes: []string{"claude-sessions", "workspace"}}

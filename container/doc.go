@@ -6,11 +6,12 @@
 // Playwright MCP and Chromium against a fake Anthropic API on the host
 // (internal/fakeapi), an answer and a screenshot.
 //
-// They need an image: build it (see .ci/run, or podman-setup.sh and
-// base-images.sh here for a machine without a registry), then
+// They need podman and an image: build it (see .ci/run, or podman-setup.sh
+// and base-images.sh here for a machine without a registry), then select
+// them with the build tag podman:
 //
-//	VMD_TEST_IMAGE=localhost/vmd:dev go test -race ./container/
+//	VMD_TEST_IMAGE=localhost/vmd:dev go test -race -tags podman ./container/
 //
-// Without VMD_TEST_IMAGE they skip, unless VMD_REQUIRE_REAL=1, which makes a
-// missing image or podman a failure (CI sets it).
+// Selected, a missing image, podman or podman-compose fails them; without
+// the tag there is nothing to run, so they never report ok while skipping.
 package container

@@ -1,12 +1,12 @@
+//go:build podman
+
 package container
 
 import (
-	"os"
 	"testing"
 
-	"go.uber.org/goleak"
-
 	"github.com/vmd-dev/vmd/internal/testbin"
+	"github.com/vmd-dev/vmd/internal/vmdtest"
 )
 
 // fakeClaude is the fake CLI (internal/fakeclaude), built static so that it
@@ -14,9 +14,5 @@ import (
 var fakeClaude string
 
 func TestMain(m *testing.M) {
-	if os.Getenv("VMD_TEST_IMAGE") == "" {
-		goleak.VerifyTestMain(m) // every test skips (or fails): nothing to build
-		return
-	}
-	testbin.Main(m, []string{testbin.FakeClaude}, []*string{&fakeClaude})
+	vmdtest.Main(m, []string{testbin.FakeClaude}, []*string{&fakeClaude})
 }

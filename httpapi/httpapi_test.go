@@ -46,6 +46,7 @@ type setup struct {
 	token    string   // Options.APIToken
 	mcp      string   // Options.MCPConfig
 	env      []string // added to the CLI's environment
+	subBytes int      // commands.Options.SubscriberBytes
 }
 
 // serve runs the stack and tears it down when the test ends.
@@ -56,7 +57,7 @@ func serve(t testing.TB, s setup) *server {
 	}
 	return &server{vmdtest.Start(t, vmdtest.Options{Bin: s.bin, Plain: s.plain, Env: s.env, Timeout: s.timeout,
 		Drain: s.drain, MaxBody: s.maxBody, MaxOutput: s.maxOut, KeepAlive: s.keep, Token: s.token, MCP: s.mcp,
-		Loopback: s.loopback})}
+		Loopback: s.loopback, Commands: commands.Options{SubscriberBytes: s.subBytes}})}
 }
 
 // running waits until the running command has said text.

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"encoding/json"
 	"math"
 	"strconv"
 	"strings"
@@ -27,7 +26,7 @@ const (
 	outcomeCancelled       = "cancelled"         // 499: DELETE /command, or the stream's client left
 	outcomeDrained         = "drained"           // 503: stopped by the drain
 	outcomeStartFailed     = "start_failed"      // 500: the CLI could not start
-	outcomeSessionNotFound = "session_not_found" // 404: --resume of an unknown session
+	outcomeSessionNotFound = "session_not_found" // 404: a session the agent does not have
 	outcomeBusy            = "busy"              // 409: refused, another command runs
 	outcomeShuttingDown    = "shutting_down"     // 503: refused, vmd is draining
 	outcomeBadRequest      = "bad_request"       // 400: refused, bad body
@@ -104,10 +103,8 @@ func (m *metrics) commandRan(outcome string, took time.Duration) {
 	m.duration.WithLabelValues(outcome).Observe(took.Seconds())
 }
 
-// observeUsage adds what one command cost, as the CLI's stream-json result
-// reports it (total_cost_usd; usage.input_tokens, output_tokens,
-// cache_creation_input_tokens, cache_read_input_tokens). A negative or
-// non-finite value is dropped: counters only grow.
+// observeUsage adds what one command cost and the tokens it used, by
+// kind. A negative or non-finite value is dropped: counters only grow.
 func (m *metrics) observeUsage(costUSD float64, inputTokens, outputTokens, cacheCreationTokens, cacheReadTokens int) {
 	if costUSD > 0 && !math.IsInf(costUSD, 0) {
 		m.cost.Add(costUSD)
@@ -119,20 +116,13 @@ func (m *metrics) observeUsage(costUSD float64, inputTokens, outputTokens, cache
 	}
 }
 
-// observeReport adds the cost and tokens of a command the CLI reported on.
+// observeReport adds the cost and tokens of a command the agent reported on.
 func (m *metrics) observeReport(r *agent.Report) {
-	var usage struct {
-		Input         int `json:"input_tokens"`
-		Output        int `json:"output_tokens"`
-		CacheCreation int `json:"cache_creation_input_tokens"`
-		CacheRead     int `json:"cache_read_input_tokens"`
-	}
-	_ = json.Unmarshal(r.Usage, &usage) // absent or odd: no tokens counted
 	cost := 0.0
 	if r.CostUSD != nil {
 		cost = *r.CostUSD
 	}
-	m.observeUsage(cost, usage.Input, usage.Output, usage.CacheCreation, usage.CacheRead)
+	m.observeUsage(cost, r.Tokens.Input, r.Tokens.Output, r.Tokens.CacheCreation, r.Tokens.CacheRead)
 }
 
 // counts are the commands counted so far, by outcome, for /status.

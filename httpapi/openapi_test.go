@@ -497,6 +497,19 @@ func TestOpenAPI(t *testing.T) {
 			}
 			// Refusals before any event are plain JSON answers.
 			c.check(t, s.stream(t, `{"text":""}`, auth...), 400)
+			// A reader too slow for its bound (here: no event fits) is told
+			// what it missed.
+			tight := serve(t, setup{token: token, subBytes: 1})
+			evs := c.checkStream(t, tight.stream(t, `{"text":"say a\nsay b"}`, auth...), "200")
+			for i, ev := range evs[:len(evs)-1] {
+				if ev.name != "dropped" || i == 0 && len(evs) < 2 {
+					t.Errorf("events of a stream whose bound no event fits = %+v; want dropped events, then the result", evs)
+					break
+				}
+			}
+			if len(evs) < 2 {
+				t.Errorf("events of a stream whose bound no event fits = %+v; want dropped events, then the result", evs)
+			}
 		})
 
 		// Without the token, or with another: 401 on every secured

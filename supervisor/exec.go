@@ -137,6 +137,12 @@ func (s *Supervisor) execute(spec Spec, h *halt, inSlot bool) (res Result) {
 		defer s.tmp.discard(dir)
 		env = append(withoutTMPDIR(env), "TMPDIR="+dir.Path)
 	}
+	return s.spawnAndWait(spec, env, h, inSlot, res, log)
+}
+
+// spawnAndWait starts the process with its pipes and sees it to its end.
+func (s *Supervisor) spawnAndWait(spec Spec, env []string, h *halt, inSlot bool, res Result, log hclog.Logger) Result {
+	start := time.Now()
 	pipes, err := newStdio()
 	if err != nil {
 		return failed(res, log, fmt.Errorf("pipes: %w", err))
@@ -149,7 +155,11 @@ func (s *Supervisor) execute(spec Spec, h *halt, inSlot bool) (res Result) {
 	}
 	res.Pid = pid
 	log = log.With("pid", pid)
-	log.Info("spawn", "path", spec.Path)
+	if inSlot {
+		log.Info("spawn", "path", spec.Path)
+	} else {
+		log.Debug("spawn beside the slot", "path", spec.Path)
+	}
 	if spec.OnStart != nil {
 		spec.OnStart(pid)
 	}

@@ -21,12 +21,12 @@ import (
 	"github.com/vmd-dev/vmd/supervisor"
 )
 
-// fake is the fake claude, built once for the whole run: here it is just a
-// program that acts out a script read from stdin (see internal/fakeclaude).
+// fake is a program that acts out a script read from stdin, built once for
+// the whole run (see testbin.Scripted).
 var fake string
 
 func TestMain(m *testing.M) {
-	testbin.Main(m, []string{testbin.FakeClaude}, []*string{&fake})
+	testbin.Main(m, []string{testbin.Scripted}, []*string{&fake})
 }
 
 type harness struct {

@@ -9,13 +9,14 @@ import (
 	"time"
 
 	"github.com/vmd-dev/vmd/internal/testbin"
+	"github.com/vmd-dev/vmd/internal/vmdtest"
 )
 
 // vmdBin and fake are built once for the run, as for cmd/vmd's tests.
 var vmdBin, fake string
 
 func TestMain(m *testing.M) {
-	testbin.Main(m, []string{testbin.VMD, testbin.FakeClaude}, []*string{&vmdBin, &fake})
+	vmdtest.Main(m, []string{testbin.VMD, testbin.FakeClaude}, []*string{&vmdBin, &fake})
 }
 
 // small is the runner in the size CI can afford on every push: every phase

@@ -61,20 +61,9 @@ func main() {
 		version()
 		return
 	}
-	switch os.Getenv("FAKECLAUDE_ROLE") {
-	case "sleeper":
-		signal.Ignore(syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-		time.Sleep(time.Hour)
-		return
-	case "parent":
-		// Start a short-lived child and exit at once, orphaning it.
-		child("orphan", nil, false)
-		return
-	case "orphan":
-		time.Sleep(20 * time.Millisecond)
+	if role(os.Getenv("FAKECLAUDE_ROLE")) {
 		return
 	}
-
 	in, err := io.ReadAll(os.Stdin)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "reading stdin:", err)
@@ -99,59 +88,83 @@ func main() {
 		if st != nil && st.verb(verb, arg) {
 			continue
 		}
-		switch verb {
-		case "say":
-			fmt.Fprintln(out, arg)
-		case "err":
-			fmt.Fprintln(os.Stderr, arg)
-		case "bytes":
-			n, _ := strconv.Atoi(arg)
-			out.Write([]byte(strings.Repeat("x", n)))
-		case "sleep":
-			out.Flush()
-			d, _ := time.ParseDuration(arg)
-			time.Sleep(d)
-		case "ignore-term":
-			signal.Ignore(syscall.SIGTERM, syscall.SIGINT)
-		case "hold":
-			fmt.Fprintf(out, "pid holder %d\n", child("sleeper", os.Stdout, false))
-		case "escape":
-			fmt.Fprintf(out, "pid escaped %d\n", child("sleeper", nil, true))
-		case "escape-hold":
-			fmt.Fprintf(out, "pid escaped %d\n", child("sleeper", os.Stdout, true))
-		case "orphans":
-			n, _ := strconv.Atoi(arg)
-			for range n {
-				child("parent", nil, false)
-			}
-		case "image":
-			if err := os.WriteFile(filepath.Join(os.Getenv("IMAGES_DIR"), arg), png, 0o644); err != nil {
-				fmt.Fprintln(os.Stderr, err)
-			}
-		case "args":
-			fmt.Fprintln(out, strings.Join(os.Args[1:], " "))
-		case "pwd":
-			wd, _ := os.Getwd()
-			fmt.Fprintln(out, wd)
-		case "tmpdir":
-			d := os.Getenv("TMPDIR")
-			os.WriteFile(filepath.Join(d, "left-behind"), []byte("x"), 0o644)
-			fmt.Fprintln(out, d)
-		case "env":
-			fmt.Fprintf(out, "%s=%s\n", arg, os.Getenv(arg))
-		case "die":
-			out.Flush()
-			sig := map[string]syscall.Signal{"SEGV": syscall.SIGSEGV, "KILL": syscall.SIGKILL, "TERM": syscall.SIGTERM, "ABRT": syscall.SIGABRT}[arg]
-			signal.Reset()
-			syscall.Kill(os.Getpid(), sig)
-			time.Sleep(time.Second)
-		case "exit":
-			n, _ := strconv.Atoi(arg)
-			out.Flush()
-			os.Exit(n)
-		}
+		act(out, verb, arg)
 	}
 	finish(out, st)
+}
+
+// role acts out a child's role, if this is a child; it reports whether it
+// was.
+func role(name string) bool {
+	switch name {
+	case "sleeper":
+		signal.Ignore(syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+		time.Sleep(time.Hour)
+		return true
+	case "parent":
+		// Start a short-lived child and exit at once, orphaning it.
+		child("orphan", nil, false)
+		return true
+	case "orphan":
+		time.Sleep(20 * time.Millisecond)
+		return true
+	}
+	return false
+}
+
+// act acts out one line of the script.
+func act(out output, verb, arg string) {
+	switch verb {
+	case "say":
+		fmt.Fprintln(out, arg)
+	case "err":
+		fmt.Fprintln(os.Stderr, arg)
+	case "bytes":
+		n, _ := strconv.Atoi(arg)
+		out.Write([]byte(strings.Repeat("x", n)))
+	case "sleep":
+		out.Flush()
+		d, _ := time.ParseDuration(arg)
+		time.Sleep(d)
+	case "ignore-term":
+		signal.Ignore(syscall.SIGTERM, syscall.SIGINT)
+	case "hold":
+		fmt.Fprintf(out, "pid holder %d\n", child("sleeper", os.Stdout, false))
+	case "escape":
+		fmt.Fprintf(out, "pid escaped %d\n", child("sleeper", nil, true))
+	case "escape-hold":
+		fmt.Fprintf(out, "pid escaped %d\n", child("sleeper", os.Stdout, true))
+	case "orphans":
+		n, _ := strconv.Atoi(arg)
+		for range n {
+			child("parent", nil, false)
+		}
+	case "image":
+		if err := os.WriteFile(filepath.Join(os.Getenv("IMAGES_DIR"), arg), png, 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+		}
+	case "args":
+		fmt.Fprintln(out, strings.Join(os.Args[1:], " "))
+	case "pwd":
+		wd, _ := os.Getwd()
+		fmt.Fprintln(out, wd)
+	case "tmpdir":
+		d := os.Getenv("TMPDIR")
+		os.WriteFile(filepath.Join(d, "left-behind"), []byte("x"), 0o644)
+		fmt.Fprintln(out, d)
+	case "env":
+		fmt.Fprintf(out, "%s=%s\n", arg, os.Getenv(arg))
+	case "die":
+		out.Flush()
+		sig := map[string]syscall.Signal{"SEGV": syscall.SIGSEGV, "KILL": syscall.SIGKILL, "TERM": syscall.SIGTERM, "ABRT": syscall.SIGABRT}[arg]
+		signal.Reset()
+		syscall.Kill(os.Getpid(), sig)
+		time.Sleep(time.Second)
+	case "exit":
+		n, _ := strconv.Atoi(arg)
+		out.Flush()
+		os.Exit(n)
+	}
 }
 
 // output is stdout: plain, or stream-json events.

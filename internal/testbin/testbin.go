@@ -15,6 +15,9 @@ import (
 const (
 	// FakeClaude stands in for the Claude Code CLI.
 	FakeClaude = "github.com/vmd-dev/vmd/internal/fakeclaude"
+	// Scripted is the fake CLI seen as any program: it acts out a script
+	// read from stdin (answer, fail, hang, leave processes behind).
+	Scripted = FakeClaude
 	// VMD is vmd itself.
 	VMD = "github.com/vmd-dev/vmd/cmd/vmd"
 )
