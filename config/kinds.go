@@ -9,7 +9,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/gohcl"
+	"github.com/zclconf/go-cty/cty/convert"
+	"github.com/zclconf/go-cty/cty/gocty"
 )
 
 // A kind is how one Go type is read from vm.hcl and from the environment,
@@ -84,9 +85,29 @@ func (f *field[T]) ptr(c *Config) any        { return f.get(c) }
 
 // decodeAs reads an expression as the Go type T, with gohcl's diagnostics
 // ("Unsuitable value type" where it is written) for a value of another type.
+// It does what gohcl.DecodeExpression does without importing gohcl, whose
+// hclwrite and go-cmp dependencies would cost every start of vmd their
+// package initialisation and the binary their size.
 func decodeAs[T any](expr hcl.Expression) (T, hcl.Diagnostics) {
 	var v T
-	diags := gohcl.DecodeExpression(expr, nil, &v)
+	val, diags := expr.Value(nil)
+	if diags.HasErrors() {
+		return v, diags
+	}
+	unsuitable := func(err error) hcl.Diagnostics {
+		return append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unsuitable value type",
+			Detail: "Unsuitable value: " + err.Error(), Subject: expr.StartRange().Ptr(), Context: expr.Range().Ptr()})
+	}
+	ty, err := gocty.ImpliedType(&v)
+	if err != nil {
+		return v, unsuitable(err)
+	}
+	if val, err = convert.Convert(val, ty); err != nil {
+		return v, unsuitable(err)
+	}
+	if err := gocty.FromCtyValue(val, &v); err != nil {
+		return v, unsuitable(err)
+	}
 	return v, diags
 }
 
