@@ -270,7 +270,7 @@ func (s *server) openStream(t *testing.T, body string) *sse {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	fmt.Fprintf(c, "POST /command HTTP/1.1\r\nHost: vmd\r\nAccept: text/event-stream\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	fmt.Fprintf(c, "POST /command HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
 	st := &sse{c: c, r: bufio.NewReader(c), header: map[string]string{}}
 	line, err := st.r.ReadString('\n')
 	if err != nil {

@@ -18,6 +18,9 @@ func request(t *testing.T, method, url, body string, header ...string) (int, htt
 	if err != nil {
 		t.Fatal(err)
 	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
@@ -71,7 +74,7 @@ func TestOpenWarning(t *testing.T) {
 		env  []string
 		warn bool
 	}{
-		{"every interface", []string{"HOST=0.0.0.0"}, true},
+		{"every interface, on purpose", []string{"HOST=0.0.0.0", "ALLOW_UNAUTHENTICATED=true"}, true},
 		{"loopback", []string{"HOST=127.0.0.1"}, false},
 		{"every interface with a token", []string{"HOST=0.0.0.0", "API_TOKEN=t"}, false},
 	} {

@@ -31,7 +31,8 @@ func options(cfg *config.Config, environ []string) (stack.Options, error) {
 		DropEnv:   config.EnvVars,
 		Commands:  commands.Options{},
 		API: httpapi.Options{MaxRequestBody: cfg.MaxRequestBody, CommandTimeout: cfg.CommandTimeout,
-			Version: version, APIToken: cfg.APIToken, MCPConfig: mcpConfig},
+			Version: version, APIToken: cfg.APIToken, MCPConfig: mcpConfig,
+			AllowedHosts: cfg.AllowedHosts, AllowedOrigins: cfg.AllowedOrigins},
 	}, nil
 }
 

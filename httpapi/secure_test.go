@@ -1,0 +1,82 @@
+package httpapi_test
+
+import (
+	"strings"
+	"testing"
+)
+
+// Issue 11 gap 1: what a web page can make a browser send is refused
+// before anything runs: a cross-origin POST (a "simple request" is
+// text/plain), any body that is not JSON, and, without a token, a Host
+// that is not this machine's (DNS rebinding). Real HTTP on loopback.
+func TestGuard(t *testing.T) {
+	s := serve(t, setup{loopback: true, hosts: []string{"vmd.internal"}, origins: []string{"https://relay.example"}})
+	const cmd = `{"text":"say hi"}`
+	for _, c := range []struct {
+		name   string
+		method string
+		path   string
+		body   string
+		header []string
+		status int
+		code   string
+	}{
+		{"cross-origin text/plain", "POST", "/command", cmd,
+			[]string{"Origin", "https://evil.example", "Content-Type", "text/plain"}, 403, "forbidden_origin"},
+		{"cross-origin JSON", "POST", "/command", cmd, []string{"Origin", "https://evil.example"}, 403, "forbidden_origin"},
+		{"text/plain", "POST", "/command", cmd, []string{"Content-Type", "text/plain"}, 415, "unsupported_media_type"},
+		{"form", "POST", "/command", cmd, []string{"Content-Type", "application/x-www-form-urlencoded"}, 415, "unsupported_media_type"},
+		{"no Content-Type", "POST", "/command", cmd, []string{"Content-Type", ""}, 415, "unsupported_media_type"},
+		{"foreign Host", "POST", "/command", cmd, []string{"Host", "evil.example"}, 403, "forbidden_host"},
+		{"rebound Host with a port", "GET", "/status", "", []string{"Host", "evil.example:3001"}, 403, "forbidden_host"},
+		{"foreign Host, status", "GET", "/status", "", []string{"Host", "10.0.0.1"}, 403, "forbidden_host"},
+		{"no body at all", "POST", "/command", "", nil, 400, "bad_request"},
+		{"liveness, any Host", "GET", "/health", "", []string{"Host", "fly-probe.internal", "Origin", "https://evil.example"}, 200, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got := s.doWith(t, c.method, c.path, c.body, c.header...)
+			if got.status != c.status || c.code != "" && !strings.Contains(got.body, `"error":"`+c.code+`"`) || got.header["X-Request-Id"] == "" {
+				t.Errorf("%s %s %v = %d %q; want %d %s with a request id", c.method, c.path, c.header, got.status, got.body, c.status, c.code)
+			}
+		})
+	}
+	if s.Log.Logged("spawn") {
+		t.Fatalf("a refused request ran a command")
+	}
+	for _, c := range []struct {
+		name   string
+		header []string
+	}{
+		{"loopback name", []string{"Host", "localhost:3001"}},
+		{"loopback address", []string{"Host", "127.0.0.1:3001"}},
+		{"IPv6 loopback", []string{"Host", "[::1]:3001"}},
+		{"listed Host", []string{"Host", "VMD.internal:8080"}},
+		{"listed Origin", []string{"Origin", "https://relay.example"}},
+		{"JSON with its charset", []string{"Content-Type", "application/json; charset=utf-8"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := s.doWith(t, "POST", "/command", cmd, c.header...); got.status != 200 {
+				t.Errorf("POST /command %v = %d %q; want 200", c.header, got.status, got.body)
+			}
+		})
+	}
+}
+
+// With a token the Host is not checked (a page cannot send the token), but
+// the Origin and the Content-Type are; the guard answers before the token
+// is looked at.
+func TestGuardWithToken(t *testing.T) {
+	s := serve(t, setup{loopback: true, token: token})
+	auth := []string{"Authorization", "Bearer " + token}
+	if got := s.doWith(t, "POST", "/command", `{"text":"say hi"}`, append(auth, "Host", "vmd.fly.dev")...); got.status != 200 {
+		t.Errorf("POST /command to a public Host with the token = %d %q; want 200", got.status, got.body)
+	}
+	for _, h := range [][]string{append(auth, "Origin", "https://evil.example"), {"Origin", "https://evil.example"}} {
+		if got := s.doWith(t, "POST", "/command", `{"text":"say hi"}`, h...); got.status != 403 || !strings.Contains(got.body, "forbidden_origin") {
+			t.Errorf("POST /command %v = %d %q; want 403 forbidden_origin", h, got.status, got.body)
+		}
+	}
+	if got := s.doWith(t, "POST", "/command", `{"text":"say hi"}`, append(auth, "Content-Type", "text/plain")...); got.status != 415 {
+		t.Errorf("POST /command as text/plain with the token = %d %q; want 415", got.status, got.body)
+	}
+}
