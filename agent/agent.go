@@ -133,14 +133,15 @@ func (r *Run) Wait() *Result {
 	return r.res
 }
 
-// Cancel stops the command if it still runs; it does not wait.
-func (r *Run) Cancel() { r.sup.Cancel() }
+// Cancel stops the command if it still runs; it does not wait. It reports
+// whether it stopped it: then, and only then, the outcome is Cancelled.
+func (r *Run) Cancel() bool { return r.sup.Cancel() }
 
 // Pid is the CLI's process id, or 0 before it has started.
 func (r *Run) Pid() int { return int(r.pid.Load()) }
 
 // Cancel stops the running command, whoever started it, and returns once
-// the slot is free; false if none was running.
+// the slot is free; false if none was running or it ended otherwise first.
 func (a *Agent) Cancel() bool {
 	_, ok := a.sup.Cancel()
 	return ok

@@ -209,8 +209,9 @@ func (c *Command) Wait() Record {
 	return c.Record()
 }
 
-// Cancel stops the command if it still runs; it does not wait.
-func (c *Command) Cancel() { c.run.Cancel() }
+// Cancel stops the command if it still runs; it does not wait. It reports
+// whether it stopped it: then, and only then, the command ends cancelled.
+func (c *Command) Cancel() bool { return c.run.Cancel() }
 
 // Record is a copy of the command's record as it is now.
 func (c *Command) Record() Record {
@@ -239,7 +240,9 @@ func (s *Service) Current() (Record, bool) {
 func (s *Service) Get(id string) (Record, bool) { return s.store.get(id) }
 
 // Cancel stops the running command and returns once it is over, with its
-// record as it was when cancelled; false if none was running.
+// record as it was when cancelled; false if none was running, or if it
+// ended by itself (or timed out) before Cancel could stop it: the command's
+// own answer then says how it ended, and Cancel must not claim it.
 func (s *Service) Cancel() (Record, bool) {
 	s.mu.Lock()
 	c := s.cur
@@ -253,9 +256,9 @@ func (s *Service) Cancel() (Record, bool) {
 	default:
 	}
 	r := c.Record()
-	c.Cancel()
+	stopped := c.Cancel()
 	<-c.done
-	return r, true
+	return r, stopped
 }
 
 // Busy reports whether a command is running.

@@ -3,6 +3,9 @@ package httpapi_test
 import (
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/vmd-dev/vmd/internal/vmdtest"
 )
 
 // Issue 11 gap 1: what a web page can make a browser send is refused
@@ -79,4 +82,37 @@ func TestGuardWithToken(t *testing.T) {
 	if got := s.doWith(t, "POST", "/command", `{"text":"say hi"}`, append(auth, "Content-Type", "text/plain")...); got.status != 415 {
 		t.Errorf("POST /command as text/plain with the token = %d %q; want 415", got.status, got.body)
 	}
+}
+
+// DELETE /command racing the command's own end (issue 11 gap 8): DELETE
+// says cancelled only when the command's own client gets 499; when that
+// client gets its 200, DELETE finds nothing to cancel (404). Each round
+// sends DELETE a little later, sweeping the moment the CLI exits; the
+// delays spread the race, they synchronise nothing.
+func TestCancelRacingEnd(t *testing.T) {
+	s := serve(t, setup{})
+	var cancelled, ended int
+	for i := range 40 {
+		own := make(chan response, 1)
+		go func() {
+			r, err := s.fetch("POST", "/command", `{"text":"say done"}`)
+			if err != nil {
+				r.body = err.Error()
+			}
+			own <- r
+		}()
+		vmdtest.Eventually(t, "the command to start", s.Supervisor.Busy)
+		time.Sleep(time.Duration(i) * 500 * time.Microsecond)
+		del := s.do(t, "DELETE", "/command", "")
+		got := <-own
+		switch {
+		case del.status == 200 && strings.Contains(del.body, `"cancelled":true`) && got.status == 499:
+			cancelled++
+		case del.status == 404 && got.status == 200:
+			ended++
+		default:
+			t.Errorf("round %d: DELETE = %d %q while the command's own answer = %d %q", i, del.status, del.body, got.status, got.body)
+		}
+	}
+	t.Logf("DELETE stopped the command in %d rounds; it had ended by itself in %d", cancelled, ended)
 }
