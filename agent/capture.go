@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -15,11 +16,21 @@ type capture struct {
 	tr     *transcript
 	stderr tail
 	rec    *images.Recording // nil without an images store
-	// toolDone wakes the announcer when a tool result was read; announced
-	// is closed once the announcer has stopped.
-	toolDone  chan struct{}
-	stop      chan struct{}
-	announced chan struct{}
+
+	// With a watcher, events go through the announcer, in order with the
+	// images: the reader queues them and never waits for the images.
+	mu        sync.Mutex
+	queued    []queued
+	wake      chan struct{} // a queued item is waiting
+	stop      chan struct{} // closed when the command is over
+	announced chan struct{} // closed once the announcer has stopped
+}
+
+// queued is an event to tell, or (toolDone) the sign that a tool's result
+// was read: its images are told first.
+type queued struct {
+	ev       Event
+	toolDone bool
 }
 
 func newCapture(limit int, log hclog.Logger, emit func(Event), img *images.Store) *capture {
@@ -31,40 +42,63 @@ func newCapture(limit int, log hclog.Logger, emit func(Event), img *images.Store
 	if emit == nil {
 		return c // nobody watches: the images are listed at the end
 	}
-	c.toolDone, c.stop, c.announced = make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
-	c.tr.onToolResult = func() {
-		select {
-		case c.toolDone <- struct{}{}:
-		default:
-		}
-	}
+	c.wake, c.stop, c.announced = make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
+	c.tr.queue = func(ev Event) { c.push(queued{ev: ev}) }
+	c.tr.onToolResult = func() { c.push(queued{toolDone: true}) }
 	go c.announce()
 	return c
 }
 
-// announce tells of the images a tool wrote once its result is read, as
-// soon as the images watcher has caught up with what the tool wrote. It runs
-// off the stdout reader's path: a slow watcher must not hold the output
-// back. After the watcher once fails to catch up in time it is not asked
-// again: a stalled watcher must not cost a moment per tool result.
-func (c *capture) announce() {
-	defer close(c.announced)
-	catchUp := true
-	for {
-		select {
-		case <-c.stop:
-			return
-		case <-c.toolDone:
-		}
-		if catchUp && !c.rec.CatchUp() {
-			catchUp = false
-		}
-		c.tr.announceImages()
+func (c *capture) push(q queued) {
+	c.mu.Lock()
+	if n := len(c.queued); !q.toolDone || n == 0 || !c.queued[n-1].toolDone { // one sign stands for several
+		c.queued = append(c.queued, q)
+	}
+	c.mu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
 	}
 }
 
-// close ends the recording and the announcer; it returns the images the
-// command left.
+// announce tells the queued events in order and, at each tool result, the
+// images the tool wrote, as soon as the images watcher has caught up with
+// them. It runs off the stdout reader's path: a slow watcher must not hold
+// the output back. After the watcher once fails to catch up in time it is
+// not asked again: a stalled watcher must not cost a moment per tool
+// result.
+func (c *capture) announce() {
+	defer close(c.announced)
+	catchUp := true
+	tell := func() {
+		c.mu.Lock()
+		items := c.queued
+		c.queued = nil
+		c.mu.Unlock()
+		for _, q := range items {
+			if !q.toolDone {
+				c.tr.emitOne(q.ev)
+				continue
+			}
+			if catchUp && !c.rec.CatchUp() {
+				catchUp = false
+			}
+			c.tr.announceImages()
+		}
+	}
+	for {
+		tell()
+		select {
+		case <-c.stop:
+			tell() // what came with the last wake
+			return
+		case <-c.wake:
+		}
+	}
+}
+
+// close ends the recording and the announcer, once every event is told; it
+// returns the images the command left. The readers are done by then.
 func (c *capture) close() []string {
 	if c.rec == nil {
 		return nil
@@ -72,6 +106,7 @@ func (c *capture) close() []string {
 	if c.stop != nil {
 		close(c.stop)
 		<-c.announced
+		c.tr.queue = nil // from here on, events are told at once
 	}
 	return c.rec.End()
 }

@@ -129,6 +129,9 @@ type transcript struct {
 	// onToolResult, if set, hears that a tool's result was read: the tool
 	// is done and its files whole (see capture.announce).
 	onToolResult func()
+	// queue, if set, takes the events to tell in place of emit, so that
+	// they are told in order with the images (see capture.announce).
+	queue func(Event)
 
 	sessionID    string
 	started      bool // EventStart sent
@@ -228,9 +231,10 @@ func (t *transcript) parse(b []byte) {
 	// capture.announce). Not at any line: lines written before the image
 	// may be read after the watcher saw it.
 	switch {
-	case l.Type == "user" && t.onToolResult != nil:
+	case l.Type != "user" && l.Type != "result":
+	case t.onToolResult != nil:
 		t.onToolResult()
-	case l.Type == "user" || l.Type == "result":
+	default:
 		t.announceImages()
 	}
 	if l.SessionID != "" && t.sessionID == "" {
@@ -328,6 +332,17 @@ func (t *transcript) send(ev Event) {
 	if t.emit == nil {
 		return
 	}
+	if t.queue != nil {
+		t.queue(ev)
+		return
+	}
+	t.emitMu.Lock()
+	defer t.emitMu.Unlock()
+	t.emit(ev)
+}
+
+// emitOne tells the watcher of an event, bypassing the queue.
+func (t *transcript) emitOne(ev Event) {
 	t.emitMu.Lock()
 	defer t.emitMu.Unlock()
 	t.emit(ev)

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vmd-dev/vmd/internal/vmdtest"
 )
 
 // aKey stands in for ANTHROPIC_API_KEY where no command reaches the API.
@@ -48,17 +50,10 @@ func TestImageRuns(t *testing.T) {
 	// /ready: the CLI runs (claude --version), IMAGES_DIR is writable and
 	// .mcp.json parses, in the image as built. The first probe runs the
 	// CLI, which may take a few seconds on a busy machine.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	vmdtest.Eventually(t, "GET /ready to answer 200 ready", func() bool {
 		status, body, err := get(v.base + "/ready")
-		if err == nil && status == http.StatusOK && strings.Contains(body, `"ready":true`) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("GET /ready = %d %s %v; want 200 ready", status, body, err)
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
+		return err == nil && status == http.StatusOK && strings.Contains(body, `"ready":true`)
+	})
 	// Nothing at start-up says commands will fail (as root, or without
 	// the CLI on PATH).
 	if logs := mustPodman(t, 30*time.Second, "logs", v.name); strings.Contains(logs, "running as root") || strings.Contains(logs, "claude not found") {
@@ -149,13 +144,10 @@ func TestStopBusy(t *testing.T) {
 	}()
 	// Busy once vmd has started the CLI (a probe POST sent earlier could
 	// take the slot itself); then a second command gets 409.
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(mustPodman(t, 30*time.Second, "logs", v.name), "spawn") {
-		if time.Now().After(deadline) {
-			t.Fatal("vmd did not start the CLI within 30s")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	vmdtest.Eventually(t, "vmd to start the CLI", func() bool {
+		// "spawn:" in text logs; "spawn beside the slot" is the version probe.
+		return strings.Contains(mustPodman(t, 30*time.Second, "logs", v.name), "spawn:")
+	})
 	if status, body, err := post(v.base+"/command", `{"text":"second"}`); err != nil || status != http.StatusConflict {
 		t.Fatalf("second POST /command = %d %s %v; want 409 busy", status, body, err)
 	}
@@ -260,10 +252,10 @@ func TestCommand(t *testing.T) {
 	}
 	// Nothing left below vmd: no child of PID 1 (processes podman exec
 	// starts have parent 0), no zombie.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	var bad []string
+	vmdtest.Eventually(t, "nothing left below vmd", func() bool {
 		left := v.exec(t, "sh", "-c", `for s in /proc/[0-9]*/stat; do read -r l <"$s" && echo "$l"; done 2>/dev/null`)
-		var bad []string
+		bad = bad[:0]
 		for _, line := range strings.Split(left, "\n") {
 			// pid (comm) state ppid ...
 			i := strings.LastIndex(line, ")")
@@ -275,12 +267,6 @@ func TestCommand(t *testing.T) {
 				bad = append(bad, line)
 			}
 		}
-		if len(bad) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("left below vmd 5s after the answer:\n%s", strings.Join(bad, "\n"))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return len(bad) == 0
+	})
 }

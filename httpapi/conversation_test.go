@@ -522,7 +522,11 @@ func TestStreamClientGone(t *testing.T) {
 	st := s.openStream(t, `{"text":"escape\nsay started\nsleep 1h"}`)
 	escaped := st.escaped(t)
 	st.c.Close()
-	vmdtest.Eventually(t, "the command to end after its client went away", func() bool { return !s.Supervisor.Busy() })
+	// The command ends, and is counted, once its client has gone.
+	vmdtest.Eventually(t, "the command to end and be counted as cancelled", func() bool {
+		got := s.do(t, "GET", "/status", "")
+		return strings.Contains(got.body, `"cancelled":1`) && strings.Contains(got.body, `"state":"idle"`)
+	})
 	for _, pid := range escaped {
 		if syscall.Kill(pid, 0) == nil {
 			t.Errorf("escaped process %d survives its client going away", pid)

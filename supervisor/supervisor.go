@@ -9,7 +9,12 @@
 // run beside it (Exec). Both take the same fork, wait and kill path.
 //
 // The supervisor makes every wait4 in the process: a program that runs one
-// must not use os/exec (or anything else that waits for children) beside it.
+// must not use os/exec (or anything else that waits for children) beside it,
+// nor run two supervisors.
+//
+// Linux is the platform (proc_linux.go). On macOS (proc_darwin.go), for
+// development, it runs processes without subreaping: see there for what
+// that leaves out.
 package supervisor
 
 import (

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command vmdload proves vmd under load and faults. It starts the vmd
 // binary as a real process on loopback with the fake CLI
 // (internal/fakeclaude), runs commands of every kind back to back, storms

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,6 +21,9 @@ import (
 	"github.com/vmd-dev/vmd/httpapi"
 	"github.com/vmd-dev/vmd/internal/stack"
 )
+
+// running is set while a stack runs in this process.
+var running atomic.Bool
 
 // StreamJSON are the arguments vmd gives the CLI by default.
 var StreamJSON = []string{"-p", "--output-format", "stream-json", "--verbose"}
@@ -71,8 +75,15 @@ type Stack struct {
 
 // Start runs a stack as main does (stack.New, stack.Add, one shutdown
 // deadline) and stops it when the test ends.
+//
+// One stack runs at a time in a process: its supervisor reaps every child
+// of the process, another's included. Start fails the test otherwise.
 func Start(t testing.TB, o Options) *Stack {
 	t.Helper()
+	if !running.CompareAndSwap(false, true) {
+		t.Fatal("vmdtest.Start: another stack runs in this process, and its reaper would take this one's children")
+	}
+	t.Cleanup(func() { running.Store(false) }) // last: after the stack has stopped
 	o = withDefaults(o)
 	s := &Stack{Log: &LogBuffer{}, ImagesDir: filepath.Join(t.TempDir(), "images"), TempRoot: t.TempDir(),
 		stop: make(chan struct{}), done: make(chan error, 1)}

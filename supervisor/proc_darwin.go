@@ -1,4 +1,4 @@
-//go:build !linux
+//go:build darwin
 
 package supervisor
 
@@ -8,7 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The process layer off Linux (macOS, for development outside a
+// The process layer on macOS (for development outside a
 // container). It runs processes in their own groups, kills the group on
 // timeout and reaps them, but it is no subreaper: orphans of a process go
 // to the system's init, not to vmd, so the sweep after a process finds
