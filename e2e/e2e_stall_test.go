@@ -1,7 +1,10 @@
+//go:build real
+
 package e2e
 
 import (
 	"fmt"
+	"github.com/vmd-dev/vmd/internal/vmdtest"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -83,7 +86,7 @@ func checkStalled(t *testing.T, s *stack, v *vmd, a answer) {
 		t.Fatalf("answer = %v; want 504 agent_stalled with the sessionId (408: the watchdog is not wired, see agent/stall.go)", a)
 	}
 	// vmd answers once its sweep is done: nothing may be left by then.
-	if left, kids := s.marked(), descendants(v.pid()); len(left) > 0 || len(kids) > 0 {
+	if left, kids := s.marked(), vmdtest.Descendants(v.pid()); len(left) > 0 || len(kids) > 0 {
 		t.Errorf("when the 504 came: still running %q, below vmd %v", left, kids)
 	}
 	if !strings.Contains(v.logs(), "stall") {

@@ -1,3 +1,5 @@
+//go:build real
+
 package e2e
 
 import (
@@ -5,11 +7,11 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/vmd-dev/vmd/internal/testfs"
 	"github.com/vmd-dev/vmd/workspace"
 	"github.com/vmd-dev/vmd/workspace/gittest"
 )
@@ -159,7 +161,7 @@ func TestDiskGuard(t *testing.T) {
 	if err := os.Mkdir(ws, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	mountTmpfs(t, ws, "64m")
+	testfs.MountTmpfs(t, ws, "64m")
 	s.chown(ws)
 	v := s.start(t, false, "WORKSPACE_DIR="+ws, "WORK_DIR="+ws, "MIN_FREE_DISK_MB=32")
 
@@ -204,24 +206,4 @@ func (v *vmd) get(t *testing.T, path string) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
-}
-
-// mountTmpfs mounts a tmpfs of size (like "64m") on dir until the test
-// ends. It needs root: without it the test is skipped, or fails when
-// VMD_REQUIRE_REAL=1.
-func mountTmpfs(t *testing.T, dir, size string) {
-	t.Helper()
-	out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size+",mode=0755", "vmd-e2e-disk", dir).CombinedOutput()
-	if err != nil {
-		msg := "mount -t tmpfs (needs root): " + err.Error() + ": " + string(out)
-		if os.Getenv("VMD_REQUIRE_REAL") == "1" {
-			t.Fatal(msg + " (VMD_REQUIRE_REAL=1: not skipping)")
-		}
-		t.Skip(msg)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	})
 }

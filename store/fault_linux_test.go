@@ -9,30 +9,12 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vmd-dev/vmd/internal/testfs"
 )
 
-// smallFS mounts a tmpfs of size bytes on a fresh directory and unmounts it
-// at the end of t. It needs root; CI (VMD_REQUIRE_REAL=1) fails rather than
-// skips without it.
-func smallFS(t *testing.T, size string) string {
-	t.Helper()
-	dir := t.TempDir()
-	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size="+size); err != nil {
-		if os.Getenv("VMD_REQUIRE_REAL") != "" {
-			t.Fatalf("mount tmpfs on %s = %v; this test needs root", dir, err)
-		}
-		t.Skipf("mount tmpfs on %s = %v; this test needs root", dir, err)
-	}
-	t.Cleanup(func() {
-		if err := unix.Unmount(dir, 0); err != nil {
-			t.Errorf("unmount %s = %v", dir, err)
-		}
-	})
-	return dir
-}
-
 func TestDiskFull(t *testing.T) {
-	dir := smallFS(t, "256k")
+	dir := testfs.Tmpfs(t, "256k")
 	ballast := filepath.Join(dir, "ballast")
 	writeFile(t, ballast, make([]byte, 64<<10))
 	s, err := Open(context.Background(), filepath.Join(dir, "state"), Options{})
@@ -78,7 +60,7 @@ func TestDiskFull(t *testing.T) {
 // act here: Linux refuses to remount read-only while files are open for
 // writing, so TestDiskFull covers failures while running.
 func TestReadOnlyFileSystem(t *testing.T) {
-	dir := smallFS(t, "4m")
+	dir := testfs.Tmpfs(t, "4m")
 	s := open(t, dir)
 	fill(t, s, 3)
 	s.Close()

@@ -3,41 +3,19 @@ package workspace_test
 import (
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/vmd-dev/vmd/internal/testfs"
 	"github.com/vmd-dev/vmd/workspace"
 )
-
-// tmpfs mounts a tmpfs of size (mount's size=, like "8m") on a new
-// directory, unmounted when t ends. It needs root: without it the test is
-// skipped, or fails when VMD_REQUIRE_REAL=1 (CI runs as root).
-func tmpfs(t *testing.T, size string) string {
-	t.Helper()
-	dir := t.TempDir()
-	out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size+",mode=0755", "vmd-disk-test", dir).CombinedOutput()
-	if err != nil {
-		msg := "mount -t tmpfs (needs root): " + err.Error() + ": " + string(out)
-		if os.Getenv("VMD_REQUIRE_REAL") == "1" {
-			t.Fatal(msg + " (VMD_REQUIRE_REAL=1: not skipping)")
-		}
-		t.Skip(msg)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	})
-	return dir
-}
 
 // TestGuardTmpfs: a workspace on an 8 MiB tmpfs, the temp directory on
 // the same one, the images elsewhere; 4 MiB wanted free.
 func TestGuardTmpfs(t *testing.T) {
 	const mib = 1 << 20
-	ws := tmpfs(t, "8m")
+	ws := testfs.Tmpfs(t, "8m")
 	tmp := filepath.Join(ws, "tmp")
 	if err := os.Mkdir(tmp, 0o755); err != nil {
 		t.Fatal(err)

@@ -31,10 +31,9 @@ func main() {
 }
 
 func vmd(args []string, getenv func(string) string, environ []string, stderr io.Writer) int {
-	// Before anything else, so no SIGTERM finds vmd without a handler, and
-	// no broken log pipe kills it (see survivePipes).
+	// Before anything else, so no SIGTERM finds vmd without a handler.
 	signals := listenForSignals()
-	survivePipes()
+	survivePipes() // a closed log pipe must not kill vmd (SIGPIPE on fd 2)
 	cfg, code := loadConfig(args, getenv, stderr)
 	if cfg == nil {
 		return code
@@ -97,7 +96,7 @@ func serve(st *stack.Stack, ln net.Listener, signals signalListener, drain time.
 func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (*config.Config, int) {
 	flags := flag.NewFlagSet("vmd", flag.ContinueOnError)
 	flags.SetOutput(stderr)
-	configPath := flags.String("config", getenv("VM_CONFIG"), "`path` to vm.hcl (env VM_CONFIG); none for the built-in defaults")
+	configPath := flags.String("config", getenv(config.FileEnv), "`path` to vm.hcl (env VM_CONFIG); none for the built-in defaults")
 	showVersion := flags.Bool("version", false, "print the version and exit")
 	if err := flags.Parse(args); err != nil {
 		return nil, 2

@@ -130,9 +130,11 @@ func TestStartupErrors(t *testing.T) {
 		{"unknown attribute", nil, []string{"-config", typo},
 			[]string{`^vmd: ` + regexp.QuoteMeta(typo) + `:2:1: Unsupported argument: An argument named "prot" is not expected here\.$`}},
 		{"bad duration", []string{"VM_CONFIG=" + badDuration}, nil,
-			[]string{`^vmd: ` + regexp.QuoteMeta(badDuration) + `:2:19: Invalid duration: command_timeout = "five minutes" is not a duration.*$`}},
+			[]string{`^vmd: ` + regexp.QuoteMeta(badDuration) + `:2:19: Invalid duration: command_timeout: "five minutes" is not a duration.*$`}},
 		{"wrong type", nil, []string{"-config", badType},
 			[]string{`^vmd: ` + regexp.QuoteMeta(badType) + `:1:9: Unsuitable value type: .*$`}},
+		{"open without a token", []string{"HOST=0.0.0.0"}, nil,
+			[]string{`^vmd: api_token: not set while host "0.0.0.0" reaches beyond loopback, .* set ALLOW_UNAUTHENTICATED=true if nothing but you can reach it$`}},
 		{"missing config file", nil, []string{"-config", filepath.Join(dir, "nope.hcl")},
 			[]string{`^vmd: config file: open .*nope.hcl: no such file or directory .*$`}},
 	}

@@ -46,3 +46,32 @@ func Immutable(t testing.TB, dir string) {
 		}
 	})
 }
+
+// Tmpfs mounts a tmpfs of size (mount's size=, like "8m" or "256k") on a
+// new directory, unmounted when the test ends, and returns the directory: a
+// small file system to fill up.
+func Tmpfs(t testing.TB, size string) string {
+	t.Helper()
+	dir := t.TempDir()
+	MountTmpfs(t, dir, size)
+	return dir
+}
+
+// MountTmpfs mounts a tmpfs of size on dir until the test ends. Mounting
+// needs root: a normal user's test skips, saying so; root's fails if the
+// mount does (CI runs as root, so a disk-full test cannot pass there
+// without having run).
+func MountTmpfs(t testing.TB, dir, size string) {
+	t.Helper()
+	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size="+size+",mode=0755"); err != nil {
+		if os.Geteuid() != 0 {
+			t.Skipf("mounting a tmpfs needs root: %v", err)
+		}
+		t.Fatalf("mount tmpfs on %s: %v", dir, err)
+	}
+	t.Cleanup(func() {
+		if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
+			t.Errorf("unmount %s: %v", dir, err)
+		}
+	})
+}
