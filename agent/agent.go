@@ -41,6 +41,10 @@ type Options struct {
 	Timeout time.Duration
 	// MaxOutput is how much of the answer, and of other output, is kept.
 	MaxOutput int
+	// StallTimeout is how long the CLI may show no sign of life, no tool
+	// call open, before it is killed as stalled (see stall.go); zero or
+	// less never.
+	StallTimeout time.Duration
 	// VersionTimeout bounds one version probe (5 s); VersionRetry is how
 	// long a failed probe's answer stands (5 s). Zero is the default.
 	VersionTimeout, VersionRetry time.Duration
@@ -97,11 +101,13 @@ func (a *Agent) Start(req Request) (*Run, error) {
 		timeout = req.Timeout
 	}
 	c := newCapture(a.opts.MaxOutput, log, req.OnEvent, a.img)
+	c.tr.watch = newStallWatch(a.opts.StallTimeout, time.Now())
+	started := make(chan int, 1)
 	r := &Run{done: make(chan struct{})}
 	spec := supervisor.Spec{Args: a.argv(req.SessionID), Env: a.opts.Env, Dir: a.opts.Dir,
 		Stdin: []byte(req.Prompt), Timeout: timeout, Log: log,
 		Stdout: c.tr.fill, Stderr: c.stderr.fill,
-		OnStart: func(pid int) { r.pid.Store(int64(pid)); c.tr.pid = pid }}
+		OnStart: func(pid int) { r.pid.Store(int64(pid)); c.tr.pid = pid; started <- pid }}
 	bin, binErr := resolveBin(a.opts.Bin)
 	spec.Path = bin
 	if binErr != nil {
@@ -113,6 +119,8 @@ func (a *Agent) Start(req Request) (*Run, error) {
 		return nil, err
 	}
 	r.sup = sr
+	// Like the timeout, a stall stops the run through the supervisor's halt.
+	go c.tr.watch.guard(started, sr.Done(), sr.Stall, log)
 	go func() {
 		defer close(r.done)
 		res := sr.Wait()

@@ -19,6 +19,7 @@ const (
 	TimedOut   State = "timeout"
 	Cancelled  State = "cancelled"
 	Drained    State = "drained"
+	Stalled    State = "stalled" // the CLI hung and was killed (issue 11)
 )
 
 // stateOf is the state a command's outcome leaves it in.
@@ -34,6 +35,8 @@ func stateOf(o agent.Outcome) State {
 		return Cancelled
 	case agent.Drained:
 		return Drained
+	case agent.Stalled:
+		return Stalled
 	}
 	return Failed
 }

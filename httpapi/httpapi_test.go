@@ -50,6 +50,7 @@ type setup struct {
 	subBytes int      // commands.Options.SubscriberBytes
 	hosts    []string // Options.AllowedHosts
 	origins  []string // Options.AllowedOrigins
+	stall    time.Duration
 }
 
 // serve runs the stack and tears it down when the test ends.
@@ -61,7 +62,9 @@ func serve(t testing.TB, s setup) *server {
 	return &server{vmdtest.Start(t, vmdtest.Options{Bin: s.bin, Plain: s.plain, Env: s.env, Timeout: s.timeout,
 		Drain: s.drain, MaxBody: s.maxBody, MaxOutput: s.maxOut, KeepAlive: s.keep, Token: s.token, MCP: s.mcp,
 		Loopback: s.loopback, Commands: commands.Options{SubscriberBytes: s.subBytes},
-		Tweak: func(o *stack.Options) { o.API.AllowedHosts, o.API.AllowedOrigins = s.hosts, s.origins }})}
+		Tweak: func(o *stack.Options) {
+			o.API.AllowedHosts, o.API.AllowedOrigins, o.Agent.StallTimeout = s.hosts, s.origins, s.stall
+		}})}
 }
 
 // running waits until the running command has said text.

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -115,4 +116,39 @@ func TestCancelRacingEnd(t *testing.T) {
 		}
 	}
 	t.Logf("DELETE stopped the command in %d rounds; it had ended by itself in %d", cancelled, ended)
+}
+
+// The stall watchdog (issue 11): a CLI that prints nothing, reads and
+// writes nothing and has no tool call open for stall_timeout is killed
+// and answered 504 agent_stalled with its partial text and session, and
+// counted; a tool call that runs longer than that is left alone.
+func TestStall(t *testing.T) {
+	s := serve(t, setup{stall: 500 * time.Millisecond, timeout: time.Minute})
+	got := s.do(t, "POST", "/command", `{"text":"say partial\nescape\nsleep 1h"}`)
+	fields := fieldsOf(t, got.body)
+	text, _ := fields["text"].(string)
+	if got.status != 504 || fields["error"] != "agent_stalled" || !strings.HasPrefix(text, "partial\n") || fields["sessionId"] == nil {
+		t.Errorf("a stalled command = %d %s; want 504 agent_stalled with the partial text and the session", got.status, got.body)
+	}
+	if s.Supervisor.Busy() {
+		t.Error("the slot is still taken after the 504")
+	}
+	for _, pid := range pidsIn(text, "escaped") {
+		if syscall.Kill(pid, 0) == nil {
+			t.Errorf("escaped process %d survives the stall", pid)
+		}
+	}
+	if !s.Log.Logged("claude stalled: no output, no tool call open and no I/O; killing it") {
+		t.Error("vmd's log says nothing of the stall")
+	}
+	if got := s.do(t, "GET", "/status", ""); !strings.Contains(got.body, `"stalled":1`) {
+		t.Errorf("status = %s; want one stalled command", got.body)
+	}
+	if got := s.do(t, "GET", "/metrics", ""); !strings.Contains(got.body, "\nvmd_commands_total{outcome=\"stalled\"} 1\n") {
+		t.Errorf("metrics lack one stalled command:\n%s", got.body)
+	}
+	got = s.do(t, "POST", "/command", `{"text":"say building\nslow-tool 2s\nsay built"}`)
+	if fields := fieldsOf(t, got.body); got.status != 200 || fields["text"] != "building\nbuilt\n" {
+		t.Errorf("a tool call of 2s under a stall timeout of 500ms = %d %s; want 200, not killed", got.status, got.body)
+	}
 }

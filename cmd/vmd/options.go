@@ -20,7 +20,7 @@ func options(cfg *config.Config, environ []string) (stack.Options, error) {
 		ImagesDir: cfg.ImagesDir,
 		ImageTTL:  cfg.ImageTTL,
 		Agent: agent.Options{Bin: cfg.ClaudeBin, Args: cfg.ClaudeArgs, Env: environ, Dir: cfg.WorkDir,
-			Timeout: cfg.CommandTimeout, MaxOutput: cfg.MaxOutput},
+			Timeout: cfg.CommandTimeout, MaxOutput: cfg.MaxOutput, StallTimeout: cfg.StallTimeout},
 		MCPConfig: mcpConfig,
 		DropEnv:   config.EnvVars,
 		Commands:  commands.Options{},
