@@ -79,10 +79,10 @@ COPY --chown=root:root --chmod=0644 vm.hcl .mcp.json /etc/vmd/
 # and builds, on a volume so that clones and uncommitted work survive a new
 # container (docker-compose.yml names it; Fly mounts one, see fly.toml).
 # ~/.claude holds the CLI's sessions, filed by working directory: compose
-# mounts a volume there too. Both made here so that a new volume starts out
-# node's.
-RUN mkdir -p /workspace /home/node/.claude \
- && chown node:node /workspace /home/node/.claude \
+# mounts a volume there too, and on ~/.vmd, vmd's command store (STATE_DIR).
+# All made here so that a new volume starts out node's.
+RUN mkdir -p /workspace /home/node/.claude /home/node/.vmd \
+ && chown node:node /workspace /home/node/.claude /home/node/.vmd \
  && vmd -version
 # Without a volume of its own, docker run makes an anonymous one per
 # container (docker rm -v removes it).
@@ -103,8 +103,13 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
 # vmd itself is PID 1 (no tini): it reaps every orphan itself. Its settings:
 # /etc/vmd/vm.hcl, then the environment (VM_CONFIG names another file).
 # WORKSPACE_DIR is the CLI's working directory (vmd's own, WORKDIR, too).
+# HOST: every interface, for the port to be published at all (vm.hcl's
+# default is loopback). Without API_TOKEN vmd then refuses to start unless
+# ALLOW_UNAUTHENTICATED=true says only you can reach the port, as
+# .env.example does for compose, which publishes on the host's loopback.
 ENV VM_CONFIG=/etc/vmd/vm.hcl \
     MCP_CONFIG=/etc/vmd/.mcp.json \
-    WORKSPACE_DIR=/workspace
+    WORKSPACE_DIR=/workspace \
+    HOST=0.0.0.0
 ENTRYPOINT ["/usr/local/bin/vmd"]
 CMD []

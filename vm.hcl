@@ -128,9 +128,10 @@ git_author_name = "Claude"
 # reason). Env: VMD_GIT_AUTHOR_EMAIL.
 git_author_email = "noreply@anthropic.com"
 
-# Hosts git may send GITHUB_TOKEN to (over https), read from the environment
-# when git asks; never written to disk. Env: GIT_CREDENTIAL_HOSTS
-# (comma-separated).
+# Hosts git may send GITHUB_TOKEN to, read from the environment when git
+# asks; never written to disk. A host name (git.example.com) is https; a URL
+# prefix with its scheme (http://10.0.0.5:3000) names another, in the clear
+# for http. Env: GIT_CREDENTIAL_HOSTS (comma-separated).
 git_credential_hosts = ["github.com"]
 
 # When the workspace, images or temp filesystem has less free space than

@@ -1,10 +1,16 @@
 // Package commands runs one command end to end for any transport: it takes
 // the agent's slot, gives the command an id and a record, fans its events
 // out to subscribers through byte-bounded queues, and holds its result.
-// Records are kept in memory for now; a durable store comes next.
+// With a store, every command is a record there, created before the CLI
+// starts, its events appended in order and its answer kept once it ends; a
+// request's idempotency key finds its command again, running or ended.
 package commands
 
 import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -13,6 +19,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/vmd-dev/vmd/agent"
+	"github.com/vmd-dev/vmd/store"
+	"github.com/vmd-dev/vmd/workspace"
 )
 
 const (
@@ -20,40 +28,72 @@ const (
 	defaultSubscriberBytes = 1 << 20
 	// defaultRecordBytes bounds the events a record keeps.
 	defaultRecordBytes = 4 << 20
-	// defaultKeep is how many records are kept in memory.
-	defaultKeep = 100
 	// settleDelay is how long after a command vmd returns freed memory.
 	settleDelay = time.Second
 )
 
 var (
-	// ErrBusy is returned by Start while another command runs.
+	// ErrBusy is returned by Submit while another command runs.
 	ErrBusy = agent.ErrBusy
-	// ErrDraining is returned by Start once vmd is stopping.
+	// ErrDraining is returned by Submit once vmd is stopping.
 	ErrDraining = agent.ErrDraining
+	// ErrKeyReused is returned by Submit for a request whose idempotency
+	// key an earlier request with another body holds.
+	ErrKeyReused = errors.New("idempotency key already used by another request")
+	// ErrNotFound: no command with that id.
+	ErrNotFound = store.ErrNotFound
 )
 
-// Options bound what commands keep; zero values are the defaults.
+// Options shape the service; zero values are the defaults.
 type Options struct {
 	// SubscriberBytes bounds the events one subscriber has not read yet.
 	SubscriberBytes int
-	// RecordBytes bounds the events one record keeps.
+	// RecordBytes bounds the events one record keeps, in memory and in the
+	// store (main sets max_output).
 	RecordBytes int
 	// Keep is how many records are kept.
 	Keep int
+	// Disk, if set, is asked before each command whether the disks have
+	// room for it; a running command is never checked again.
+	Disk *workspace.Guard
+	// Store keeps the records. Nil keeps nothing past the running command:
+	// no idempotency across commands, no history (this package's tests).
+	Store *store.Store
+	// Render makes an ended record's answer: its HTTP status and the exact
+	// body the synchronous call answers (httpapi's one table). Nil answers
+	// nothing.
+	Render func(Record) (status int, body []byte)
+	// Webhook, when set, turns completion webhooks on: Finish queues one
+	// with each ended record, and Webhook (the sender's Notify) is called
+	// after it.
+	Webhook func()
+	// Machine names this machine in records; empty is store.Machine().
+	Machine string
 }
+
+// StorageError refuses a command for want of disk space: Err names the
+// filesystem and what it has left.
+type StorageError struct{ Err error }
+
+func (e *StorageError) Error() string { return fmt.Sprintf("insufficient storage: %v", e.Err) }
+
+// Unwrap is the guard's error.
+func (e *StorageError) Unwrap() error { return e.Err }
 
 // Service runs commands through the agent, one at a time.
 type Service struct {
 	agent *agent.Agent
 	log   hclog.Logger
 	opts  Options
-	store *memory
+	st    *store.Store // nil: nothing kept
+
+	submitMu sync.Mutex // serialises Submit: a key is looked up and taken at once
 
 	mu  sync.Mutex // guards cur
 	cur *Command
 
-	settle *time.Timer // returns freed memory to the OS after commands
+	ending sync.WaitGroup // commands still writing their end
+	settle *time.Timer    // returns freed memory to the OS after commands
 }
 
 // New makes a service over an agent.
@@ -64,8 +104,11 @@ func New(a *agent.Agent, log hclog.Logger, opts Options) *Service {
 	if opts.RecordBytes <= 0 {
 		opts.RecordBytes = defaultRecordBytes
 	}
-	if opts.Keep <= 0 {
-		opts.Keep = defaultKeep
+	if opts.Render == nil {
+		opts.Render = func(Record) (int, []byte) { return 0, nil }
+	}
+	if opts.Machine == "" {
+		opts.Machine = store.Machine()
 	}
 	// A second after the last command, hand the memory it freed back to the
 	// OS: vmd idles most of its life, and resident memory is what a small VM
@@ -73,7 +116,7 @@ func New(a *agent.Agent, log hclog.Logger, opts Options) *Service {
 	// collection, not one each.
 	settle := time.AfterFunc(time.Hour, debug.FreeOSMemory)
 	settle.Stop()
-	return &Service{agent: a, log: log, opts: opts, store: newMemory(opts.Keep), settle: settle}
+	return &Service{agent: a, log: log, opts: opts, st: opts.Store, settle: settle}
 }
 
 // Request is one command.
@@ -84,145 +127,141 @@ type Request struct {
 	SessionID string
 	// Timeout bounds the command; zero is the agent's default.
 	Timeout time.Duration
+	// Key is the request's idempotency key, or "": a second request with
+	// the same key and BodyHash gets the same command.
+	Key      string
+	BodyHash []byte
 	// Log is the request's logger; nil is the service's.
 	Log hclog.Logger
 }
 
-// Command is one command the service has taken.
-type Command struct {
-	svc  *Service
-	run  *agent.Run
-	max  int
-	done chan struct{}
-
-	mu   sync.Mutex // guards rec and subs
-	rec  Record
-	subs []*Subscription
+// Submission is what Submit made of a request.
+type Submission struct {
+	// Command runs the request: a new one, or, for a key whose command
+	// still runs, that one (then Attached is set).
+	Command  *Command
+	Attached bool
+	// Ended is, for a key whose command has ended, its stored record: its
+	// Status and Body are the answer to give again. Command is nil then.
+	Ended *store.Record
 }
 
-// Start takes the slot and starts the command. It returns ErrBusy at once
-// while another command runs and ErrDraining once vmd is stopping.
+// Start submits a request without a key and returns its new command.
 func (s *Service) Start(req Request) (*Command, error) {
+	req.Key = ""
+	sub, err := s.Submit(req)
+	return sub.Command, err
+}
+
+// Submit finds the command of req's key, or starts a new one: it returns
+// ErrKeyReused for a key held by another body, a *StorageError when a disk
+// runs low, ErrBusy at once while another command runs and ErrDraining
+// once vmd is stopping.
+func (s *Service) Submit(req Request) (Submission, error) {
+	s.submitMu.Lock()
+	defer s.submitMu.Unlock()
+	if req.Key != "" {
+		if sub, ok, err := s.byKey(req); ok || err != nil {
+			return sub, err // a retry gets its command's answer, disk low or not
+		}
+	}
+	// Before the slot, so a full disk is said as such, busy or not.
+	if s.opts.Disk != nil {
+		if err := s.opts.Disk.Check(); err != nil {
+			return Submission{}, &StorageError{Err: err}
+		}
+	}
+	if s.Busy() {
+		return Submission{}, ErrBusy
+	}
 	id, err := uuid.NewV7()
 	if err != nil {
-		return nil, err
+		return Submission{}, err
 	}
 	log := req.Log
 	if log == nil {
 		log = s.log
 	}
-	log = log.With("command_id", id.String())
-	c := &Command{svc: s, max: s.opts.RecordBytes, done: make(chan struct{}),
+	c := &Command{svc: s, max: s.opts.RecordBytes, done: make(chan struct{}), hash: req.BodyHash,
+		log: log.With("command_id", id.String()),
 		rec: Record{ID: id.String(), State: Running, Created: time.Now(), PromptLength: len(req.Prompt),
-			Resume: req.SessionID, SessionID: req.SessionID}}
+			Resume: req.SessionID, SessionID: req.SessionID, IdempotencyKey: req.Key}}
+	if old, created := s.create(c); !created {
+		return s.answerKey(old, req.BodyHash)
+	}
+	if err := s.start(c, req); err != nil {
+		return Submission{}, err
+	}
+	return Submission{Command: c}, nil
+}
+
+// byKey finds the command holding req's key: the running one, or a stored
+// one. ok is false when no command holds it (or the store cannot say:
+// the request then runs, since a store fault never fails a request).
+func (s *Service) byKey(req Request) (Submission, bool, error) {
+	s.mu.Lock()
+	c := s.cur
+	s.mu.Unlock()
+	if c != nil && c.rec.IdempotencyKey == req.Key {
+		if !bytes.Equal(c.hash, req.BodyHash) {
+			return Submission{}, true, ErrKeyReused
+		}
+		return Submission{Command: c, Attached: true}, true, nil
+	}
+	if s.st == nil {
+		return Submission{}, false, nil
+	}
+	rec, err := s.st.ByKey(context.Background(), req.Key)
+	if errors.Is(err, store.ErrNotFound) {
+		return Submission{}, false, nil
+	}
+	if err != nil {
+		s.log.Error("cannot look up an idempotency key; running the request", "error", err)
+		return Submission{}, false, nil
+	}
+	sub, err := s.answerKey(rec, req.BodyHash)
+	return sub, true, err
+}
+
+// answerKey answers a request whose key a stored record holds.
+func (s *Service) answerKey(rec store.Record, hash []byte) (Submission, error) {
+	if !bytes.Equal(rec.BodyHash, hash) {
+		return Submission{}, ErrKeyReused
+	}
+	return Submission{Ended: &rec}, nil
+}
+
+// start takes the slot and starts the CLI. A record already created for a
+// command that could not start (vmd began draining meanwhile) is ended
+// with the answer such a command gets.
+func (s *Service) start(c *Command, req Request) error {
 	// The slot and cur change together: whoever sees one sees the other.
 	s.mu.Lock()
 	run, err := s.agent.Start(agent.Request{Prompt: req.Prompt, SessionID: req.SessionID, Timeout: req.Timeout,
-		Log: log, OnEvent: c.event})
+		Log: c.log, OnEvent: c.event})
 	if err != nil {
 		s.mu.Unlock()
-		return nil, err
+		if c.journal != nil {
+			outcome := agent.StartFailed
+			if errors.Is(err, ErrDraining) {
+				outcome = agent.Drained
+			}
+			c.end(&agent.Result{Outcome: outcome, Message: err.Error(), ExitCode: -1})
+		}
+		return err
 	}
 	c.mu.Lock()
 	c.run, c.rec.Started = run, time.Now()
+	started, session := c.rec.Started, c.rec.SessionID
 	c.mu.Unlock()
 	s.cur = c
 	s.mu.Unlock()
-	s.store.save(c.Record())
+	if c.journal != nil {
+		c.journal.started(started, session)
+	}
+	s.ending.Add(1)
 	go c.finish(run)
-	return c, nil
-}
-
-// finish records the end of the command and frees its place.
-func (c *Command) finish(run *agent.Run) {
-	res := run.Wait()
-	c.mu.Lock()
-	c.rec.Result, c.rec.State, c.rec.Ended = res, stateOf(res.Outcome), time.Now()
-	c.rec.Pid = res.Pid
-	if res.SessionID != "" {
-		c.rec.SessionID = res.SessionID
-	}
-	c.subs = nil
-	c.mu.Unlock()
-	s := c.svc
-	s.store.save(c.Record())
-	s.mu.Lock()
-	if s.cur == c {
-		s.cur = nil
-	}
-	s.mu.Unlock()
-	s.settle.Reset(settleDelay)
-	close(c.done)
-}
-
-// event records an event of the agent's and hands it to the subscribers.
-func (c *Command) event(ev agent.Event) {
-	e := fromAgent(ev)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if e.Kind == EventStart && e.SessionID != "" {
-		c.rec.SessionID = e.SessionID
-	}
-	if used := eventsSize(c.rec.Events); c.rec.EventsDropped == 0 && used+e.size() <= c.max {
-		c.rec.Events = append(c.rec.Events, e)
-	} else {
-		c.rec.EventsDropped++
-	}
-	for _, s := range c.subs {
-		s.push(e)
-	}
-}
-
-func eventsSize(evs []Event) int {
-	n := 0
-	for _, e := range evs {
-		n += e.size()
-	}
-	return n
-}
-
-// ID is the command's id.
-func (c *Command) ID() string { return c.rec.ID }
-
-// Subscribe returns a subscription that gets the command's events so far,
-// then the rest as they come, up to the service's byte bound.
-func (c *Command) Subscribe() *Subscription {
-	s := newSubscription(c.svc.opts.SubscriberBytes)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, e := range c.rec.Events {
-		s.push(e)
-	}
-	if c.rec.Result == nil {
-		c.subs = append(c.subs, s)
-	}
-	return s
-}
-
-// Done is closed when the command is over: its record is final and the
-// slot free.
-func (c *Command) Done() <-chan struct{} { return c.done }
-
-// Wait waits for the command to end and returns its final record.
-func (c *Command) Wait() Record {
-	<-c.done
-	return c.Record()
-}
-
-// Cancel stops the command if it still runs; it does not wait. It reports
-// whether it stopped it: then, and only then, the command ends cancelled.
-func (c *Command) Cancel() bool { return c.run.Cancel() }
-
-// Record is a copy of the command's record as it is now.
-func (c *Command) Record() Record {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	r := c.rec
-	r.Events = append([]Event(nil), r.Events...)
-	if r.Pid == 0 && c.run != nil {
-		r.Pid = c.run.Pid()
-	}
-	return r
+	return nil
 }
 
 // Current is the record of the command running now, if there is one.
@@ -236,8 +275,15 @@ func (s *Service) Current() (Record, bool) {
 	return c.Record(), true
 }
 
-// Get returns a command's record by id, while the service keeps it.
-func (s *Service) Get(id string) (Record, bool) { return s.store.get(id) }
+// Live returns the running command if it has that id.
+func (s *Service) Live(id string) (*Command, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cur != nil && s.cur.rec.ID == id {
+		return s.cur, true
+	}
+	return nil, false
+}
 
 // Cancel stops the running command and returns once it is over, with its
 // record as it was when cancelled; false if none was running, or if it
@@ -263,6 +309,11 @@ func (s *Service) Cancel() (Record, bool) {
 
 // Busy reports whether a command is running.
 func (s *Service) Busy() bool {
-	_, ok := s.Current()
-	return ok
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cur != nil
 }
+
+// Wait returns once every command has written its end: call it after the
+// supervisor is done and before the store closes.
+func (s *Service) Wait() { s.ending.Wait() }

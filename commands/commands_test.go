@@ -1,6 +1,7 @@
 package commands_test
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -34,8 +35,8 @@ func TestRecord(t *testing.T) {
 	if got := strings.Join(kinds, ","); !strings.HasPrefix(got, "start,message") {
 		t.Errorf("record events = %s; want start, then messages", got)
 	}
-	if got, ok := s.Commands.Get(rec.ID); !ok || got.State != commands.Succeeded {
-		t.Errorf("Get(%s) = %+v, %v; want the record", rec.ID, got, ok)
+	if got, err := s.Commands.Get(context.Background(), rec.ID); err != nil || got.State != commands.Succeeded {
+		t.Errorf("Get(%s) = %+v, %v; want the record", rec.ID, got, err)
 	}
 	second, err := s.Commands.Start(commands.Request{Prompt: "exit 2"})
 	if err != nil {
@@ -85,5 +86,19 @@ func TestBusyAndCancel(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(texts, ""), "started") {
 		t.Errorf("subscriber saw %q; want the message from before it subscribed too", texts)
+	}
+}
+
+// With a disk below min_free_disk, Start refuses before taking the slot,
+// with a *StorageError naming the filesystem.
+func TestDiskLow(t *testing.T) {
+	s := vmdtest.Start(t, vmdtest.Options{Bin: fake, MinFreeDisk: 1 << 60}) // no disk has an EiB free
+	c, err := s.Commands.Start(commands.Request{Prompt: "say hi"})
+	var storage *commands.StorageError
+	if c != nil || !errors.As(err, &storage) || !strings.Contains(err.Error(), "low disk space on the workspace") {
+		t.Fatalf("Start with the disk low = %v, %v; want a *StorageError naming the workspace", c, err)
+	}
+	if s.Commands.Busy() || s.Supervisor.Stats().Busy {
+		t.Error("the slot was taken by a refused command")
 	}
 }

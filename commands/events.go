@@ -1,9 +1,11 @@
 package commands
 
 import (
+	"encoding/json"
 	"sync"
 
 	"github.com/vmd-dev/vmd/agent"
+	"github.com/vmd-dev/vmd/store"
 )
 
 // EventKind tells events apart.
@@ -22,19 +24,33 @@ const (
 	EventDropped
 )
 
+// kindNames are the events' types as the store keeps them.
+var kindNames = [...]string{EventStart: "start", EventMessage: "message", EventImage: "image", EventDropped: "dropped"}
+
+// String is the event's type as stored: start, message, image, dropped.
+func (k EventKind) String() string {
+	if int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return "unknown"
+}
+
 // Event is progress of a command, for a live view and for its record.
 type Event struct {
-	Kind EventKind
+	Kind EventKind `json:"-"`
+	// Seq numbers the command's events 1, 2, ... in order; 0 for an
+	// EventDropped, which stands for events, not one of them.
+	Seq int64 `json:"-"`
 	// Pid and SessionID (when known) come with EventStart.
-	Pid       int
-	SessionID string
+	Pid       int    `json:"pid,omitempty"`
+	SessionID string `json:"sessionId,omitempty"`
 	// Text and Tools (names of the tools called) come with EventMessage.
-	Text  string
-	Tools []string
+	Text  string   `json:"text,omitempty"`
+	Tools []string `json:"tools,omitempty"`
 	// Image is the file name of an EventImage.
-	Image string
+	Image string `json:"image,omitempty"`
 	// Dropped counts the events an EventDropped stands for.
-	Dropped int
+	Dropped int `json:"dropped,omitempty"`
 }
 
 // eventOverhead is what an event costs beside its strings.
@@ -60,6 +76,30 @@ func fromAgent(ev agent.Event) Event {
 		e.Kind = EventImage
 	}
 	return e
+}
+
+// toStore is the event as the store keeps it: its type, and its members
+// as JSON.
+func (e Event) toStore() store.Event {
+	data, _ := json.Marshal(e) // strings and ints: cannot fail
+	return store.Event{Seq: e.Seq, Type: e.Kind.String(), Data: data}
+}
+
+// fromStore reads back what toStore wrote; an event of a type this vmd
+// does not know is skipped.
+func fromStore(se store.Event) (Event, bool) {
+	var e Event
+	for k, name := range kindNames {
+		if name == se.Type {
+			e.Kind = EventKind(k)
+			if json.Unmarshal(se.Data, &e) != nil {
+				return Event{}, false
+			}
+			e.Seq = se.Seq
+			return e, true
+		}
+	}
+	return Event{}, false
 }
 
 // Subscription is one reader of a command's events. Its queue is bounded

@@ -1,25 +1,27 @@
 package commands
 
 import (
-	"sync"
 	"time"
 
 	"github.com/vmd-dev/vmd/agent"
+	"github.com/vmd-dev/vmd/store"
 )
 
-// State is where a command is in its life, as its record says.
-type State string
+// State is where a command is in its life, as its record says. The names
+// are the store's: a record reads the same live and stored.
+type State = store.State
 
 // The states of a command.
 const (
-	Running    State = "running"
-	Succeeded  State = "succeeded"
-	AgentError State = "agent_error"
-	Failed     State = "failed" // crashed, could not start, or no such session
-	TimedOut   State = "timeout"
-	Cancelled  State = "cancelled"
-	Drained    State = "drained"
-	Stalled    State = "stalled" // the CLI hung and was killed (issue 11)
+	Running     = store.Running
+	Succeeded   = store.Succeeded
+	AgentError  = store.AgentError
+	Failed      = store.Failed // crashed, could not start, or no such session
+	TimedOut    = store.Timeout
+	Cancelled   = store.Cancelled
+	Drained     = store.Drained
+	Interrupted = store.Interrupted // vmd stopped without ending it (killed, restarted)
+	Stalled     = store.Stalled     // the CLI hung and was killed (issue 11)
 )
 
 // stateOf is the state a command's outcome leaves it in.
@@ -41,8 +43,8 @@ func stateOf(o agent.Outcome) State {
 	return Failed
 }
 
-// Record is a command as a store keeps it: what was asked, what happened,
-// in order, and how it ended.
+// Record is a command as the service holds it while it runs: what was
+// asked, what happened, in order, and how it ended.
 type Record struct {
 	// ID names the command; IDs sort in the order commands were made.
 	ID    string
@@ -56,44 +58,26 @@ type Record struct {
 	Resume string
 	// SessionID is the session the command runs in, once known.
 	SessionID string
+	// IdempotencyKey is the request's Idempotency-Key, or "".
+	IdempotencyKey string
 	// Pid is the CLI's, once started.
 	Pid int
 	// Events are the command's events in order, up to a byte bound;
 	// EventsDropped counts those past it.
 	Events        []Event
 	EventsDropped int
-	// Result is how the command ended; nil while it runs.
+	// Result is how the command ended; nil while it runs. For a command
+	// found interrupted at start-up it holds the partial text alone.
 	Result *agent.Result
+	// Status and Body are the answer Options.Render made of the ended
+	// record: what the synchronous call answers, stored with the record.
+	Status int
+	Body   []byte
 }
 
-// memory keeps the latest records in memory: the seam where a durable store
-// will go.
-type memory struct {
-	mu    sync.Mutex
-	max   int
-	order []string
-	byID  map[string]Record
-}
-
-func newMemory(max int) *memory { return &memory{max: max, byID: map[string]Record{}} }
-
-// save keeps r, replacing the record of the same id; the oldest go first.
-func (m *memory) save(r Record) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if _, ok := m.byID[r.ID]; !ok {
-		m.order = append(m.order, r.ID)
-	}
-	m.byID[r.ID] = r
-	for len(m.order) > m.max {
-		delete(m.byID, m.order[0])
-		m.order = m.order[1:]
-	}
-}
-
-func (m *memory) get(id string) (Record, bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	r, ok := m.byID[id]
-	return r, ok
+// stored is the record as the store would hold it now.
+func (r Record) stored(machine string, hash []byte) store.Record {
+	return store.Record{ID: r.ID, State: r.State, CreatedAt: r.Created, StartedAt: r.Started, EndedAt: r.Ended,
+		PromptLen: r.PromptLength, SessionID: r.SessionID, IdempotencyKey: r.IdempotencyKey, BodyHash: hash,
+		Machine: machine, Status: r.Status, Body: r.Body}
 }

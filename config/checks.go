@@ -167,6 +167,26 @@ func checkHosts(hosts []string) error {
 	return nil
 }
 
+// checkGitHosts accepts what git matches credentials against: a host name
+// with an optional port (https), or a URL prefix with its scheme, for a
+// server that is not https (a local one in tests).
+func checkGitHosts(hosts []string) error {
+	for _, h := range hosts {
+		if !strings.Contains(h, "://") {
+			if err := checkHosts([]string{h}); err != nil {
+				return err
+			}
+			continue
+		}
+		u, err := url.Parse(h)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
+			u.RawQuery != "" || u.Fragment != "" || strings.ContainsAny(h, " \t\"\\") {
+			return fmt.Errorf("%q is neither a host name (git.example.com, git.example.com:8443) nor an http(s) URL without user or query", h)
+		}
+	}
+	return nil
+}
+
 // checkOrigins accepts browser origins: scheme://host[:port], no path.
 func checkOrigins(origins []string) error {
 	for _, o := range origins {

@@ -54,6 +54,7 @@ func TestErrors(t *testing.T) {
 		{"api token", "", []string{"API_TOKEN", "has space"}, []string{`^api_token: must be printable ASCII without spaces or control characters`}},
 		{"hosts", "", []string{"ALLOWED_HOSTS", "ok.example,https://relay.example", "GIT_CREDENTIAL_HOSTS", "github.com/org"},
 			[]string{`^allowed_hosts: "https://relay.example" is not a host name (write example.com or example.com:8080, no scheme or path)`, `^git_credential_hosts: "github.com/org" is not a host name`}},
+		{"git host URL", "", []string{"GIT_CREDENTIAL_HOSTS", "ftp://git.example"}, []string{`^git_credential_hosts: "ftp://git.example" is neither a host name`}},
 		{"host with user", "allowed_hosts = [\"me@relay.example\"]\n", nil, []string{`vm.hcl:1:17: allowed_hosts: "me@relay.example" is not a host name`}},
 		{"origins", "", []string{"ALLOWED_ORIGINS", "https://ok.example,https://relay.example/path"}, []string{`^allowed_origins: "https://relay.example/path" is not an origin (write https://example.com or http://localhost:5173, no path)`}},
 		{"origin without scheme", "allowed_origins = [\"relay.example\"]\n", nil, []string{`allowed_origins: "relay.example" is not an origin`}},

@@ -105,6 +105,12 @@ func (c *Config) startWarnings(getenv func(string) string) []Warning {
 		warn("stall_timeout is not below command_timeout: a stalled command times out before it is caught as stalled",
 			"stall_timeout", c.StallTimeout, "command_timeout", c.CommandTimeout, "fix", "set stall_timeout below command_timeout, or to 0 to disable it")
 	}
+	// Not a setting (the CLI's environment keeps it, for git's credential
+	// helper and gh), but without it the workspace cannot push.
+	if getenv("GITHUB_TOKEN") == "" {
+		warn("no GITHUB_TOKEN: git and gh in the workspace cannot push or open pull requests",
+			"fix", "set GITHUB_TOKEN to a token allowed to push to the repositories the agent works on")
+	}
 	if _, err := exec.LookPath(c.ClaudeBin); err != nil {
 		warn("claude not found; commands will fail until it is installed", "claude_bin", c.ClaudeBin, "error", err,
 			"fix", "install the Claude Code CLI, or set CLAUDE_BIN to its path")

@@ -59,7 +59,7 @@ func TestEverySetting(t *testing.T) {
 		{"webhook_secret", `"` + secret24 + `"`, secret32, secret24, secret32, []string{"WEBHOOK_URL", "https://a.example/hook"}},
 		{"git_author_name", `"Ada Lovelace"`, "Grace", "Ada Lovelace", "Grace", nil},
 		{"git_author_email", `"ada@example.com"`, "grace@example.com", "ada@example.com", "grace@example.com", nil},
-		{"git_credential_hosts", `["github.com", "git.example:8443"]`, "gitlab.com", []string{"github.com", "git.example:8443"}, []string{"gitlab.com"}, nil},
+		{"git_credential_hosts", `["github.com", "git.example:8443"]`, "gitlab.com,http://127.0.0.1:8080", []string{"github.com", "git.example:8443"}, []string{"gitlab.com", "http://127.0.0.1:8080"}, nil},
 		{"min_free_disk", `"512MiB"`, "2048", int64(512 << 20), int64(2 << 30), nil},
 		{"log_level", `"debug"`, "warn", "debug", "warn", nil},
 		{"log_format", `"json"`, "text", "json", "text", nil},

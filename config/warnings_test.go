@@ -31,6 +31,8 @@ func TestWarnings(t *testing.T) {
 		{"no stall watchdog", false, []string{"STALL_TIMEOUT_MS", "0", "COMMAND_TIMEOUT_MS", "1"}, nil},
 		{"no claude", false, []string{"CLAUDE_BIN", "/no/such/claude"}, []string{"claude not found; commands will fail until it is installed"}},
 		{"old variable", false, []string{"WORK_DIR", "/"}, []string{"deprecated setting name"}},
+		{"no GitHub token", false, []string{"GITHUB_TOKEN", ""},
+			[]string{"no GITHUB_TOKEN: git and gh in the workspace cannot push or open pull requests"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -44,7 +46,7 @@ func TestWarnings(t *testing.T) {
 			if tt.name == "root without the flag" {
 				path = writeFile(t, `claude_args = ["-p"]`+"\n")
 			}
-			c, err := Load(path, env(append([]string{"CLAUDE_BIN", "/bin/true"}, tt.env...)...))
+			c, err := Load(path, env(append([]string{"CLAUDE_BIN", "/bin/true", "GITHUB_TOKEN", "ghp_test"}, tt.env...)...))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -280,10 +280,10 @@ func TestAPIDocCheckCatchesDrift(t *testing.T) {
 	}, {
 		name: "route added to openapi.json",
 		openapi: withSpec(func(p map[string]any) {
-			p["/commands/{id}"] = map[string]any{"get": map[string]any{"responses": map[string]any{"200": map[string]any{}}}}
+			p["/jobs/{id}"] = map[string]any{"get": map[string]any{"responses": map[string]any{"200": map[string]any{}}}}
 		}),
 		md:   md,
-		want: "GET /commands/{id} is in openapi.json but has no",
+		want: "GET /jobs/{id} is in openapi.json but has no",
 	}, {
 		name: "status added to openapi.json",
 		openapi: withSpec(func(p map[string]any) {
@@ -317,8 +317,8 @@ func TestAPIDocCheckCatchesDrift(t *testing.T) {
 	}, {
 		name:    "unknown route named in api.md prose",
 		openapi: openapi,
-		md:      md + "\nSee `GET /commands/abc`.\n",
-		want:    "api.md names `GET /commands/abc`",
+		md:      md + "\nSee `GET /jobs/abc`.\n",
+		want:    "api.md names `GET /jobs/abc`",
 	}, {
 		name:    "unknown route named in another document",
 		openapi: openapi,

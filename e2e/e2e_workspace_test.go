@@ -9,10 +9,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/vmd-dev/vmd/internal/testfs"
-	"github.com/vmd-dev/vmd/workspace"
 	"github.com/vmd-dev/vmd/workspace/gittest"
 )
 
@@ -36,25 +36,14 @@ func newGitStack(t *testing.T, token string) *gitStack {
 	s := newStack(t)
 	srv := gittest.New(t, token)
 	gs := &gitStack{stack: s, srv: srv, repo: srv.NewRepo(t, "app")}
-	// The settings vmd will read (issue 12). Until vmd writes the git
-	// configuration itself, the test writes it as vmd will and hands its
-	// variables to vmd, which passes its environment on to the CLI; once
-	// vmd does, its own GIT_CONFIG_GLOBAL replaces this one, made from
-	// the same settings.
+	// The settings vmd reads: it writes the git configuration from them
+	// (under state_dir, $HOME/.vmd) and hands it to the CLI.
 	gs.env = []string{
 		"WORKSPACE_DIR=" + filepath.Join(s.dir, "work"),
 		"VMD_GIT_AUTHOR_NAME=" + agentName,
 		"VMD_GIT_AUTHOR_EMAIL=" + agentEmail,
 		"GIT_CREDENTIAL_HOSTS=" + srv.URL,
 	}
-	g, err := workspace.WriteGit(workspace.GitOptions{
-		Dir: filepath.Join(s.dir, "state", "git"), AuthorName: agentName, AuthorEmail: agentEmail,
-		CredentialHosts: []string{srv.URL},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	gs.env = g.Env(gs.env)
 	return gs
 }
 
@@ -149,12 +138,34 @@ func TestWorkspacePushRefused(t *testing.T) {
 	}
 }
 
+// TestConversationAcrossRestarts: the real CLI files its sessions by
+// working directory under $HOME/.claude, and vmd runs it in the same
+// workspace for every command, so a sessionId answered before vmd stops
+// still resumes once it is started again.
+func TestConversationAcrossRestarts(t *testing.T) {
+	s := newStack(t)
+	v := s.start(t, false)
+	first := v.command("What is 2+2?")
+	if first.status != http.StatusOK || first.SessionID == "" {
+		t.Fatalf("What is 2+2? = %v; want 200 with a session id", first)
+	}
+	v.cmd.Process.Signal(syscall.SIGTERM)
+	if code := v.proc.WaitExit(t); code != 0 {
+		t.Fatalf("vmd exited %d after SIGTERM; want 0", code)
+	}
+
+	v = s.start(t, false)
+	next := v.commandWith(map[string]string{"text": "What did I ask before?", "sessionId": first.SessionID})
+	if next.status != http.StatusOK || strings.TrimSpace(next.Text) != "You asked: What is 2+2?" || next.SessionID != first.SessionID {
+		t.Errorf("resumed after a restart = %v; want 200 recalling the first prompt in session %s", next, first.SessionID)
+	}
+}
+
 // TestDiskGuard: with the workspace on a small tmpfs filled past
 // min_free_disk, a command is refused 507 insufficient_storage naming the
 // filesystem, /ready fails saying the same, /status and /metrics show the
 // free space; once space is freed, commands run again. It needs root (to
-// mount) and vmd wired to the workspace package (issue 12): until then it
-// fails at the first 507.
+// mount).
 func TestDiskGuard(t *testing.T) {
 	s := newStack(t)
 	ws := filepath.Join(s.dir, "workspace")

@@ -67,6 +67,46 @@ var answers = map[agent.Outcome]answer{
 		func(r commands.Record) string { return r.Result.Message }},
 }
 
+// interrupted answers a command vmd found running when it started: it was
+// killed or its machine restarted mid-command. 503, as for a drained
+// command, since the server, not the request, is why it has no end; its
+// text is what the agent had said by then, from the stored events.
+var interrupted = answer{fasthttp.StatusServiceUnavailable, "interrupted", "", mText,
+	func(commands.Record) string {
+		return "vmd stopped before the command finished (killed or restarted); text is what the agent had said by then"
+	}}
+
+// Render is a command's answer once it has ended: the status and the
+// exact body the synchronous call answers, which the commands service
+// stores with the record (commands.Options.Render). A command that ran
+// here is counted in the metrics.
+func (a *API) Render(rec commands.Record) (int, []byte) {
+	if rec.Result == nil {
+		return fasthttp.StatusInternalServerError, []byte(`{"error":"internal_error","message":"the command has no result"}` + "\n")
+	}
+	row := interrupted
+	if rec.State != commands.Interrupted {
+		row = answers[rec.Result.Outcome]
+		a.count(row, rec.Result)
+	}
+	b, err := marshal(row.body(rec))
+	if err != nil {
+		return fasthttp.StatusInternalServerError, []byte(`{"error":"internal_error","message":"cannot encode the response"}` + "\n")
+	}
+	return row.status, b
+}
+
+// count counts a command that ran.
+func (a *API) count(row answer, res *agent.Result) {
+	a.metrics.commandRan(row.metric, res.Duration)
+	if r := res.Report; r != nil {
+		a.metrics.observeReport(r)
+	}
+	if row.status >= fasthttp.StatusInternalServerError {
+		a.log.Debug("command answered", "status", row.status, "error", row.code)
+	}
+}
+
 // commandBody is every answer of a command that ran. A member left at its
 // zero value (present is false) is left out; one present may still be
 // null.

@@ -9,10 +9,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/valyala/fasthttp"
 
 	"github.com/vmd-dev/vmd/commands"
+	"github.com/vmd-dev/vmd/store"
 )
 
 // CommandRequest is a /command body.
@@ -23,6 +23,9 @@ type CommandRequest struct {
 	SessionID string
 	// Timeout is the caller's bound, already capped; zero is the default.
 	Timeout time.Duration
+	// CancelOnDisconnect cancels the command when its client goes away;
+	// by default it runs to its end, its record keeping the answer.
+	CancelOnDisconnect bool
 }
 
 // sessionIDPattern is the CLI's session id: a UUID.
@@ -32,12 +35,14 @@ const (
 	msgText      = "Request body must include a non-empty 'text' field"
 	msgSessionID = "'sessionId' must be the session id (a UUID) of an earlier answer"
 	msgTimeout   = "'timeoutMs' must be a positive whole number of milliseconds"
+	msgCancel    = "'cancelOnDisconnect' must be true or false"
 )
 
 // ParseCommand reads a /command body: a JSON object whose "text" member is
 // a string that is not blank, with an optional "sessionId" (a UUID) and an
 // optional "timeoutMs" (a positive whole number; above maxTimeout it is
-// maxTimeout, however large). Other members are ignored. A bad body gets the reason.
+// maxTimeout, however large) and an optional "cancelOnDisconnect" (a boolean). Other
+// members are ignored. A bad body gets the reason.
 func ParseCommand(body []byte, maxTimeout time.Duration) (CommandRequest, error) {
 	var req CommandRequest
 	var members map[string]json.RawMessage
@@ -54,6 +59,11 @@ func ParseCommand(body []byte, maxTimeout time.Duration) (CommandRequest, error)
 	if raw, ok := members["sessionId"]; ok && string(raw) != "null" {
 		if json.Unmarshal(raw, &req.SessionID) != nil || !sessionIDPattern.MatchString(req.SessionID) {
 			return req, errors.New(msgSessionID)
+		}
+	}
+	if raw, ok := members["cancelOnDisconnect"]; ok && string(raw) != "null" {
+		if json.Unmarshal(raw, &req.CancelOnDisconnect) != nil {
+			return req, errors.New(msgCancel)
 		}
 	}
 	if raw, ok := members["timeoutMs"]; ok && string(raw) != "null" {
@@ -97,34 +107,98 @@ func wholeNumber(n string) bool {
 }
 
 // command runs POST /command. Whether the client asked for an event
-// stream or not, refusals (400, 409, 503) are plain JSON answers written
-// here, before anything else.
+// stream or not, refusals (400, 409, 422, 503, 507) are plain JSON answers
+// written here, before anything else. With an Idempotency-Key, a retry
+// gets the same command: it waits for it (or follows its events) while it
+// runs, and once it has ended gets its stored answer again.
 func (a *API) command(ctx *fasthttp.RequestCtx) {
-	log := a.reqLog(ctx)
-	if a.isDraining() {
-		a.refuse(ctx, commands.ErrDraining)
-		return
-	}
-	req, err := ParseCommand(ctx.PostBody(), a.opts.CommandTimeout)
-	if err != nil {
-		a.metrics.commandRefused(outcomeBadRequest)
-		writeJSON(ctx, fasthttp.StatusBadRequest, errorBody{Error: "bad_request", Message: err.Error()})
+	req, sub, ok := a.takeSubmit(ctx)
+	if !ok {
 		return
 	}
 	stream := wantsStream(ctx)
-	log.Info("command received", "prompt_length", len(req.Text), "session_id", req.SessionID,
-		"timeout", req.Timeout, "stream", stream)
-	cmd, err := a.cmds.Start(commands.Request{Prompt: req.Text, SessionID: req.SessionID, Timeout: req.Timeout, Log: log})
-	if err != nil {
-		a.refuse(ctx, err)
+	after, err := ParseLastEventID(ctx.Request.Header.Peek(headerLastEventID))
+	if err != nil && stream {
+		a.badRequest(ctx, err)
+		return
+	}
+	if sub.Ended != nil {
+		a.replay(ctx, *sub.Ended, stream, after)
 		return
 	}
 	if stream {
-		a.stream(ctx, cmd, log)
+		a.stream(ctx, streamOf(sub.Command, after, req.CancelOnDisconnect && !sub.Attached), a.reqLog(ctx))
 		return
 	}
-	status, body := a.finish(cmd.Wait(), log)
-	writeJSON(ctx, status, body)
+	if req.CancelOnDisconnect && !sub.Attached {
+		a.watched(ctx, sub.Command, a.reqLog(ctx))
+		return
+	}
+	rec := sub.Command.Wait()
+	writeBody(ctx, rec.Status, rec.Body)
+}
+
+// takeSubmit reads a submit (POST /command or /commands) and hands it to
+// the commands service; ok is false once a refusal has been answered.
+func (a *API) takeSubmit(ctx *fasthttp.RequestCtx) (CommandRequest, commands.Submission, bool) {
+	log := a.reqLog(ctx)
+	if a.isDraining() {
+		a.refuse(ctx, commands.ErrDraining)
+		return CommandRequest{}, commands.Submission{}, false
+	}
+	req, err := ParseCommand(ctx.PostBody(), a.opts.CommandTimeout)
+	var idem submission
+	if err == nil {
+		idem, err = readSubmission(ctx)
+	}
+	if err != nil {
+		a.badRequest(ctx, err)
+		return req, commands.Submission{}, false
+	}
+	log.Info("command received", "prompt_length", len(req.Text), "session_id", req.SessionID,
+		"timeout", req.Timeout, "stream", wantsStream(ctx), "idempotency_key", idem.key)
+	sub, err := a.cmds.Submit(commands.Request{Prompt: req.Text, SessionID: req.SessionID, Timeout: req.Timeout,
+		Key: idem.key, BodyHash: idem.hash, Log: log})
+	if err != nil {
+		a.refuse(ctx, err)
+		return req, sub, false
+	}
+	if sub.Ended != nil || sub.Attached {
+		a.metrics.replayed.Inc()
+		ctx.Response.Header.Set(HeaderReplayed, "true")
+	}
+	return req, sub, true
+}
+
+// badRequest answers 400 with the reason.
+func (a *API) badRequest(ctx *fasthttp.RequestCtx, err error) {
+	a.metrics.commandRefused(outcomeBadRequest)
+	writeJSON(ctx, fasthttp.StatusBadRequest, errorBody{Error: "bad_request", Message: err.Error()})
+}
+
+// replay answers a submit whose key's command has ended: its stored
+// answer, or its stored events and then that answer as the result event.
+func (a *API) replay(ctx *fasthttp.RequestCtx, rec store.Record, stream bool, after int64) {
+	if rec.Status == 0 { // left running by a store that failed to end it
+		writeJSON(ctx, fasthttp.StatusAccepted, commands.ViewOf(rec))
+		return
+	}
+	if !stream {
+		writeBody(ctx, rec.Status, rec.Body)
+		return
+	}
+	evs, err := a.cmds.Events(ctx, rec.ID, after)
+	if err != nil {
+		a.reqLog(ctx).Error("cannot read the stored events", "command_id", rec.ID, "error", err)
+	}
+	a.stream(ctx, streamSource{past: evs, status: rec.Status, body: rec.Body}, a.reqLog(ctx))
+}
+
+// writeBody answers with a body made already (a stored answer).
+func writeBody(ctx *fasthttp.RequestCtx, status int, body []byte) {
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("application/json")
+	ctx.SetBody(body)
 }
 
 var (
@@ -134,29 +208,23 @@ var (
 
 // refuse answers a command that was not taken.
 func (a *API) refuse(ctx *fasthttp.RequestCtx, err error) {
+	var storage *commands.StorageError
 	switch {
 	case errors.Is(err, commands.ErrBusy):
 		a.metrics.commandRefused(outcomeBusy)
 		writeJSON(ctx, fasthttp.StatusConflict, errBusy)
+	case errors.Is(err, commands.ErrKeyReused):
+		a.metrics.commandRefused(outcomeKeyReused)
+		writeJSON(ctx, fasthttp.StatusUnprocessableEntity, errorBody{Error: "idempotency_key_reused",
+			Message: "This Idempotency-Key was used with another request body; use a new key for a new request"})
 	case errors.Is(err, commands.ErrDraining):
 		a.metrics.commandRefused(outcomeShuttingDown)
 		writeJSON(ctx, fasthttp.StatusServiceUnavailable, errShuttingDown)
+	case errors.As(err, &storage):
+		a.metrics.commandRefused(outcomeNoStorage)
+		writeJSON(ctx, fasthttp.StatusInsufficientStorage, errorBody{Error: "insufficient_storage", Message: storage.Err.Error()})
 	default:
 		a.metrics.commandRefused(outcomeInternal)
 		writeJSON(ctx, fasthttp.StatusInternalServerError, errorBody{Error: "internal_error", Message: err.Error()})
 	}
-}
-
-// finish maps a finished command to its answer and counts it.
-func (a *API) finish(rec commands.Record, log hclog.Logger) (int, commandBody) {
-	res := rec.Result
-	row := answers[res.Outcome]
-	a.metrics.commandRan(row.metric, res.Duration)
-	if r := res.Report; r != nil {
-		a.metrics.observeReport(r)
-	}
-	if row.status >= fasthttp.StatusInternalServerError {
-		log.Debug("command answered", "status", row.status, "error", row.code)
-	}
-	return row.status, row.body(rec)
 }

@@ -243,7 +243,8 @@ func TestStatus(t *testing.T) {
 	<-running
 	get()
 	want := map[string]int64{"ok": 1, "error": 1, "busy": 1, "cancelled": 1, "agent_error": 0, "timeout": 0,
-		"drained": 0, "stalled": 0, "start_failed": 0, "session_not_found": 0, "bad_request": 0, "shutting_down": 0, "internal_error": 0}
+		"drained": 0, "stalled": 0, "start_failed": 0, "session_not_found": 0, "bad_request": 0, "shutting_down": 0,
+		"insufficient_storage": 0, "internal_error": 0, "idempotency_key_reused": 0}
 	if fmt.Sprint(st.Commands) != fmt.Sprint(want) || st.State != "idle" {
 		t.Errorf("counts = %v; want %v", st.Commands, want)
 	}
@@ -519,7 +520,7 @@ func TestStreamKeepAlive(t *testing.T) {
 // the command survives.
 func TestStreamClientGone(t *testing.T) {
 	s := serve(t, setup{loopback: true})
-	st := s.openStream(t, `{"text":"escape\nsay started\nsleep 1h"}`)
+	st := s.openStream(t, `{"text":"escape\nsay started\nsleep 1h","cancelOnDisconnect":true}`)
 	escaped := st.escaped(t)
 	st.c.Close()
 	// The command ends, and is counted, once its client has gone.

@@ -23,7 +23,10 @@ import (
 	"github.com/vmd-dev/vmd/agent"
 	"github.com/vmd-dev/vmd/commands"
 	"github.com/vmd-dev/vmd/images"
+	"github.com/vmd-dev/vmd/store"
 	"github.com/vmd-dev/vmd/supervisor"
+	"github.com/vmd-dev/vmd/webhook"
+	"github.com/vmd-dev/vmd/workspace"
 )
 
 const (
@@ -79,6 +82,14 @@ type Deps struct {
 	Supervisor *supervisor.Supervisor
 	// Images serves /images/; nil is none.
 	Images *images.Store
+	// Disk measures the free space /ready, /status and /metrics show;
+	// nil is none.
+	Disk *workspace.Guard
+	// Store keeps the command records: /ready checks it, /metrics counts
+	// it; nil is none.
+	Store *store.Store
+	// Webhook delivers completion webhooks, for /metrics; nil is none.
+	Webhook *webhook.Sender
 }
 
 // API serves vmd's endpoints.
@@ -87,6 +98,8 @@ type API struct {
 	ag   *agent.Agent
 	sup  *supervisor.Supervisor
 	img  *images.Store
+	disk *workspace.Guard
+	st   *store.Store
 	log  hclog.Logger
 	opts Options
 	srv  *fasthttp.Server
@@ -117,10 +130,10 @@ func New(d Deps, log hclog.Logger, opts Options) *API {
 	if opts.MaxConns <= 0 {
 		opts.MaxConns = defaultMaxConns
 	}
-	a := &API{cmds: d.Commands, ag: d.Agent, sup: d.Supervisor, img: d.Images, log: log, opts: opts,
-		draining: make(chan struct{}), started: time.Now(),
+	a := &API{cmds: d.Commands, ag: d.Agent, sup: d.Supervisor, img: d.Images, st: d.Store, disk: d.Disk,
+		log: log, opts: opts, draining: make(chan struct{}), started: time.Now(),
 		auth:  newAuthenticator(opts.APIToken),
-		guard: newGuard(opts.APIToken != "", opts.AllowedHosts, opts.AllowedOrigins), metrics: newMetrics(d.Supervisor, d.Images)}
+		guard: newGuard(opts.APIToken != "", opts.AllowedHosts, opts.AllowedOrigins), metrics: newMetrics(d)}
 	a.srv = &fasthttp.Server{
 		Handler:        a.serve,          // request id, guard, token, then Handler: see middleware.go
 		ErrorHandler:   a.serveError,     // the same, then errorHandler
@@ -232,6 +245,16 @@ func (a *API) Handler(ctx *fasthttp.RequestCtx) {
 				a.command(ctx)
 			}
 		}
+	case path == "/commands":
+		if a.allow(ctx, "GET, POST", fasthttp.MethodGet, fasthttp.MethodPost) {
+			if ctx.IsPost() {
+				a.submit(ctx)
+			} else {
+				a.list(ctx)
+			}
+		}
+	case strings.HasPrefix(path, "/commands/"):
+		a.commandRoute(ctx, path)
 	case path == "/status":
 		if a.allow(ctx, "GET, HEAD", fasthttp.MethodGet, fasthttp.MethodHead) {
 			a.status(ctx)

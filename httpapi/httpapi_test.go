@@ -48,6 +48,7 @@ type setup struct {
 	mcp      string   // Options.MCPConfig
 	env      []string // added to the CLI's environment
 	subBytes int      // commands.Options.SubscriberBytes
+	minFree  uint64   // min_free_disk, in bytes
 	hosts    []string // Options.AllowedHosts
 	origins  []string // Options.AllowedOrigins
 	stall    time.Duration
@@ -61,7 +62,7 @@ func serve(t testing.TB, s setup) *server {
 	}
 	return &server{vmdtest.Start(t, vmdtest.Options{Bin: s.bin, Plain: s.plain, Env: s.env, Timeout: s.timeout,
 		Drain: s.drain, MaxBody: s.maxBody, MaxOutput: s.maxOut, KeepAlive: s.keep, Token: s.token, MCP: s.mcp,
-		Loopback: s.loopback, Commands: commands.Options{SubscriberBytes: s.subBytes},
+		Loopback: s.loopback, Commands: commands.Options{SubscriberBytes: s.subBytes}, MinFreeDisk: s.minFree,
 		Tweak: func(o *stack.Options) {
 			o.API.AllowedHosts, o.API.AllowedOrigins, o.Agent.StallTimeout = s.hosts, s.origins, s.stall
 		}})}

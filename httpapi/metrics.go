@@ -19,24 +19,27 @@ import (
 
 // The outcomes of POST /command, as counted by vmd_commands_total.
 const (
-	outcomeOK              = "ok"                // 200
-	outcomeAgentError      = "agent_error"       // 502: the CLI reported an error
-	outcomeError           = "error"             // 500: the CLI exited non-zero or was killed, without a result
-	outcomeTimeout         = "timeout"           // 408
-	outcomeCancelled       = "cancelled"         // 499: DELETE /command, or the stream's client left
-	outcomeDrained         = "drained"           // 503: stopped by the drain
-	outcomeStartFailed     = "start_failed"      // 500: the CLI could not start
-	outcomeSessionNotFound = "session_not_found" // 404: a session the agent does not have
-	outcomeStalled         = "stalled"           // 504: the CLI hung, killed by the stall watchdog
-	outcomeBusy            = "busy"              // 409: refused, another command runs
-	outcomeShuttingDown    = "shutting_down"     // 503: refused, vmd is draining
-	outcomeBadRequest      = "bad_request"       // 400: refused, bad body
+	outcomeOK              = "ok"                   // 200
+	outcomeAgentError      = "agent_error"          // 502: the CLI reported an error
+	outcomeError           = "error"                // 500: the CLI exited non-zero or was killed, without a result
+	outcomeTimeout         = "timeout"              // 408
+	outcomeCancelled       = "cancelled"            // 499: DELETE /command, or the stream's client left
+	outcomeDrained         = "drained"              // 503: stopped by the drain
+	outcomeStartFailed     = "start_failed"         // 500: the CLI could not start
+	outcomeSessionNotFound = "session_not_found"    // 404: a session the agent does not have
+	outcomeStalled         = "stalled"              // 504: the CLI hung, killed by the stall watchdog
+	outcomeBusy            = "busy"                 // 409: refused, another command runs
+	outcomeShuttingDown    = "shutting_down"        // 503: refused, vmd is draining
+	outcomeBadRequest      = "bad_request"          // 400: refused, bad body
+	outcomeNoStorage       = "insufficient_storage" // 507: refused, a disk is low
 	outcomeInternal        = "internal_error"
+	outcomeKeyReused       = "idempotency_key_reused" // 422: refused, the key holds another body
 )
 
 // outcomes are created at start, so that every series exists from zero.
-var outcomes = []string{outcomeOK, outcomeAgentError, outcomeError, outcomeTimeout, outcomeCancelled, outcomeDrained, outcomeStalled,
-	outcomeStartFailed, outcomeSessionNotFound, outcomeBusy, outcomeShuttingDown, outcomeBadRequest, outcomeInternal}
+var outcomes = []string{outcomeOK, outcomeAgentError, outcomeError, outcomeTimeout, outcomeCancelled, outcomeDrained,
+	outcomeStalled, outcomeStartFailed, outcomeSessionNotFound, outcomeBusy, outcomeShuttingDown, outcomeBadRequest, outcomeNoStorage,
+	outcomeInternal, outcomeKeyReused}
 
 // tokenKinds are the label values of vmd_tokens_total.
 var tokenKinds = []string{"input", "output", "cache_creation", "cache_read"}
@@ -53,14 +56,15 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	cost     prometheus.Counter
 	tokens   *prometheus.CounterVec
+	replayed prometheus.Counter
 }
 
-func newMetrics(sup *supervisor.Supervisor, img *images.Store) *metrics {
+func newMetrics(d Deps) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		commands: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vmd_commands_total",
-			Help: "Requests to POST /command, by outcome: ok, agent_error, error, timeout, cancelled, drained, start_failed, session_not_found (the command ran), busy, shutting_down, bad_request, internal_error (it did not).",
+			Help: "Requests to POST /command, by outcome: ok, agent_error, error, timeout, cancelled, drained, start_failed, session_not_found (the command ran), busy, shutting_down, bad_request, insufficient_storage, internal_error (it did not).",
 		}, []string{"outcome"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "vmd_command_duration_seconds",
@@ -79,6 +83,10 @@ func newMetrics(sup *supervisor.Supervisor, img *images.Store) *metrics {
 			Name: "vmd_tokens_total",
 			Help: "Tokens commands used, by kind: input, output, cache_creation, cache_read.",
 		}, []string{"kind"}),
+		replayed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vmd_commands_replayed_total",
+			Help: "Submits whose Idempotency-Key found its command (running or ended) instead of starting one.",
+		}),
 	}
 	for _, o := range outcomes {
 		m.commands.WithLabelValues(o)
@@ -86,8 +94,9 @@ func newMetrics(sup *supervisor.Supervisor, img *images.Store) *metrics {
 	for _, k := range tokenKinds {
 		m.tokens.WithLabelValues(k)
 	}
-	m.reg.MustRegister(m.commands, m.duration, m.requests, m.cost, m.tokens,
-		statsCollector{sup: sup, img: img},
+	m.reg.MustRegister(m.commands, m.duration, m.requests, m.cost, m.tokens, m.replayed,
+		statsCollector{sup: d.Supervisor, img: d.Images}, storeCollector{st: d.Store, hooks: d.Webhook},
+		diskCollector{disk: d.Disk},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -152,6 +161,8 @@ func routeOf(path []byte) string {
 		return "health"
 	case p == "/command":
 		return "command"
+	case p == "/commands" || strings.HasPrefix(p, "/commands/"):
+		return "commands"
 	case p == "/status":
 		return "status"
 	case p == "/ready":

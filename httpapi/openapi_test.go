@@ -1,3 +1,8 @@
+// The contract test is left out of fuzzing builds (go test -tags fuzzing
+// -fuzz ...): libopenapi, instrumented, made them take minutes to compile.
+
+//go:build !fuzzing
+
 package httpapi_test
 
 import (
@@ -175,7 +180,7 @@ func (s *server) stream(t *testing.T, body string, header ...string) *exchange {
 }
 
 // sseEvent is one event of a stream.
-type sseEvent struct{ name, status, data string }
+type sseEvent struct{ id, name, status, data string }
 
 func parseEvents(t *testing.T, body []byte) []sseEvent {
 	t.Helper()
@@ -189,6 +194,8 @@ func parseEvents(t *testing.T, body []byte) []sseEvent {
 				t.Fatalf("line %q in the stream is not a field", line)
 			case k == "":
 				continue // a comment
+			case k == "id":
+				ev.id = v
 			case k == "event":
 				ev.name = v
 			case k == "status":
@@ -588,6 +595,24 @@ func TestOpenAPI(t *testing.T) {
 		}
 	})
 
+	t.Run("disk low", func(t *testing.T) {
+		// No filesystem has an exbibyte free: commands are refused, with
+		// or without a stream asked for, and /ready says why.
+		s := serve(t, setup{token: token, minFree: 1 << 60})
+		ex := do(t, s, "POST", "/command", `{"text":"say hi"}`, posting...)
+		c.check(t, ex, 507)
+		if !strings.Contains(string(ex.body), "low disk space on the workspace") {
+			t.Errorf("POST /command with the disk low = %s; want the filesystem named", ex.body)
+		}
+		c.check(t, s.stream(t, `{"text":"say hi"}`, auth...), 507)
+		ex = do(t, s, "GET", "/ready", "", auth...)
+		c.check(t, ex, 503)
+		if !strings.Contains(string(ex.body), `"failing":["disk"]`) {
+			t.Errorf("GET /ready with the disk low = %s; want disk failing", ex.body)
+		}
+		c.check(t, do(t, s, "GET", "/status", "", auth...), 200)
+	})
+
 	t.Run("CLI without stream-json", func(t *testing.T) {
 		// What the CLI cannot tell is null.
 		s := serve(t, setup{plain: true, token: token})
@@ -597,6 +622,8 @@ func TestOpenAPI(t *testing.T) {
 			t.Errorf("answer of a plain CLI = %s; want nulls", ex.body)
 		}
 	})
+
+	t.Run("durable commands", func(t *testing.T) { checkDurable(t, c) })
 
 	// The converse: the document lists nothing the test has not seen.
 	// Without a token (so the Host is checked), and with a stall timeout.

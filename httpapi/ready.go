@@ -35,7 +35,8 @@ type notReadyBody struct {
 
 // ready checks what a command needs, where /health only says vmd answers:
 // the CLI starts (its version, found once), the images directory takes
-// files, the MCP servers file parses, vmd is not shutting down.
+// files, the MCP servers file parses, the command store takes writes, the
+// disks have room, vmd is not shutting down.
 func (a *API) ready(ctx *fasthttp.RequestCtx) {
 	checks := map[string]check{}
 	var failing []string
@@ -48,6 +49,8 @@ func (a *API) ready(ctx *fasthttp.RequestCtx) {
 	add("claude", a.checkCLI(ctx))
 	add("images_dir", a.checkImages())
 	add("mcp_config", a.checkMCP())
+	add("store", a.checkStore())
+	add("disk", a.checkDisk())
 	if a.isDraining() {
 		add("draining", check{Message: "vmd is shutting down"})
 	} else {
@@ -94,4 +97,16 @@ func (a *API) checkMCP() check {
 		return check{OK: true, Message: "none"}
 	}
 	return check{OK: true, Path: a.opts.MCPConfig}
+}
+
+// checkStore fails while the store's last write failed (disk full,
+// read-only): commands still answer, but their records will not survive.
+func (a *API) checkStore() check {
+	if a.st == nil {
+		return check{OK: true, Message: "none"}
+	}
+	if err := a.st.Health(); err != nil {
+		return check{Message: err.Error(), Path: a.st.Path()}
+	}
+	return check{OK: true, Path: a.st.Path()}
 }

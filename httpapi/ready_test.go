@@ -48,7 +48,9 @@ func TestReady(t *testing.T) {
 		"claude":     {OK: true, Version: "1.0.0-fake (Claude Code)"},
 		"images_dir": {OK: true},
 		"mcp_config": {OK: true, Path: mcp},
+		"disk":       {OK: true},
 		"draining":   {OK: true},
+		"store":      {OK: true},
 	}
 	if r.status != 200 || !r.Ready || fmt.Sprint(r.Checks) != fmt.Sprint(want) {
 		t.Errorf("GET /ready = %d ready %v %v; want 200 ready %v", r.status, r.Ready, r.Checks, want)
@@ -102,6 +104,8 @@ func TestNotReady(t *testing.T) {
 			s.ready(t) // the CLI's version is known before the drain
 			s.API.Drain(time.Now().Add(time.Hour))
 		}, failing: "draining", message: "shutting down"},
+		// No filesystem has an exbibyte free.
+		{name: "disk low", setup: setup{minFree: 1 << 60}, failing: "disk", message: "low disk space on the workspace"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -115,8 +119,8 @@ func TestNotReady(t *testing.T) {
 				c.OK || !strings.Contains(c.Message, tt.message) || !strings.Contains(r.Msg, tt.failing) {
 				t.Errorf("GET /ready = %d %+v; want 503 not_ready, failing [%s] with a message containing %q", r.status, r, tt.failing, tt.message)
 			}
-			if len(r.Checks) != 4 {
-				t.Errorf("checks = %v; want all four", r.Checks)
+			if len(r.Checks) != 6 {
+				t.Errorf("checks = %v; want all six", r.Checks)
 			}
 		})
 	}

@@ -21,6 +21,8 @@ type statusBody struct {
 	// Commands counts the requests to POST /command so far, by outcome
 	// (vmd_commands_total).
 	Commands map[string]int64 `json:"commands"`
+	// Disk is the free space of the filesystems the disk guard watches.
+	Disk *diskStatus `json:"disk,omitempty"`
 }
 
 type commandInfo struct {
@@ -35,7 +37,7 @@ func (a *API) status(ctx *fasthttp.RequestCtx) {
 	now := time.Now()
 	body := statusBody{State: "idle", Draining: a.isDraining(), Version: a.opts.Version,
 		ClaudeVersion: optional(a.ag.KnownVersion()), StartedAt: a.started.UTC(), UptimeMs: now.Sub(a.started).Milliseconds(),
-		Commands: a.metrics.counts()}
+		Commands: a.metrics.counts(), Disk: a.diskState()}
 	if rec, ok := a.cmds.Current(); ok {
 		body.State, body.Busy = "busy", true
 		body.Command = &commandInfo{Pid: rec.Pid, StartedAt: rec.Created.UTC(),

@@ -17,40 +17,51 @@ import (
 )
 
 // A command asked for with Accept: text/event-stream is answered as
-// Server-Sent Events: start, message and image events as they happen, then
-// one result event whose data is the body the plain call would have had.
-// A client that reads too slowly gets a dropped event where events were
-// left out (the commands service bounds what waits for it).
+// Server-Sent Events: start, message and image events as they happen, each
+// with its id (the command's seq), then one result event whose data is the
+// body the plain call would have had. A client that reconnects with
+// Last-Event-ID gets the events after that one, then the live ones, each
+// once. A client that reads too slowly gets a dropped event where events
+// were left out (the commands service bounds what waits for it).
 // The stream runs on the connection taken over from fasthttp, which lets
-// vmd see at once when the client goes away, and cancel its command.
+// vmd see at once when the client goes away: the command runs on, unless
+// the request asked for "cancelOnDisconnect".
 
 // wantsStream reports whether the client asked for an event stream.
 func wantsStream(ctx *fasthttp.RequestCtx) bool {
 	return bytes.Contains(ctx.Request.Header.Peek(fasthttp.HeaderAccept), []byte("text/event-stream"))
 }
 
+// streamSource is what a stream sends: a running command's events from a
+// subscription, or an ended command's stored events and answer.
+type streamSource struct {
+	cmd    *commands.Command // nil for an ended command
+	sub    *commands.Subscription
+	cancel bool // cancel cmd when the client goes away
+
+	past   []commands.Event // an ended command's events
+	status int              // and its answer
+	body   []byte
+}
+
+// streamOf follows a running command from the events after seq after.
+func streamOf(cmd *commands.Command, after int64, cancelOnLeave bool) streamSource {
+	return streamSource{cmd: cmd, sub: cmd.SubscribeAfter(after), cancel: cancelOnLeave}
+}
+
 // stream hands the connection over to serveStream once the handler returns.
 // The command has been taken already: refusals were plain answers.
-func (a *API) stream(ctx *fasthttp.RequestCtx, cmd *commands.Command, log hclog.Logger) {
-	var headers [][2]string
-	for k, v := range ctx.Response.Header.All() {
-		switch string(k) {
-		case fasthttp.HeaderContentType, fasthttp.HeaderContentLength, fasthttp.HeaderConnection,
-			fasthttp.HeaderServer, fasthttp.HeaderDate, fasthttp.HeaderTransferEncoding:
-		default:
-			headers = append(headers, [2]string{string(k), string(v)})
-		}
-	}
-	sub := cmd.Subscribe()
+func (a *API) stream(ctx *fasthttp.RequestCtx, src streamSource, log hclog.Logger) {
+	headers := keptHeaders(ctx)
 	a.streamStarted()
 	ctx.HijackSetNoResponse(true)
 	ctx.Hijack(func(c net.Conn) {
 		defer a.streamEnded()
-		a.serveStream(c, cmd, sub, headers, log)
+		a.serveStream(c, src, headers, log)
 	})
 }
 
-func (a *API) serveStream(c net.Conn, cmd *commands.Command, sub *commands.Subscription, headers [][2]string, log hclog.Logger) {
+func (a *API) serveStream(c net.Conn, src streamSource, headers [][2]string, log hclog.Logger) {
 	w := &rawWriter{c: c, bw: bufio.NewWriter(c)}
 	// The client reads; it never writes again. Its end of the connection
 	// closing (or resetting) is the sign it has gone: a half-close counts
@@ -71,40 +82,108 @@ func (a *API) serveStream(c net.Conn, cmd *commands.Command, sub *commands.Subsc
 	}()
 
 	w.streamHeaders(headers)
+	for _, ev := range src.past {
+		w.event(ev)
+	}
+	if src.cmd != nil {
+		if !a.follow(w, src, readerDone, log) {
+			return
+		}
+		rec := src.cmd.Wait()
+		src.status, src.body = rec.Status, rec.Body
+	}
+	w.result(src.status, src.body)
+}
+
+// follow sends a running command's events until it ends or the client
+// goes away; false when the client has gone (the command runs on unless
+// the request asked otherwise).
+func (a *API) follow(w *rawWriter, src streamSource, gone <-chan struct{}, log hclog.Logger) bool {
 	keepAlive := time.NewTicker(a.opts.KeepAlive)
 	defer keepAlive.Stop()
-	gone := (<-chan struct{})(readerDone)
-	cancelled := false
-	leave := func(why string) {
-		if !cancelled {
-			cancelled = true
-			log.Warn("client went away; cancelling its command", "why", why)
-			cmd.Cancel()
+	leave := func(why string) bool {
+		if src.cancel {
+			log.Warn("client went away; cancelling its command as it asked", "why", why)
+			src.cmd.Cancel()
+			<-src.cmd.Done()
+		} else {
+			log.Info("client went away; its command runs on", "why", why)
 		}
+		return false
 	}
-	for done := false; !done; {
+	for {
 		select {
-		case <-sub.Ready():
+		case <-src.sub.Ready():
 		case <-keepAlive.C:
 			w.comment("keepalive")
 		case <-gone:
-			gone = nil
-			leave("connection closed")
-		case <-cmd.Done():
-			done = true
+			return leave("connection closed")
+		case <-src.cmd.Done():
+			for _, ev := range src.sub.Take() {
+				w.event(ev)
+			}
+			return w.err == nil || leave(w.err.Error())
 		}
-		for _, ev := range sub.Take() {
+		for _, ev := range src.sub.Take() {
 			w.event(ev)
 		}
 		if w.err != nil {
-			leave(w.err.Error())
+			return leave(w.err.Error())
 		}
 	}
-	status, body := a.finish(cmd.Wait(), log)
-	w.result(status, body)
-	if w.err != nil && !cancelled {
-		log.Warn("the result event could not be sent", "error", w.err)
+}
+
+// keptHeaders are the response's headers so far (the request id, ...) for
+// an answer written on the connection taken over from fasthttp.
+func keptHeaders(ctx *fasthttp.RequestCtx) [][2]string {
+	var headers [][2]string
+	for k, v := range ctx.Response.Header.All() {
+		switch string(k) {
+		case fasthttp.HeaderContentType, fasthttp.HeaderContentLength, fasthttp.HeaderConnection,
+			fasthttp.HeaderServer, fasthttp.HeaderDate, fasthttp.HeaderTransferEncoding:
+		default:
+			headers = append(headers, [2]string{string(k), string(v)})
+		}
 	}
+	return headers
+}
+
+// watched answers a plain request that asked for "cancelOnDisconnect" on
+// the connection taken over from fasthttp, as a stream is, so that vmd
+// sees its client go away: then the command is cancelled.
+func (a *API) watched(ctx *fasthttp.RequestCtx, cmd *commands.Command, log hclog.Logger) {
+	headers := keptHeaders(ctx)
+	a.streamStarted()
+	ctx.HijackSetNoResponse(true)
+	ctx.Hijack(func(c net.Conn) {
+		defer a.streamEnded()
+		gone := make(chan struct{})
+		go func() {
+			defer close(gone)
+			buf := make([]byte, 512)
+			for {
+				if _, err := c.Read(buf); err != nil {
+					return
+				}
+			}
+		}()
+		defer func() {
+			_ = c.SetReadDeadline(time.Now())
+			<-gone
+		}()
+		select {
+		case <-gone:
+			log.Warn("client went away; cancelling its command as it asked")
+			cmd.Cancel()
+			<-cmd.Done()
+		case <-cmd.Done():
+			rec := cmd.Record()
+			w := &rawWriter{c: c, bw: bufio.NewWriter(c)}
+			w.head(rec.Status, headers, "Content-Type", "application/json", "Content-Length", strconv.Itoa(len(rec.Body)))
+			w.bw.Write(rec.Body)
+			w.flush()
+		}
+	})
 }
 
 // The events' data.
@@ -164,6 +243,9 @@ func (w *rawWriter) comment(text string) {
 }
 
 func (w *rawWriter) event(ev commands.Event) {
+	if ev.Seq > 0 {
+		w.bw.WriteString("id: " + strconv.FormatInt(ev.Seq, 10) + "\n")
+	}
 	switch ev.Kind {
 	case commands.EventStart:
 		w.send("start", startEvent{Pid: ev.Pid, SessionID: optional(ev.SessionID)})
@@ -185,9 +267,11 @@ func (w *rawWriter) event(ev commands.Event) {
 // result is the last event: its data is the plain answer's body; the
 // status field (which EventSource ignores) carries the plain answer's
 // status, which the body's "error" also tells.
-func (w *rawWriter) result(status int, body any) {
-	w.bw.WriteString("event: result\nstatus: " + strconv.Itoa(status) + "\n")
-	w.data(body)
+func (w *rawWriter) result(status int, body []byte) {
+	w.bw.WriteString("event: result\nstatus: " + strconv.Itoa(status) + "\ndata: ")
+	w.bw.Write(bytes.TrimRight(body, "\n"))
+	w.bw.WriteString("\n\n")
+	w.flush()
 }
 
 func (w *rawWriter) send(name string, v any) {

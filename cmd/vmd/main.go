@@ -34,6 +34,7 @@ func vmd(args []string, getenv func(string) string, environ []string, stderr io.
 	// Before anything else, so no SIGTERM finds vmd without a handler.
 	signals := listenForSignals()
 	survivePipes() // a closed log pipe must not kill vmd (SIGPIPE on fd 2)
+	followGoRun()  // killing `go run` stops vmd too
 	cfg, code := loadConfig(args, getenv, stderr)
 	if cfg == nil {
 		return code
@@ -83,6 +84,10 @@ func serve(st *stack.Stack, ln net.Listener, signals signalListener, drain time.
 	// /status show it, and a CLI that cannot start is logged at once.
 	go st.Agent.Version(context.Background())
 	err := g.Run()
+	// The store closes last: every actor that writes to it has stopped.
+	if cerr := st.Close(); cerr != nil {
+		logger.Error("cannot close the command store", "error", cerr)
+	}
 	if err == nil || errors.Is(err, run.ErrSignal) {
 		logger.Info("stopped", "reason", err)
 		return 0

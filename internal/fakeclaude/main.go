@@ -26,9 +26,10 @@
 // what the real one does: a system/init event with a session id, an
 // assistant event for each stretch of output (up to a sleep, a tool call or
 // the end), and a result event whose result is all the output, then exits
-// 0. It keeps each session's prompts under $HOME/.claude/fake-sessions, so
-// --resume works for sessions it made and fails like the real CLI for
-// others. More verbs in that mode:
+// 0. It keeps each session's prompts under $HOME/.claude/fake-sessions, in
+// a directory per working directory as the real CLI does, so --resume works
+// for sessions it made from the same directory and fails like the real CLI
+// for others. More verbs in that mode:
 //
 //	tool NAME         an assistant tool_use of NAME, then its tool result
 //	slow-tool DUR     a Bash tool call that runs DUR, printing nothing

@@ -46,8 +46,12 @@ func argAfter(flag string) string {
 	return ""
 }
 
+// sessionsDir files sessions by working directory, as the real CLI does
+// (~/.claude/projects/<the directory, each / a ->): a session resumes only
+// from the directory it was made in.
 func sessionsDir() string {
-	return filepath.Join(os.Getenv("HOME"), ".claude", "fake-sessions")
+	wd, _ := os.Getwd()
+	return filepath.Join(os.Getenv("HOME"), ".claude", "fake-sessions", strings.ReplaceAll(wd, "/", "-"))
 }
 
 // startStream opens or resumes the session and writes the init event.

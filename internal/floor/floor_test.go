@@ -41,7 +41,8 @@ type server struct {
 
 // start runs a wrapper over cat (which echoes the prompt) on a free
 // loopback port and returns once /health answers, with the time that took.
-func start(tb testing.TB, name, bin string) (*server, time.Duration) {
+// env overrides its environment (STATE_DIR=:memory:).
+func start(tb testing.TB, name, bin string, env ...string) (*server, time.Duration) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
@@ -58,6 +59,7 @@ func start(tb testing.TB, name, bin string) (*server, time.Duration) {
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "ANTHROPIC_API_KEY=k", "HOST=127.0.0.1",
 		"PORT=" + port, "IMAGES_DIR=" + filepath.Join(dir, "images"), "STATE_DIR=" + filepath.Join(dir, "state"),
 		"WORKSPACE_DIR=" + dir, "TMPDIR=" + dir, "FLOOR_ADDR=" + addr, "FLOOR_BIN=/bin/cat"}
+	cmd.Env = append(cmd.Env, env...) // the last of a name wins
 	t0 := time.Now()
 	if err := cmd.Start(); err != nil {
 		tb.Fatal(err)
@@ -163,13 +165,15 @@ func median[T int64 | float64 | time.Duration](xs []T) T {
 // an older vmd binary named by VMD_BENCH_BASELINE, if set) in one run,
 // interleaved, so that the ratios hold on a noisy machine: the /command
 // round trip (p50), the time from exec to a /health answer, /health
-// throughput, and resident memory once idle.
+// throughput, and resident memory once idle. vmd-memory is vmd with its
+// command store in memory (state_dir ":memory:"): what the store on the
+// local disk costs is vmd's figures over it.
 //
 //	go test -run '^$' -bench VersusFloor -benchtime 5x ./internal/floor/
 func BenchmarkVersusFloor(b *testing.B) {
-	bins := [][2]string{{"floor", floorBin}, {"vmd", vmdBin}}
+	bins := [][3]string{{"floor", floorBin}, {"vmd", vmdBin}, {"vmd-memory", vmdBin, "STATE_DIR=:memory:"}}
 	if base := os.Getenv("VMD_BENCH_BASELINE"); base != "" {
-		bins = append(bins, [2]string{"baseline", base})
+		bins = append(bins, [3]string{"baseline", base})
 	}
 	ready := map[string][]time.Duration{}
 	cmd := map[string][]time.Duration{}
@@ -177,7 +181,11 @@ func BenchmarkVersusFloor(b *testing.B) {
 	rss := map[string][]float64{}
 	for b.Loop() {
 		for _, nb := range bins {
-			s, took := start(b, nb[0], nb[1])
+			var env []string
+			if nb[2] != "" {
+				env = []string{nb[2]}
+			}
+			s, took := start(b, nb[0], nb[1], env...)
 			ready[s.name] = append(ready[s.name], took)
 			for range 10 {
 				s.get("/health")
@@ -205,5 +213,6 @@ func BenchmarkVersusFloor(b *testing.B) {
 			b.ReportMetric(median(health[n])/floorHealth, n+"-health-x-floor")
 		}
 	}
+	b.ReportMetric(float64((median(cmd["vmd"])-median(cmd["vmd-memory"])).Microseconds())/1000, "store-on-disk-over-memory-ms")
 	fmt.Fprintln(os.Stderr) // keep the metrics on a line of their own
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/vmd-dev/vmd/commands"
 	"github.com/vmd-dev/vmd/httpapi"
 	"github.com/vmd-dev/vmd/internal/stack"
+	"github.com/vmd-dev/vmd/workspace"
 )
 
 // running is set while a stack runs in this process.
@@ -49,6 +50,10 @@ type Options struct {
 	MCP       string
 	// Commands are the commands service's options.
 	Commands commands.Options
+	// MinFreeDisk is min_free_disk, in bytes (0: the guard is off).
+	MinFreeDisk uint64
+	// StateDir holds the command store; empty keeps it in memory.
+	StateDir string
 	// Loopback serves on real TCP on 127.0.0.1 instead of in memory.
 	Loopback bool
 	// Tweak, if set, changes the stack's options last.
@@ -98,7 +103,11 @@ func Start(t testing.TB, o Options) *Stack {
 		ImagesDir: s.ImagesDir, ImageTTL: time.Hour, TempRoot: s.TempRoot,
 		Agent:     agent.Options{Bin: o.Bin, Args: args, Env: env, Dir: o.Dir, Timeout: o.Timeout, MaxOutput: o.MaxOutput},
 		MCPConfig: o.MCP,
-		Commands:  o.Commands,
+		// As main does, in a directory of the test's.
+		Git:         &workspace.GitOptions{Dir: t.TempDir()},
+		MinFreeDisk: o.MinFreeDisk,
+		Commands:    o.Commands,
+		StateDir:    o.StateDir,
 		API: httpapi.Options{MaxRequestBody: o.MaxBody, CommandTimeout: o.Timeout, Version: "test",
 			KeepAlive: o.KeepAlive, APIToken: o.Token, MCPConfig: o.MCP},
 	}
@@ -120,6 +129,9 @@ func Start(t testing.TB, o Options) *Stack {
 		s.Shutdown()
 		if err := <-s.done; err != nil {
 			t.Errorf("stack stopped with %v", err)
+		}
+		if err := st.Close(); err != nil {
+			t.Errorf("store closed with %v", err)
 		}
 		s.Client.CloseIdleConnections()
 		if t.Failed() {

@@ -1,0 +1,145 @@
+package commands
+
+import (
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/vmd-dev/vmd/agent"
+)
+
+// Command is one command the service has taken.
+type Command struct {
+	svc     *Service
+	run     *agent.Run
+	max     int
+	hash    []byte // the request body's hash, for its idempotency key
+	log     hclog.Logger
+	journal *journal // nil when the command is not in the store
+	done    chan struct{}
+
+	mu      sync.Mutex // guards rec, seq, kept and subs
+	rec     Record
+	seq     int64 // the last event's seq
+	kept    int   // bytes of rec.Events
+	subs    []*Subscription
+	webhook bool // Finish queued a completion webhook
+}
+
+// finish records the end of the command and frees its place: the record
+// is final in the store before a retry of its key can miss the running
+// command, and before Done.
+func (c *Command) finish(run *agent.Run) {
+	s := c.svc
+	defer s.ending.Done()
+	c.end(run.Wait())
+	s.mu.Lock()
+	if s.cur == c {
+		s.cur = nil
+	}
+	s.mu.Unlock()
+	s.settle.Reset(settleDelay)
+	close(c.done)
+	if c.webhook {
+		s.opts.Webhook()
+	}
+}
+
+// end makes the record final: its state, its answer, then the store.
+func (c *Command) end(res *agent.Result) {
+	c.mu.Lock()
+	c.rec.Result, c.rec.State, c.rec.Ended = res, stateOf(res.Outcome), time.Now()
+	c.rec.Pid = res.Pid
+	if res.SessionID != "" {
+		c.rec.SessionID = res.SessionID
+	}
+	c.subs = nil
+	rec := c.rec
+	c.mu.Unlock()
+	status, body := c.svc.opts.Render(rec)
+	c.mu.Lock()
+	c.rec.Status, c.rec.Body = status, body
+	rec = c.rec
+	c.mu.Unlock()
+	if c.journal != nil {
+		c.journal.close() // the events first: an ended record takes no more
+		c.webhook = c.svc.storeEnd(rec, c.svc.opts.Machine, c.hash)
+	}
+}
+
+// event records an event of the agent's and hands it to the subscribers
+// and to the store's journal, neither of which it waits for.
+func (c *Command) event(ev agent.Event) {
+	e := fromAgent(ev)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.seq++
+	e.Seq = c.seq
+	if e.Kind == EventStart && e.SessionID != "" {
+		c.rec.SessionID = e.SessionID
+	}
+	if n := e.size(); c.rec.EventsDropped == 0 && c.kept+n <= c.max {
+		c.rec.Events = append(c.rec.Events, e)
+		c.kept += n
+		if c.journal != nil {
+			c.journal.add(e)
+		}
+	} else {
+		c.rec.EventsDropped++
+	}
+	for _, s := range c.subs {
+		s.push(e)
+	}
+}
+
+// ID is the command's id.
+func (c *Command) ID() string { return c.rec.ID }
+
+// Subscribe returns a subscription that gets the command's events so far,
+// then the rest as they come, up to the service's byte bound.
+func (c *Command) Subscribe() *Subscription { return c.SubscribeAfter(0) }
+
+// SubscribeAfter is Subscribe for a reader that has the events up to seq
+// after already (an event stream resumed with Last-Event-ID): it gets the
+// later ones only, each once.
+func (c *Command) SubscribeAfter(after int64) *Subscription {
+	s := newSubscription(c.svc.opts.SubscriberBytes)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, e := range c.rec.Events {
+		if e.Seq > after {
+			s.push(e)
+		}
+	}
+	if c.rec.Result == nil {
+		c.subs = append(c.subs, s)
+	}
+	return s
+}
+
+// Done is closed when the command is over: its record is final and the
+// slot free.
+func (c *Command) Done() <-chan struct{} { return c.done }
+
+// Wait waits for the command to end and returns its final record.
+func (c *Command) Wait() Record {
+	<-c.done
+	return c.Record()
+}
+
+// Cancel stops the command if it still runs; it does not wait. It reports
+// whether it stopped it: then, and only then, the command ends cancelled.
+func (c *Command) Cancel() bool { return c.run.Cancel() }
+
+// Record is a copy of the command's record as it is now.
+func (c *Command) Record() Record {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r := c.rec
+	r.Events = append([]Event(nil), r.Events...)
+	if r.Pid == 0 && c.run != nil {
+		r.Pid = c.run.Pid()
+	}
+	return r
+}
