@@ -41,6 +41,10 @@ type Options struct {
 	Timeout time.Duration
 	// MaxOutput is how much of the answer, and of other output, is kept.
 	MaxOutput int
+	// StallTimeout is how long the CLI may show no sign of life, no tool
+	// call open, before it is killed as stalled (see stall.go); zero or
+	// less never.
+	StallTimeout time.Duration
 	// VersionTimeout bounds one version probe (5 s); VersionRetry is how
 	// long a failed probe's answer stands (5 s). Zero is the default.
 	VersionTimeout, VersionRetry time.Duration
@@ -97,11 +101,13 @@ func (a *Agent) Start(req Request) (*Run, error) {
 		timeout = req.Timeout
 	}
 	c := newCapture(a.opts.MaxOutput, log, req.OnEvent, a.img)
+	c.tr.watch = newStallWatch(a.opts.StallTimeout, time.Now())
+	started := make(chan int, 1)
 	r := &Run{done: make(chan struct{})}
 	spec := supervisor.Spec{Args: a.argv(req.SessionID), Env: a.opts.Env, Dir: a.opts.Dir,
 		Stdin: []byte(req.Prompt), Timeout: timeout, Log: log,
 		Stdout: c.tr.fill, Stderr: c.stderr.fill,
-		OnStart: func(pid int) { r.pid.Store(int64(pid)); c.tr.pid = pid }}
+		OnStart: func(pid int) { r.pid.Store(int64(pid)); c.tr.pid = pid; started <- pid }}
 	// A CLI that cannot be found still takes the slot and fails its
 	// start, as any failed start does, with this error.
 	spec.Path, spec.Err = resolveBin(a.opts.Bin)
@@ -111,6 +117,8 @@ func (a *Agent) Start(req Request) (*Run, error) {
 		return nil, err
 	}
 	r.sup = sr
+	// Like the timeout, a stall stops the run through the supervisor's halt.
+	go c.tr.watch.guard(started, sr.Done(), sr.Stall, log)
 	go func() {
 		defer close(r.done)
 		r.res = c.finish(sr.Wait(), req, timeout, log)
@@ -127,14 +135,15 @@ func (r *Run) Wait() *Result {
 	return r.res
 }
 
-// Cancel stops the command if it still runs; it does not wait.
-func (r *Run) Cancel() { r.sup.Cancel() }
+// Cancel stops the command if it still runs; it does not wait. It reports
+// whether it stopped it: then, and only then, the outcome is Cancelled.
+func (r *Run) Cancel() bool { return r.sup.Cancel() }
 
 // Pid is the CLI's process id, or 0 before it has started.
 func (r *Run) Pid() int { return int(r.pid.Load()) }
 
 // Cancel stops the running command, whoever started it, and returns once
-// the slot is free; false if none was running.
+// the slot is free; false if none was running or it ended otherwise first.
 func (a *Agent) Cancel() bool {
 	_, ok := a.sup.Cancel()
 	return ok

@@ -35,10 +35,15 @@ const (
 	Crashed
 	// StartFailed: the CLI could not be started.
 	StartFailed
+	// Stalled: the CLI showed no sign of life for the stall timeout, no
+	// tool call open, and was killed; the answer is partial, the session
+	// may be resumed.
+	Stalled
 )
 
 var outcomeNames = [...]string{OK: "ok", AgentError: "agent_error", SessionNotFound: "session_not_found",
-	TimedOut: "timeout", Cancelled: "cancelled", Drained: "drained", Crashed: "crashed", StartFailed: "start_failed"}
+	TimedOut: "timeout", Cancelled: "cancelled", Drained: "drained", Crashed: "crashed", StartFailed: "start_failed",
+	Stalled: "stalled"}
 
 func (o Outcome) String() string {
 	if int(o) < len(outcomeNames) {
@@ -97,6 +102,8 @@ func classify(res supervisor.Result, req Request, tr *transcript, stderr []byte)
 		return Cancelled, ""
 	case supervisor.Drained:
 		return Drained, ""
+	case supervisor.Stalled:
+		return Stalled, ""
 	case supervisor.StartFailed:
 		return StartFailed, res.Err.Error()
 	}

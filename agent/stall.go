@@ -2,8 +2,14 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"sync"
 	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/vmd-dev/vmd/supervisor"
 )
 
 // stallWatch tells a CLI that has hung from one that is working (issue 11):
@@ -67,8 +73,12 @@ func (w *stallWatch) toolResult(id string, now time.Time) {
 	w.last = now
 }
 
-// event records any other event the CLI printed.
+// event records any other event the CLI printed. A nil watch (a transcript
+// read without one) ignores it, as it does lines.
 func (w *stallWatch) event(now time.Time) {
+	if w == nil {
+		return
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.last = now
@@ -131,5 +141,80 @@ func (w *stallWatch) watch(ctx context.Context, period time.Duration, readIO fun
 				return true
 			}
 		}
+	}
+}
+
+// toolBlocks is the part of a message's content the watch reads: the ids
+// of the tool calls it opens (tool_use, in the assistant's messages) and
+// closes (tool_result, in the user's). A content that is a plain string
+// has none.
+type toolBlocks struct {
+	Content []struct {
+		Type      string `json:"type"`
+		ID        string `json:"id"`
+		ToolUseID string `json:"tool_use_id"`
+	} `json:"content"`
+}
+
+// line records a stream-json line of the CLI's: the tool calls it opens
+// or closes, and in any case a sign of life.
+func (w *stallWatch) line(l line, now time.Time) {
+	if w == nil {
+		return
+	}
+	var m toolBlocks
+	if (l.Type == "assistant" || l.Type == "user") && json.Unmarshal(l.Message, &m) == nil {
+		for _, c := range m.Content {
+			switch {
+			case c.Type == "tool_use" && c.ID != "":
+				w.toolUse(c.ID, now)
+			case c.Type == "tool_result" && c.ToolUseID != "":
+				w.toolResult(c.ToolUseID, now)
+			}
+		}
+	}
+	w.event(now)
+}
+
+// stallPeriod is how often the watch reads the CLI's I/O: a tenth of the
+// timeout, within [50ms, 1s], so a stall is caught within a second of
+// stall_timeout.
+func stallPeriod(timeout time.Duration) time.Duration {
+	return min(max(timeout/10, 50*time.Millisecond), time.Second)
+}
+
+// guard watches a run once the CLI has started (its pid comes on
+// started) until done is closed, and stops it with stop when it stalls.
+// Where /proc/<pid>/io cannot be read (not Linux) the run goes by its
+// events alone.
+func (w *stallWatch) guard(started <-chan int, done <-chan struct{}, stop func() bool, log hclog.Logger) {
+	if w.timeout <= 0 {
+		return
+	}
+	var pid int
+	select {
+	case pid = <-started:
+	case <-done:
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	readIO := func() (uint64, error) {
+		n, err := supervisor.ProcIO(pid)
+		if errors.Is(err, errors.ErrUnsupported) {
+			return 0, nil
+		}
+		return n, err
+	}
+	if w.watch(ctx, stallPeriod(w.timeout), readIO) && stop() {
+		log.Warn("claude stalled: no output, no tool call open and no I/O; killing it",
+			"pid", pid, "quiet", w.quiet(time.Now()).Round(time.Millisecond), "stall_timeout", w.timeout)
 	}
 }

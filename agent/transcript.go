@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 	"unicode/utf8"
 
 	"github.com/hashicorp/go-hclog"
@@ -129,6 +130,9 @@ type transcript struct {
 	// onToolResult, if set, hears that a tool's result was read: the tool
 	// is done and its files whole (see capture.announce).
 	onToolResult func()
+	// watch, if set, hears every sign of life and every tool call opened
+	// and closed (see stall.go).
+	watch *stallWatch
 	// queue, if set, takes the events to tell in place of emit, so that
 	// they are told in order with the images (see capture.announce).
 	queue func(Event)
@@ -172,6 +176,9 @@ func (t *transcript) fill(r io.Reader) {
 	for {
 		n, err := r.Read(chunk)
 		b := chunk[:n]
+		if n > 0 {
+			t.watch.event(time.Now())
+		}
 		for len(b) > 0 {
 			if state == atStart {
 				state = inRaw
@@ -240,6 +247,7 @@ func (t *transcript) parse(b []byte) {
 	if l.SessionID != "" && t.sessionID == "" {
 		t.sessionID = l.SessionID
 	}
+	t.watch.line(l, time.Now())
 	switch l.Type {
 	case "system":
 		if l.Subtype == "init" {

@@ -128,8 +128,9 @@ func (c *Command) Wait() Record {
 	return c.Record()
 }
 
-// Cancel stops the command if it still runs; it does not wait.
-func (c *Command) Cancel() { c.run.Cancel() }
+// Cancel stops the command if it still runs; it does not wait. It reports
+// whether it stopped it: then, and only then, the command ends cancelled.
+func (c *Command) Cancel() bool { return c.run.Cancel() }
 
 // Record is a copy of the command's record as it is now.
 func (c *Command) Record() Record {

@@ -286,7 +286,9 @@ func (s *Service) Live(id string) (*Command, bool) {
 }
 
 // Cancel stops the running command and returns once it is over, with its
-// record as it was when cancelled; false if none was running.
+// record as it was when cancelled; false if none was running, or if it
+// ended by itself (or timed out) before Cancel could stop it: the command's
+// own answer then says how it ended, and Cancel must not claim it.
 func (s *Service) Cancel() (Record, bool) {
 	s.mu.Lock()
 	c := s.cur
@@ -300,9 +302,9 @@ func (s *Service) Cancel() (Record, bool) {
 	default:
 	}
 	r := c.Record()
-	c.Cancel()
+	stopped := c.Cancel()
 	<-c.done
-	return r, true
+	return r, stopped
 }
 
 // Busy reports whether a command is running.

@@ -44,10 +44,10 @@ func TestStateOf(t *testing.T) {
 		state   State
 	}{
 		{"ok", Succeeded}, {"agent_error", AgentError}, {"session_not_found", Failed}, {"timeout", TimedOut},
-		{"cancelled", Cancelled}, {"drained", Drained}, {"crashed", Failed}, {"start_failed", Failed},
+		{"cancelled", Cancelled}, {"drained", Drained}, {"crashed", Failed}, {"start_failed", Failed}, {"stalled", Stalled},
 	} {
 		found := false
-		for o := range 8 {
+		for o := range 9 {
 			if oc := outcomeFor(o); oc.String() == tt.outcome {
 				found = true
 				if got := stateOf(oc); got != tt.state {

@@ -21,6 +21,7 @@ const (
 	Cancelled   = store.Cancelled
 	Drained     = store.Drained
 	Interrupted = store.Interrupted // vmd stopped without ending it (killed, restarted)
+	Stalled     = store.Stalled     // the CLI hung and was killed (issue 11)
 )
 
 // stateOf is the state a command's outcome leaves it in.
@@ -36,6 +37,8 @@ func stateOf(o agent.Outcome) State {
 		return Cancelled
 	case agent.Drained:
 		return Drained
+	case agent.Stalled:
+		return Stalled
 	}
 	return Failed
 }

@@ -299,11 +299,11 @@ func TestAPIDocCheckCatchesDrift(t *testing.T) {
 	}, {
 		name: "error code added to openapi.json",
 		openapi: edited(func(doc map[string]any) {
-			doc["components"].(map[string]any)["schemas"].(map[string]any)["Stalled"] = map[string]any{
-				"properties": map[string]any{"error": map[string]any{"const": "agent_stalled"}}}
+			doc["components"].(map[string]any)["schemas"].(map[string]any)["Wedged"] = map[string]any{
+				"properties": map[string]any{"error": map[string]any{"const": "agent_wedged"}}}
 		}),
 		md:   md,
-		want: `error code "agent_stalled"`,
+		want: `error code "agent_wedged"`,
 	}, {
 		name:    "route section in api.md only",
 		openapi: openapi,

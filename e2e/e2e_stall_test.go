@@ -15,9 +15,9 @@ import (
 // The stall watchdog (issue 11), end to end: the real CLI, its API call
 // stalled by the fake API. These tests fail until the watchdog is wired:
 // agent feeding stallWatch (agent/stall.go) from the CLI's stream and
-// supervisor.TreeIO, killing the tree when stalled, and vmd answering 504
-// agent_stalled; config reading STALL_TIMEOUT_MS. Today the command runs on
-// to its timeout and gets 408.
+// supervisor.ProcIO of the CLI, killing the tree when stalled, and vmd
+// answering 504 agent_stalled; config reading STALL_TIMEOUT_MS. Before, the
+// command ran on to its timeout and got 408.
 
 // stallTimeout is short for a test, long enough for the CLI to start.
 const stallTimeout = 10 * time.Second
@@ -75,6 +75,26 @@ func TestLongToolCallNotStalled(t *testing.T) {
 	}
 	if a.took < slow {
 		t.Errorf("answered after %v, before the page (%v) did: the tool call was cut short", a.took, slow)
+	}
+}
+
+// A real long tool call, as the issue asks: `sleep` through the CLI's own
+// Bash tool, quiet (no output, no I/O) for longer than stall_timeout. The
+// tool call is open all along, so it is no stall: the command answers 200
+// with what Bash said once the sleep is over.
+func TestLongBashCallNotStalled(t *testing.T) {
+	s := newStack(t)
+	slow := stallTimeout + 5*time.Second
+	v := s.start(t, false, stallEnv...)
+	a := v.command(fmt.Sprintf("Run in Bash: sleep %d && echo slept", int(slow.Seconds())))
+	if a.status != http.StatusOK || !strings.Contains(a.Text, "Bash said: slept") {
+		t.Fatalf("answer = %v; want 200 with what Bash said (504: the sleep was taken for a stall)", a)
+	}
+	if a.took < slow {
+		t.Errorf("answered after %v, before the sleep (%v) was over", a.took, slow)
+	}
+	if strings.Contains(v.logs(), "claude stalled") {
+		t.Errorf("vmd's log tells of a stall")
 	}
 }
 

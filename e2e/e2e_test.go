@@ -617,6 +617,7 @@ func (v *vmd) stream(t *testing.T, text string) (<-chan event, *http.Response) {
 	t.Helper()
 	body, _ := json.Marshal(map[string]string{"text": text})
 	req, _ := http.NewRequest("POST", v.url+"/command", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "text/event-stream")
 	resp, err := v.client.Do(req)
 	if err != nil {

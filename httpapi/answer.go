@@ -56,6 +56,11 @@ var answers = map[agent.Outcome]answer{
 		func(commands.Record) string {
 			return "vmd is shutting down; the command was stopped before it finished"
 		}},
+	agent.Stalled: {fasthttp.StatusGatewayTimeout, "agent_stalled", outcomeStalled, mText | mOutput,
+		func(commands.Record) string {
+			return "claude stopped making progress (no output, no tool call open, no I/O) and was killed; " +
+				"resume its session to go on"
+		}},
 	agent.Crashed: {fasthttp.StatusInternalServerError, "execution_error", outcomeError, mText | mExitCode | mOutput,
 		func(r commands.Record) string { return r.Result.Message }},
 	agent.StartFailed: {fasthttp.StatusInternalServerError, "execution_error", outcomeStartFailed, mText | mExitCode | mOutput,

@@ -51,8 +51,13 @@ func (r authResult) String() string {
 	return "invalid"
 }
 
-// exempt is the one route open without a token: liveness, which platforms
-// probe without headers and which tells nothing. path is as sent.
+// exempt is the one route open without a token, and to any Host and
+// Origin: liveness, which tells nothing. Platforms probe it without the
+// token and with a Host of their own (Fly.io's checks name the machine's
+// address; the image's HEALTHCHECK says localhost), so the guard's Host
+// check would fail a healthy vmd; a page that reads it through DNS
+// rebinding learns that vmd is up, and no more. It reads no body (see
+// headerReceived). path is as sent.
 func exempt(path []byte) bool { return string(path) == "/health" }
 
 // check reads "Authorization: Bearer <token>"; the scheme is
@@ -72,19 +77,10 @@ func (au *authenticator) check(h *fasthttp.RequestHeader) authResult {
 	return authOK
 }
 
-// headerReceived limits the body of a request without the token, before
-// fasthttp reads it: a stranger cannot make vmd buffer a megabyte to be
-// told 401. The request then gets 401 from serveError.
-func (a *API) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
-	path, _, _ := bytes.Cut(h.RequestURI(), []byte("?"))
-	if exempt(path) || a.auth.check(h) == authOK {
-		return fasthttp.RequestConfig{}
-	}
-	return fasthttp.RequestConfig{MaxRequestBodySize: unauthBody}
-}
-
 // unauthorized answers 401 with a Bearer challenge (RFC 6750).
-func (a *API) unauthorized(ctx *fasthttp.RequestCtx, why authResult) {
+// path is the request's as sent (a request whose body fasthttp failed to
+// read has lost its own).
+func (a *API) unauthorized(ctx *fasthttp.RequestCtx, why authResult, path string) {
 	challenge, msg := `Bearer realm="vmd"`, "This endpoint requires an Authorization: Bearer <token> header"
 	if why == authInvalid {
 		challenge, msg = `Bearer realm="vmd", error="invalid_token"`, "The bearer token is not valid"
@@ -92,7 +88,7 @@ func (a *API) unauthorized(ctx *fasthttp.RequestCtx, why authResult) {
 	ctx.Response.Header.Set(fasthttp.HeaderWWWAuthenticate, challenge)
 	writeJSON(ctx, fasthttp.StatusUnauthorized, errorBody{Error: "unauthorized", Message: msg})
 	args := []any{"reason", why, "method", truncate(string(ctx.Method()), 20),
-		"path", truncate(string(ctx.Request.URI().PathOriginal()), 200), "remote", ctx.RemoteIP().String()}
+		"path", truncate(path, 200), "remote", ctx.RemoteIP().String()}
 	if warn, quieted := a.refusals.take(time.Now()); warn {
 		a.reqLog(ctx).Warn("unauthorized", append(args, "quieted_since_last", quieted)...)
 	} else {

@@ -125,19 +125,19 @@ func TestHealthOpen(t *testing.T) {
 // one gets 401, not 413.
 func TestAuthBeforeBody(t *testing.T) {
 	s := serve(t, setup{token: token, maxBody: 4096})
-	got := s.raw(t, "POST /command HTTP/1.1\r\nHost: vmd\r\nContent-Length: 100000\r\n\r\n")
+	got := s.raw(t, "POST /command HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n")
 	if got.status != 401 || !strings.Contains(got.body, `"error":"unauthorized"`) {
 		t.Errorf("POST /command of 100 KB without the token = %d %q; want 401", got.status, got.body)
 	}
-	got = s.raw(t, "POST /command HTTP/1.1\r\nHost: vmd\r\nContent-Length: 13\r\n\r\n{\"text\":\"a\"}\n")
+	got = s.raw(t, "POST /command HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 13\r\n\r\n{\"text\":\"a\"}\n")
 	if got.status != 401 {
 		t.Errorf("POST /command of 13 bytes without the token = %d %q; want 401", got.status, got.body)
 	}
-	got = s.raw(t, "POST /command HTTP/1.1\r\nHost: vmd\r\nAuthorization: Bearer "+token+"\r\nContent-Length: 5000\r\n\r\n")
+	got = s.raw(t, "POST /command HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nAuthorization: Bearer "+token+"\r\nContent-Length: 5000\r\n\r\n")
 	if got.status != 413 {
 		t.Errorf("POST /command of 5 KB with the token = %d %q; want 413 (the limit is 4096)", got.status, got.body)
 	}
-	got = s.raw(t, "POST /command HTTP/1.1\r\nHost: vmd\r\nAuthorization: Bearer "+token+"\r\nContent-Length: 15\r\n\r\n{\"text\":\"say\"}\n")
+	got = s.raw(t, "POST /command HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nAuthorization: Bearer "+token+"\r\nContent-Length: 15\r\n\r\n{\"text\":\"say\"}\n")
 	if got.status != 200 {
 		t.Errorf("POST /command with the token = %d %q; want 200", got.status, got.body)
 	}

@@ -55,8 +55,9 @@ func BenchmarkCommand(b *testing.B) {
 		defer fasthttp.ReleaseResponse(resp)
 		for b.Loop() {
 			req.Header.SetMethod("POST")
-			req.SetRequestURI("http://vmd/command")
+			req.SetRequestURI("http://localhost/command")
 			req.SetBodyString(`{"text":"hi"}`)
+			req.Header.SetContentType("application/json")
 			if err := s.Client.DoTimeout(req, resp, 10*time.Second); err != nil {
 				b.Fatal(err)
 			}
@@ -74,7 +75,7 @@ func BenchmarkHealth(b *testing.B) {
 		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 		defer fasthttp.ReleaseRequest(req)
 		defer fasthttp.ReleaseResponse(resp)
-		req.SetRequestURI("http://vmd/health")
+		req.SetRequestURI("http://localhost/health")
 		for pb.Next() {
 			if err := s.Client.Do(req, resp); err != nil || resp.StatusCode() != 200 {
 				b.Errorf("GET /health = %d, %v", resp.StatusCode(), err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"math"
 	"regexp"
 	"strings"
 	"time"
@@ -40,7 +41,7 @@ const (
 // ParseCommand reads a /command body: a JSON object whose "text" member is
 // a string that is not blank, with an optional "sessionId" (a UUID) and an
 // optional "timeoutMs" (a positive whole number; above maxTimeout it is
-// maxTimeout) and an optional "cancelOnDisconnect" (a boolean). Other
+// maxTimeout, however large) and an optional "cancelOnDisconnect" (a boolean). Other
 // members are ignored. A bad body gets the reason.
 func ParseCommand(body []byte, maxTimeout time.Duration) (CommandRequest, error) {
 	var req CommandRequest
@@ -76,7 +77,10 @@ func ParseCommand(body []byte, maxTimeout time.Duration) (CommandRequest, error)
 			return req, errors.New(msgTimeout)
 		}
 		n, err := ms.Int64()
-		if err != nil || n < 1 {
+		switch {
+		case err != nil && wholeNumber(ms.String()):
+			n = math.MaxInt64 // past int64, yet a whole number: capped like any large one
+		case err != nil || n < 1:
 			return req, errors.New(msgTimeout)
 		}
 		req.Timeout = maxTimeout
@@ -85,6 +89,21 @@ func ParseCommand(body []byte, maxTimeout time.Duration) (CommandRequest, error)
 		}
 	}
 	return req, nil
+}
+
+// wholeNumber reports whether a JSON number is written as a positive
+// whole number: digits only, not starting with 0 (JSON allows no leading
+// zero but in "0" itself).
+func wholeNumber(n string) bool {
+	if n == "" || n[0] == '0' {
+		return false
+	}
+	for _, c := range []byte(n) {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // command runs POST /command. Whether the client asked for an event

@@ -118,7 +118,7 @@ func TestHangUpKeepsTheAnswer(t *testing.T) {
 		t.Fatal(err)
 	}
 	body := `{"text":"say first\nsleep 200ms\nsay second"}`
-	fmt.Fprintf(c, "POST /command HTTP/1.1\r\nHost: vmd\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	fmt.Fprintf(c, "POST /command HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
 	rec := s.running(t, "first")
 	c.Close()
 	vmdtest.Eventually(t, "the record to end", func() bool {
@@ -205,7 +205,7 @@ func (s *server) openEvents(t *testing.T, method, path, body string, header ...s
 	for i := 0; i+1 < len(header); i += 2 {
 		fmt.Fprintf(&h, "%s: %s\r\n", header[i], header[i+1])
 	}
-	fmt.Fprintf(c, "%s %s HTTP/1.1\r\nHost: vmd\r\nAccept: text/event-stream\r\n%sContent-Length: %d\r\n\r\n%s",
+	fmt.Fprintf(c, "%s %s HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nAccept: text/event-stream\r\n%sContent-Length: %d\r\n\r\n%s",
 		method, path, h.String(), len(body), body)
 	st := &stream{c: c, r: bufio.NewReader(c)}
 	line, err := st.r.ReadString('\n')
@@ -318,7 +318,7 @@ func TestCancelOnDisconnect(t *testing.T) {
 		t.Fatal(err)
 	}
 	body := `{"text":"say first\nsleep 1h","cancelOnDisconnect":true}`
-	fmt.Fprintf(c, "POST /command HTTP/1.1\r\nHost: vmd\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	fmt.Fprintf(c, "POST /command HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
 	rec := s.running(t, "first")
 	c.Close()
 	vmdtest.Eventually(t, "the command to be cancelled", func() bool {

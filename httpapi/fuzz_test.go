@@ -1,7 +1,9 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
+	"math/big"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -44,6 +46,21 @@ func FuzzParseCommand(f *testing.F) {
 			}
 		}
 	})
+}
+
+// bigTimeout is the body's timeoutMs as a whole number of any size.
+func bigTimeout(body []byte) (*big.Int, bool) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var m map[string]any
+	if dec.Decode(&m) != nil {
+		return nil, false
+	}
+	num, ok := m["timeoutMs"].(json.Number)
+	if !ok {
+		return nil, false
+	}
+	return new(big.Int).SetString(num.String(), 10)
 }
 
 func FuzzImageName(f *testing.F) {

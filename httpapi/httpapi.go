@@ -30,8 +30,6 @@ import (
 )
 
 const (
-	// readTimeout bounds reading one request, body included.
-	readTimeout = 30 * time.Second
 	// idleTimeout closes a keep-alive connection left unused this long.
 	idleTimeout = time.Minute
 	// writeTimeout bounds writing a response once the handler has returned
@@ -43,11 +41,9 @@ const (
 	// defaultKeepAlive is how often an idle event stream gets a comment
 	// line, well inside the idle timeouts of common proxies (60 s).
 	defaultKeepAlive = 15 * time.Second
-	// maxConns bounds concurrent connections. Past it fasthttp refuses
-	// connections with a plain-text 503 we cannot shape, /health included,
-	// so it sits well above what idle or slow clients can hold open within
-	// the read and idle timeouts; each idle connection costs a few KiB.
-	maxConns = 16384
+	// defaultMaxConns bounds concurrent connections when Options.MaxConns
+	// does not: main sets it from the listener's own cap (netguard).
+	defaultMaxConns = 16384
 )
 
 // Options are the API's settings.
@@ -67,6 +63,13 @@ type Options struct {
 	// MCPConfig is the MCP servers file /ready checks, by absolute path;
 	// empty is none.
 	MCPConfig string
+	// AllowedHosts are Host headers accepted besides loopback ones when
+	// APIToken is empty; AllowedOrigins the Origin headers accepted. "*"
+	// allows any. See guard.go.
+	AllowedHosts, AllowedOrigins []string
+	// MaxConns is the most connections the listener lets in at once
+	// (netguard.Listener.MaxConns); zero is 16384.
+	MaxConns int
 }
 
 // Deps are what the API serves from.
@@ -107,9 +110,11 @@ type API struct {
 	nstreams  int        // event streams on hijacked connections
 	noStreams chan struct{}
 
-	auth     authenticator // see auth.go
-	refusals refusalLog    // see auth.go
-	metrics  *metrics      // see metrics.go
+	auth       authenticator // see auth.go
+	refusals   refusalLog    // see auth.go
+	guard      *guard        // see guard.go
+	admissions admissions    // see middleware.go
+	metrics    *metrics      // see metrics.go
 
 	draining  chan struct{}
 	drainOnce sync.Once
@@ -122,26 +127,33 @@ func New(d Deps, log hclog.Logger, opts Options) *API {
 	if opts.KeepAlive <= 0 {
 		opts.KeepAlive = defaultKeepAlive
 	}
+	if opts.MaxConns <= 0 {
+		opts.MaxConns = defaultMaxConns
+	}
 	a := &API{cmds: d.Commands, ag: d.Agent, sup: d.Supervisor, img: d.Images, st: d.Store, disk: d.Disk,
 		log: log, opts: opts, draining: make(chan struct{}), started: time.Now(),
-		auth: newAuthenticator(opts.APIToken), metrics: newMetrics(d)}
+		auth:  newAuthenticator(opts.APIToken),
+		guard: newGuard(opts.APIToken != "", opts.AllowedHosts, opts.AllowedOrigins), metrics: newMetrics(d)}
 	a.srv = &fasthttp.Server{
-		Handler:               a.serve,      // request id, token, then Handler: see middleware.go
-		ErrorHandler:          a.serveError, // request id, token, then errorHandler
-		ReadTimeout:           readTimeout,
-		IdleTimeout:           idleTimeout,
-		WriteTimeout:          writeTimeout,
-		MaxRequestBodySize:    opts.MaxRequestBody,
-		Concurrency:           maxConns,
+		Handler:        a.serve,          // request id, guard, token, then Handler: see middleware.go
+		ErrorHandler:   a.serveError,     // the same, then errorHandler
+		HeaderReceived: a.headerReceived, // how much body, how long to read it
+		// The headers must come within headerTimeout; the body then has
+		// bodyTimeout (see headerReceived).
+		ReadTimeout:        headerTimeout,
+		IdleTimeout:        idleTimeout,
+		WriteTimeout:       writeTimeout,
+		MaxRequestBodySize: opts.MaxRequestBody,
+		// Twice the listener's cap: fasthttp answers a plain-text 503 past
+		// its Concurrency, which the listener's cap, reached first, never
+		// lets happen (netguard.Listener.MaxConns says why twice).
+		Concurrency:           2 * opts.MaxConns,
 		NoDefaultServerHeader: true,
 		CloseOnShutdown:       true,
 		ReduceMemoryUsage:     true,
 		// fasthttp logs what clients get wrong (bodies too large, broken
 		// connections): debug material, answered in JSON anyway.
 		Logger: log.StandardLogger(&hclog.StandardLoggerOptions{ForceLevel: hclog.Debug}),
-	}
-	if a.auth.on {
-		a.srv.HeaderReceived = a.headerReceived
 	}
 	return a
 }

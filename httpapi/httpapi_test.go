@@ -18,6 +18,7 @@ import (
 
 	"github.com/vmd-dev/vmd/commands"
 	"github.com/vmd-dev/vmd/httpapi"
+	"github.com/vmd-dev/vmd/internal/stack"
 	"github.com/vmd-dev/vmd/internal/testbin"
 	"github.com/vmd-dev/vmd/internal/vmdtest"
 )
@@ -48,6 +49,9 @@ type setup struct {
 	env      []string // added to the CLI's environment
 	subBytes int      // commands.Options.SubscriberBytes
 	minFree  uint64   // min_free_disk, in bytes
+	hosts    []string // Options.AllowedHosts
+	origins  []string // Options.AllowedOrigins
+	stall    time.Duration
 }
 
 // serve runs the stack and tears it down when the test ends.
@@ -58,7 +62,10 @@ func serve(t testing.TB, s setup) *server {
 	}
 	return &server{vmdtest.Start(t, vmdtest.Options{Bin: s.bin, Plain: s.plain, Env: s.env, Timeout: s.timeout,
 		Drain: s.drain, MaxBody: s.maxBody, MaxOutput: s.maxOut, KeepAlive: s.keep, Token: s.token, MCP: s.mcp,
-		Loopback: s.loopback, Commands: commands.Options{SubscriberBytes: s.subBytes}, MinFreeDisk: s.minFree})}
+		Loopback: s.loopback, Commands: commands.Options{SubscriberBytes: s.subBytes}, MinFreeDisk: s.minFree,
+		Tweak: func(o *stack.Options) {
+			o.API.AllowedHosts, o.API.AllowedOrigins, o.Agent.StallTimeout = s.hosts, s.origins, s.stall
+		}})}
 }
 
 // running waits until the running command has said text.
@@ -87,12 +94,18 @@ func (s *server) roundTrip(method, path, body string, header []string, see func(
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
 	req.Header.SetMethod(method)
-	req.SetRequestURI("http://vmd" + path)
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
+	// A loopback Host, as a client on this machine sends: without a token
+	// vmd refuses any other (guard.go).
+	req.SetRequestURI("http://localhost" + path)
 	if body != "" {
 		req.SetBodyString(body)
+		req.Header.SetContentType("application/json")
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+		if strings.EqualFold(header[i], "Host") {
+			req.UseHostHeader = true // else the client sends the URI's
+		}
 	}
 	if err := s.Client.DoTimeout(req, resp, 30*time.Second); err != nil {
 		return fmt.Errorf("%s %s: %w", method, path, err)
@@ -337,7 +350,7 @@ func TestPayloadTooLarge(t *testing.T) {
 	s := serve(t, setup{maxBody: 4096})
 	// Sent raw, headers only: vmd answers from the Content-Length, and a
 	// client still writing the body could see the connection close first.
-	got := s.raw(t, "POST /command HTTP/1.1\r\nHost: vmd\r\nContent-Length: 5000\r\n\r\n")
+	got := s.raw(t, "POST /command HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n")
 	if got.status != 413 || got.body != `{"error":"payload_too_large","message":"Request body exceeds 4096 bytes"}`+"\n" {
 		t.Errorf("POST /command with 5 KB = %d %q; want 413 payload_too_large", got.status, got.body)
 	}
@@ -408,8 +421,8 @@ func TestImages(t *testing.T) {
 			}
 		}
 		for _, req := range []string{
-			"GET /images/..\\secret.png HTTP/1.1\r\nHost: x\r\n\r\n",
-			"GET /images/a\\b.png HTTP/1.1\r\nHost: x\r\n\r\n",
+			"GET /images/..\\secret.png HTTP/1.1\r\nHost: localhost\r\n\r\n",
+			"GET /images/a\\b.png HTTP/1.1\r\nHost: localhost\r\n\r\n",
 		} {
 			if got := s.raw(t, req); got.status != 400 {
 				t.Errorf("%q = %d %q; want 400", req, got.status, got.body)
@@ -425,8 +438,9 @@ func TestBusy(t *testing.T) {
 		// Not s.do: it may call t.Fatal, which is for the test's goroutine.
 		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 		req.Header.SetMethod("POST")
-		req.SetRequestURI("http://vmd/command")
+		req.SetRequestURI("http://localhost/command")
 		req.SetBodyString(`{"text":"sleep 500ms\nsay first"}`)
+		req.Header.SetContentType("application/json")
 		err := s.Client.Do(req, resp)
 		r := response{status: resp.StatusCode(), body: string(resp.Body())}
 		if err != nil {

@@ -27,6 +27,7 @@ const (
 	outcomeDrained         = "drained"              // 503: stopped by the drain
 	outcomeStartFailed     = "start_failed"         // 500: the CLI could not start
 	outcomeSessionNotFound = "session_not_found"    // 404: a session the agent does not have
+	outcomeStalled         = "stalled"              // 504: the CLI hung, killed by the stall watchdog
 	outcomeBusy            = "busy"                 // 409: refused, another command runs
 	outcomeShuttingDown    = "shutting_down"        // 503: refused, vmd is draining
 	outcomeBadRequest      = "bad_request"          // 400: refused, bad body
@@ -37,7 +38,7 @@ const (
 
 // outcomes are created at start, so that every series exists from zero.
 var outcomes = []string{outcomeOK, outcomeAgentError, outcomeError, outcomeTimeout, outcomeCancelled, outcomeDrained,
-	outcomeStartFailed, outcomeSessionNotFound, outcomeBusy, outcomeShuttingDown, outcomeBadRequest, outcomeNoStorage,
+	outcomeStalled, outcomeStartFailed, outcomeSessionNotFound, outcomeBusy, outcomeShuttingDown, outcomeBadRequest, outcomeNoStorage,
 	outcomeInternal, outcomeKeyReused}
 
 // tokenKinds are the label values of vmd_tokens_total.

@@ -93,8 +93,9 @@ func TestMetrics(t *testing.T) {
 	go func() {
 		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 		req.Header.SetMethod("POST")
-		req.SetRequestURI("http://vmd/command")
+		req.SetRequestURI("http://localhost/command")
 		req.SetBodyString(`{"text":"sleep 300ms"}`)
+		req.Header.SetContentType("application/json")
 		s.Client.Do(req, resp)
 		first <- resp.StatusCode()
 	}()

@@ -354,7 +354,7 @@ func atoi(t *testing.T, s string) int {
 
 // wontSee are the shared responses no test here can provoke, and why.
 var wontSee = map[string]string{
-	"RequestTimeout": "fasthttp's read timeout is 30 s: too slow for a unit test",
+	"RequestTimeout": "the header timeout is 10 s: too slow for a unit test",
 	"InternalError":  "needs an I/O failure (an unreadable image) that a test run as root cannot make",
 }
 
@@ -465,7 +465,7 @@ func TestOpenAPI(t *testing.T) {
 		// 413, sent raw: headers only, vmd answers from the Content-Length.
 		big, _ := http.NewRequest("POST", "http://localhost:3001/command", nil)
 		big.Header.Set("Authorization", "Bearer "+token)
-		ex := s.rawExchange(t, big, []byte("POST /command HTTP/1.1\r\nHost: vmd\r\nAuthorization: Bearer "+token+"\r\nContent-Length: 5000\r\n\r\n"))
+		ex := s.rawExchange(t, big, []byte("POST /command HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nAuthorization: Bearer "+token+"\r\nContent-Length: 5000\r\n\r\n"))
 		c.check(t, ex, 413)
 		c.checkShared(t, "PayloadTooLarge", ex, 413)
 
@@ -519,7 +519,8 @@ func TestOpenAPI(t *testing.T) {
 			}
 			ex := do(t, s, "POST", "/command", `{"text":"say hi"}`, cred...)
 			c.check(t, ex, 401)
-			if ok, _ := c.v.ValidateHttpRequest(ex.req); ok {
+			// A wrong token is one the document cannot tell from the right one.
+			if ok, _ := c.v.ValidateHttpRequest(ex.req); ok && cred == nil {
 				t.Errorf("POST /command with %v: the document's security takes it; vmd answers 401", cred)
 			}
 			c.checkShared(t, "Unauthorized", do(t, s, "GET", "/nowhere", "", cred...), 401)
@@ -539,7 +540,15 @@ func TestOpenAPI(t *testing.T) {
 		c.checkShared(t, "MalformedRequest", s.rawExchange(t, garbage, []byte("GARBAGE\r\n\r\n")), 400)
 		huge, _ := http.NewRequest("GET", "http://localhost:3001/status", nil)
 		c.checkShared(t, "HeadersTooLarge", s.rawExchange(t, huge,
-			[]byte("GET /status HTTP/1.1\r\nHost: vmd\r\nX-Big: "+strings.Repeat("a", 16<<10)+"\r\n\r\n")), 431)
+			[]byte("GET /status HTTP/1.1\r\nHost: localhost\r\nX-Big: "+strings.Repeat("a", 16<<10)+"\r\n\r\n")), 431)
+
+		// What a web page could make a browser send, refused before the
+		// token is looked at (issue 11): a foreign Origin, a body that is
+		// not JSON, and, without a token, a foreign Host.
+		c.checkShared(t, "Forbidden", do(t, s, "POST", "/command", `{"text":"say hi"}`,
+			slices.Concat(posting, []string{"Origin", "https://evil.example"})...), 403)
+		c.checkShared(t, "UnsupportedMediaType", do(t, s, "POST", "/command", `{"text":"say hi"}`,
+			slices.Concat(auth, []string{"Content-Type", "text/plain"})...), 415)
 
 		// The drain: new commands refused, /ready failing, and the command
 		// that was running stopped with what it had.
@@ -617,6 +626,14 @@ func TestOpenAPI(t *testing.T) {
 	t.Run("durable commands", func(t *testing.T) { checkDurable(t, c) })
 
 	// The converse: the document lists nothing the test has not seen.
+	// Without a token (so the Host is checked), and with a stall timeout.
+	t.Run("no token, stall watchdog", func(t *testing.T) {
+		s := serve(t, setup{stall: 300 * time.Millisecond})
+		c.checkShared(t, "Forbidden", do(t, s, "GET", "/status", "", "Host", "evil.example"), 403)
+		// A CLI that stalls: 504 with the text so far and the session.
+		c.check(t, do(t, s, "POST", "/command", `{"text":"say partial\nsleep 1h"}`), 504)
+	})
+
 	t.Run("everything documented was seen", func(t *testing.T) {
 		for path, item := range c.model.Paths.PathItems.FromOldest() {
 			for method, op := range item.GetOperations().FromOldest() {

@@ -22,15 +22,24 @@ const (
 	loggerKey                   // hclog.Logger, made on first use
 )
 
-// setRequestID gives the request its id: the client's X-Request-Id if it is
-// sane, else a new one. The response carries it whatever the answer.
-func setRequestID(ctx *fasthttp.RequestCtx) {
-	id := string(ctx.Request.Header.Peek(headerRequestID))
-	if !saneRequestID(id) {
-		id = newRequestID()
+// setRequestID gives the request its id: id if set (see clientRequestID),
+// else the request's own. The response carries it whatever the answer.
+func setRequestID(ctx *fasthttp.RequestCtx, id string) {
+	if id == "" {
+		id = clientRequestID(&ctx.Request.Header)
 	}
 	ctx.SetUserValue(requestIDKey, id)
 	ctx.Response.Header.Set(headerRequestID, id)
+}
+
+// clientRequestID is the client's X-Request-Id if it is sane, else a new
+// id.
+func clientRequestID(h *fasthttp.RequestHeader) string {
+	id := string(h.Peek(headerRequestID))
+	if !saneRequestID(id) {
+		id = newRequestID()
+	}
+	return id
 }
 
 // saneRequestID accepts 1 to maxRequestID bytes of printable ASCII: what a

@@ -45,7 +45,7 @@ func TestRequestIDs(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		c.Write([]byte("GET /health HTTP/1.1\r\nHost: vmd\r\nX-Request-Id: a\x01b\r\n\r\n"))
+		c.Write([]byte("GET /health HTTP/1.1\r\nHost: localhost\r\nX-Request-Id: a\x01b\r\n\r\n"))
 		var resp fasthttp.Response
 		if err := resp.Read(bufio.NewReader(c)); err != nil {
 			t.Fatal(err)
@@ -75,7 +75,7 @@ func TestRequestIDs(t *testing.T) {
 		// Requests fasthttp rejects before any handler, too.
 		for _, req := range []string{
 			"GARBAGE\r\n\r\n",
-			"POST /command HTTP/1.1\r\nHost: vmd\r\nAuthorization: Bearer " + token + "\r\nX-Request-Id: big\r\nContent-Length: 99999999\r\n\r\n",
+			"POST /command HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nAuthorization: Bearer " + token + "\r\nX-Request-Id: big\r\nContent-Length: 99999999\r\n\r\n",
 		} {
 			c, err := s.Dial()
 			if err != nil {

@@ -30,8 +30,9 @@ func BenchmarkCommandStore(b *testing.B) {
 			defer fasthttp.ReleaseResponse(resp)
 			for b.Loop() {
 				req.Header.SetMethod("POST")
-				req.SetRequestURI("http://vmd/command")
+				req.SetRequestURI("http://localhost/command")
 				req.SetBodyString(`{"text":"hi"}`)
+				req.Header.SetContentType("application/json")
 				if err := s.Client.DoTimeout(req, resp, 10*time.Second); err != nil || resp.StatusCode() != 200 {
 					b.Fatalf("POST /command = %d %s %v", resp.StatusCode(), resp.Body(), err)
 				}

@@ -73,6 +73,9 @@ const (
 	StartFailed
 	// Cancelled: Cancel stopped it.
 	Cancelled
+	// Stalled: the caller's watchdog found it making no progress and
+	// stopped it (Running.Stall).
+	Stalled
 )
 
 func (o Outcome) String() string {
@@ -87,6 +90,8 @@ func (o Outcome) String() string {
 		return "start_failed"
 	case Cancelled:
 		return "cancelled"
+	case Stalled:
+		return "stalled"
 	}
 	return fmt.Sprintf("outcome(%d)", int(o))
 }
@@ -227,16 +232,28 @@ func (s *Supervisor) await(pid int, exitc <-chan exit, timeout time.Duration, h 
 		defer t.Stop()
 		expired = t.C
 	}
+	// The halt decides the outcome once: an exit, the timeout or a stop,
+	// whichever comes first. One that comes second, even a moment later,
+	// changes nothing, and its caller hears so (halt.do).
 	select {
 	case ex := <-exitc:
+		if h.do(Exited) {
+			return ex, true
+		}
+		// Stopped just as it exited: the stop stands (its caller was told
+		// it stopped the process), and there is nothing left to kill.
+		res.Outcome = h.reason
 		return ex, true
 	case <-expired:
-		res.Outcome = TimedOut
-		log.Warn("timeout", "duration", timeout)
+		if h.do(TimedOut) {
+			res.Outcome = TimedOut
+			log.Warn("timeout", "duration", timeout)
+			return s.kill(pid, exitc, log)
+		}
 	case <-h.c:
-		res.Outcome = h.reason
-		log.Warn("stopping process", "reason", h.reason.String())
 	}
+	res.Outcome = h.reason
+	log.Warn("stopping process", "reason", h.reason.String())
 	return s.kill(pid, exitc, log)
 }
 

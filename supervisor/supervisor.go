@@ -85,20 +85,28 @@ type Info struct {
 	Started time.Time
 }
 
-// halt stops a process early, once, for one reason.
+// halt decides, once, how a process ends: stopped early for a reason
+// (Cancelled, TimedOut, Drained, Stalled), or Exited by itself. Whoever
+// decides first wins, and the others learn they came too late: a Cancel
+// racing the process's own exit says it stopped the process only if the
+// process's Result says Cancelled too.
 type halt struct {
-	c      chan struct{}
+	c      chan struct{} // closed once decided
 	once   sync.Once
 	reason Outcome
 }
 
 func newHalt() *halt { return &halt{c: make(chan struct{})} }
 
-func (h *halt) do(why Outcome) {
+// do decides the outcome is why, unless it was decided already; it reports
+// whether this call decided it.
+func (h *halt) do(why Outcome) bool {
+	decided := false
 	h.once.Do(func() {
-		h.reason = why
+		h.reason, decided = why, true
 		close(h.c)
 	})
+	return decided
 }
 
 type exit struct {
@@ -223,22 +231,25 @@ func (s *Supervisor) Current() (Info, bool) {
 
 // Cancel stops the process in the slot the way a timeout does (its process
 // group and everything left below vmd are killed) and returns once the slot
-// is free, so that the next one can start at once. Its Result has the
-// outcome Cancelled. Cancel reports false if the slot was empty.
+// is free, so that the next one can start at once. It reports true only if
+// it stopped the process, whose Result then has the outcome Cancelled;
+// false if the slot was empty or the process had already ended (or been
+// stopped) otherwise.
 func (s *Supervisor) Cancel() (Info, bool) {
 	s.mu.Lock()
 	c := s.cur
 	var info Info
+	stopped := false
 	if c != nil {
 		info = c.info
-		c.halt.do(Cancelled)
+		stopped = c.halt.do(Cancelled)
 	}
 	s.mu.Unlock()
 	if c == nil {
 		return Info{}, false
 	}
 	<-c.finished
-	return info, true
+	return info, stopped
 }
 
 // Running is a process that Start has taken into the slot.
@@ -285,8 +296,14 @@ func (r *Running) Wait() Result {
 }
 
 // Cancel stops this process, as Supervisor.Cancel does, if it still runs;
-// it does not wait.
-func (r *Running) Cancel() { r.c.halt.do(Cancelled) }
+// it does not wait. It reports whether it stopped it: then, and only then,
+// the Result says Cancelled.
+func (r *Running) Cancel() bool { return r.c.halt.do(Cancelled) }
+
+// Stall stops this process as Cancel does, for a watchdog of the caller's
+// that found it making no progress; its Result says Stalled. It reports
+// whether it stopped it.
+func (r *Running) Stall() bool { return r.c.halt.do(Stalled) }
 
 // Exec runs spec outside the slot, beside whatever holds it, and waits for
 // it: for short, bounded processes (give spec a Timeout). Stop kills it

@@ -440,3 +440,34 @@ func TestStats(t *testing.T) {
 		t.Error("Stats().Busy after the run; want false")
 	}
 }
+
+// Cancel racing the process's own exit: it reports that it stopped the
+// process exactly when the Result says Cancelled (issue 11 gap 8). Each
+// round cancels a little later, sweeping the moment of the exit; the
+// delays spread the race, they synchronise nothing.
+func TestCancelRacingExit(t *testing.T) {
+	h := start(t)
+	var won, lost int
+	for i := range 60 {
+		started := make(chan struct{})
+		spec := script("say done")
+		spec.OnStart = func(int) { close(started) }
+		r, err := h.sup.Start(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		<-started
+		time.Sleep(time.Duration(i) * 500 * time.Microsecond)
+		_, stopped := h.sup.Cancel()
+		res := r.Wait()
+		if stopped != (res.Outcome == supervisor.Cancelled) {
+			t.Errorf("round %d: Cancel reported %v, the process's outcome is %v", i, stopped, res.Outcome)
+		}
+		if stopped {
+			won++
+		} else {
+			lost++
+		}
+	}
+	t.Logf("Cancel stopped the process in %d rounds, came too late in %d", won, lost)
+}

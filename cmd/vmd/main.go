@@ -20,6 +20,7 @@ import (
 
 	"github.com/vmd-dev/vmd/config"
 	"github.com/vmd-dev/vmd/internal/stack"
+	"github.com/vmd-dev/vmd/netguard"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -42,12 +43,16 @@ func vmd(args []string, getenv func(string) string, environ []string, stderr io.
 
 	// Listen first, so that a port in use fails at start, not inside the group.
 	addr := net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port))
-	ln, err := net.Listen("tcp", addr)
+	tcp, err := net.Listen("tcp", addr)
 	if err != nil {
 		logger.Error("cannot listen", "address", addr, "error", err)
 		return 1
 	}
+	// Accept errors back off instead of stopping vmd, connections stay
+	// below the descriptor limit, and one address cannot take them all.
+	ln := netguard.New(tcp, netguard.Options{Logger: logger.Named("netguard")})
 	opts, err := options(cfg, environ)
+	opts.API.MaxConns = ln.MaxConns()
 	if err == nil {
 		var st *stack.Stack
 		if st, err = stack.New(opts, logger); err == nil {

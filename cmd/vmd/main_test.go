@@ -302,7 +302,7 @@ func TestIdleStopIgnoresHalfOpenConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	c.Write([]byte("POST /command HTTP/1.1\r\nHost: vmd\r\nContent-Length: 100\r\n\r\n{\"te"))
+	c.Write([]byte("POST /command HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"te"))
 	p.signal(syscall.SIGTERM)
 	// A drain with nothing running ends within its grace; the drain budget
 	// (10 minutes here) spent waiting on the client would outlast the
@@ -375,7 +375,7 @@ func TestDrain(t *testing.T) {
 		}
 		defer c.Close()
 		body := `{"text":"sleep 300ms\nsay finished"}`
-		fmt.Fprintf(c, "POST /command HTTP/1.1\r\nHost: vmd\r\nAccept: text/event-stream\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+		fmt.Fprintf(c, "POST /command HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
 		waitFor(t, "spawn", func() bool { return p.logged("spawn") })
 		p.signal(syscall.SIGTERM)
 		c.SetReadDeadline(time.Now().Add(time.Minute)) // against a hang only

@@ -31,7 +31,7 @@ func options(cfg *config.Config, environ []string) (stack.Options, error) {
 		// The workspace is the CLI's working directory for every command:
 		// the CLI files its sessions by directory.
 		Agent: agent.Options{Bin: cfg.ClaudeBin, Args: cfg.ClaudeArgs, Env: environ, Dir: cfg.WorkDir,
-			Timeout: cfg.CommandTimeout, MaxOutput: cfg.MaxOutput},
+			Timeout: cfg.CommandTimeout, MaxOutput: cfg.MaxOutput, StallTimeout: cfg.StallTimeout},
 		MCPConfig: mcpConfig,
 		// GITHUB_TOKEN is no setting of vmd's, so it reaches the CLI, for
 		// git's credential helper and gh to read when they need it.
@@ -43,7 +43,8 @@ func options(cfg *config.Config, environ []string) (stack.Options, error) {
 		StateDir:    cfg.StateDir, Retention: cfg.CommandRetention, MaxCommands: cfg.MaxCommands,
 		Webhook: webhook.Options{URL: cfg.WebhookURL, Secret: cfg.WebhookSecret},
 		API: httpapi.Options{MaxRequestBody: cfg.MaxRequestBody, CommandTimeout: cfg.CommandTimeout,
-			Version: version, APIToken: cfg.APIToken, MCPConfig: mcpConfig},
+			Version: version, APIToken: cfg.APIToken, MCPConfig: mcpConfig,
+			AllowedHosts: cfg.AllowedHosts, AllowedOrigins: cfg.AllowedOrigins},
 	}, nil
 }
 

@@ -32,6 +32,7 @@
 // for others. More verbs in that mode:
 //
 //	tool NAME         an assistant tool_use of NAME, then its tool result
+//	slow-tool DUR     a Bash tool call that runs DUR, printing nothing
 //	screenshot NAME   the same for a screenshot that writes image NAME
 //	agent-error TEXT  end with is_error: true and TEXT as the result, exit 1
 //	status N          the exit status after the result event

@@ -128,6 +128,11 @@ func (st *stream) verb(verb, arg string) bool {
 		st.tool("mcp__playwright__browser_take_screenshot", func() {
 			os.WriteFile(filepath.Join(os.Getenv("IMAGES_DIR"), arg), png, 0o644)
 		})
+	case "slow-tool":
+		// A tool call that runs for the duration, printing nothing: a
+		// build or a test suite, which is no stall.
+		d, _ := time.ParseDuration(arg)
+		st.tool("Bash", func() { time.Sleep(d) })
 	case "agent-error":
 		st.isError, st.errText, st.status = true, arg, 1
 	case "status":
