@@ -7,7 +7,6 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/vmd-dev/vmd/agent"
-	"github.com/vmd-dev/vmd/config"
 )
 
 // check is one readiness check's result.
@@ -90,7 +89,7 @@ func (a *API) checkImages() check {
 }
 
 func (a *API) checkMCP() check {
-	if err := config.CheckMCPConfig(a.opts.MCPConfig); err != nil {
+	if err := agent.CheckMCPConfig(a.opts.MCPConfig); err != nil {
 		return check{Message: err.Error(), Path: a.opts.MCPConfig}
 	}
 	if a.opts.MCPConfig == "" {

@@ -1,4 +1,4 @@
-package config
+package agent
 
 import (
 	"encoding/json"
@@ -12,7 +12,7 @@ import (
 const maxMCPConfig = 1 << 20
 
 // CheckMCPConfig reports whether the MCP servers file at path (as given by
-// MCPConfigPath; "" is none, which is fine) is what the CLI expects: JSON
+// config's MCPConfigPath; "" is none, which is fine) is what the CLI expects: JSON
 // with an "mcpServers" object.
 func CheckMCPConfig(path string) error {
 	if path == "" {

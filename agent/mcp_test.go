@@ -1,6 +1,8 @@
-package config
+package agent
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -20,7 +22,10 @@ func TestCheckMCPConfig(t *testing.T) {
 		{"list", `{"mcpServers":[]}`, `no "mcpServers" object`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			path := writeFile(t, tt.body)
+			path := filepath.Join(t.TempDir(), ".mcp.json")
+			if err := os.WriteFile(path, []byte(tt.body), 0o644); err != nil {
+				t.Fatal(err)
+			}
 			err := CheckMCPConfig(path)
 			if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
 				t.Errorf("CheckMCPConfig(%s) = %v; want %q", tt.body, err, tt.want)
