@@ -387,8 +387,8 @@ func TestStream(t *testing.T) {
 	for _, ev := range evs {
 		names = append(names, ev.name)
 	}
-	want := "start message message image message message result"
-	if strings.Join(names, " ") != want {
+	want := s.wantOrder("start message message image message message result")
+	if s.eventOrder(names) != want {
 		t.Fatalf("events = %v; want %s", evs, want)
 	}
 	var start struct {
@@ -399,11 +399,23 @@ func TestStream(t *testing.T) {
 	if start.Pid == 0 || !httpapi.SessionIDPattern.MatchString(start.SessionID) {
 		t.Errorf("start = %s; want the pid and session id", evs[0].data)
 	}
-	for i, want := range []string{`{"text":"looking\n","tools":[]}`, `{"text":"","tools":["mcp__playwright__browser_take_screenshot"]}`,
-		`{"name":"page.png","url":"/images/page.png"}`, `{"text":"","tools":["mcp__playwright__browser_close"]}`, `{"text":"done\n","tools":[]}`} {
-		if evs[i+1].data != want {
-			t.Errorf("event %d (%s) = %s; want %s", i+1, evs[i+1].name, evs[i+1].data, want)
+	// The order is checked above; here what each event says, the image's
+	// apart from the messages'.
+	var messages, images []string
+	for _, ev := range evs[1 : len(evs)-1] {
+		if ev.name == "image" {
+			images = append(images, ev.data)
+		} else {
+			messages = append(messages, ev.data)
 		}
+	}
+	wantMessages := []string{`{"text":"looking\n","tools":[]}`, `{"text":"","tools":["mcp__playwright__browser_take_screenshot"]}`,
+		`{"text":"","tools":["mcp__playwright__browser_close"]}`, `{"text":"done\n","tools":[]}`}
+	if got, want := fmt.Sprint(messages), fmt.Sprint(wantMessages); got != want {
+		t.Errorf("messages = %s; want %s", got, want)
+	}
+	if got, want := fmt.Sprint(images), fmt.Sprint([]string{`{"name":"page.png","url":"/images/page.png"}`}); got != want {
+		t.Errorf("images = %s; want %s", got, want)
 	}
 	// The result is the plain answer's body, with its status.
 	last := evs[len(evs)-1]

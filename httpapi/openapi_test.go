@@ -491,7 +491,7 @@ func TestOpenAPI(t *testing.T) {
 			for _, ev := range stream {
 				names = append(names, ev.name)
 			}
-			if got := strings.Join(names, " "); got != "start message message image message result" {
+			if got, want := s.eventOrder(names), s.wantOrder("start message message image message result"); got != want {
 				t.Errorf("events %s; want start, messages, an image and the result", got)
 			}
 			for _, tt := range []struct{ body, status string }{
