@@ -26,7 +26,7 @@ func BenchmarkStartup(b *testing.B) {
 	}
 	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 	ln.Close()
-	env := []string{"PATH=" + os.Getenv("PATH"), "ANTHROPIC_API_KEY=k", "HOST=127.0.0.1", "PORT=" + port,
+	env := []string{"PATH=" + os.Getenv("PATH"), "ANTHROPIC_API_KEY=k", "HOME=" + b.TempDir(), "HOST=127.0.0.1", "PORT=" + port,
 		"CLAUDE_BIN=" + fake, "IMAGES_DIR=" + filepath.Join(b.TempDir(), "images"), "LOG_LEVEL=warn"}
 	var ready time.Duration
 	var rss int
@@ -96,7 +96,7 @@ func BenchmarkSettledMemory(b *testing.B) {
 	if err := os.WriteFile(cfg, []byte("claude_bin = \"cat\"\nclaude_args = []\nhost = \"127.0.0.1\"\nport = 0\nlog_format = \"json\"\n"), 0o644); err != nil {
 		b.Fatal(err)
 	}
-	env := []string{"PATH=" + os.Getenv("PATH"), "ANTHROPIC_API_KEY=k", "IMAGES_DIR=" + filepath.Join(b.TempDir(), "images"), "TMPDIR=" + b.TempDir()}
+	env := []string{"PATH=" + os.Getenv("PATH"), "ANTHROPIC_API_KEY=k", "HOME=" + b.TempDir(), "IMAGES_DIR=" + filepath.Join(b.TempDir(), "images"), "TMPDIR=" + b.TempDir()}
 	var rss, fdsStart, fdsEnd int
 	for b.Loop() {
 		p := startVMD(b, env, vmdBin, "-config", cfg)
