@@ -202,7 +202,7 @@ func needGuard(e *faultEnv) string {
 
 // needStall: the watchdog (issue 11) must be in vmd.
 func needStall(e *faultEnv) string {
-	return needLinked(e, "github.com/vmd-dev/vmd/agent.newStallWatch", "vmd has no stall watchdog yet (agent's stallWatch is not linked; its wiring lands on branch guard)")
+	return needLinked(e, "github.com/vmd-dev/vmd/agent.(*stallWatch).", "vmd has no stall watchdog (agent's stallWatch is not linked)")
 }
 
 func needLinked(e *faultEnv, symbol, why string) string {
