@@ -112,11 +112,7 @@ func TestStopIdle(t *testing.T) {
 	v := startVMD(t, image, false, aKey)
 	waitHealthy(t, v.base, 30*time.Second)
 
-	took := stop(t, v)
-	if took > 10*time.Second {
-		t.Errorf("podman stop took %s; want under 10s", took)
-	}
-	t.Logf("idle stop: %s", took)
+	t.Logf("idle stop: %s", stop(t, v))
 }
 
 // TestStopBusy: SIGTERM during a command that would run for minutes (the
@@ -152,11 +148,7 @@ func TestStopBusy(t *testing.T) {
 		t.Fatalf("second POST /command = %d %s %v; want 409 busy", status, body, err)
 	}
 
-	took := stop(t, v)
-	if took > 10*time.Second {
-		t.Errorf("podman stop took %s; want under 10s", took)
-	}
-	t.Logf("busy stop: %s", took)
+	t.Logf("busy stop: %s", stop(t, v))
 	select {
 	case a := <-first:
 		if a.err != nil || a.status != http.StatusServiceUnavailable || !strings.Contains(a.body, `"shutting_down"`) {
@@ -167,13 +159,15 @@ func TestStopBusy(t *testing.T) {
 	}
 }
 
-// stop runs podman stop with a kill window longer than vmd needs (so that
-// its own exit is measured, not podman's SIGKILL), checks the exit status
-// is 0, and returns how long the stop took.
+// stop runs podman stop with Docker's default kill window (10 s: SIGTERM,
+// then SIGKILL when it runs out), checks that vmd exited by itself within
+// it (status 0 and its "stopped" line; podman's SIGKILL would be 137), and
+// returns how long the stop took, podman's own work included, for the log:
+// the window is the contract, not a duration.
 func stop(t *testing.T, v *vmd) time.Duration {
 	t.Helper()
 	start := time.Now()
-	mustPodman(t, 60*time.Second, "stop", "-t", "30", v.name)
+	mustPodman(t, 60*time.Second, "stop", "-t", "10", v.name)
 	took := time.Since(start)
 	if got := v.inspect(t, "{{.State.ExitCode}}"); got != "0" {
 		t.Errorf("exit code after podman stop = %s; want 0", got)
