@@ -63,23 +63,8 @@ func (a *API) stream(ctx *fasthttp.RequestCtx, src streamSource, log hclog.Logge
 
 func (a *API) serveStream(c net.Conn, src streamSource, headers [][2]string, log hclog.Logger) {
 	w := &rawWriter{c: c, bw: bufio.NewWriter(c)}
-	// The client reads; it never writes again. Its end of the connection
-	// closing (or resetting) is the sign it has gone: a half-close counts
-	// as leaving, as it does for net/http's CloseNotify.
-	readerDone := make(chan struct{})
-	go func() {
-		defer close(readerDone)
-		buf := make([]byte, 512)
-		for {
-			if _, err := c.Read(buf); err != nil {
-				return
-			}
-		}
-	}()
-	defer func() {
-		_ = c.SetReadDeadline(time.Now())
-		<-readerDone
-	}()
+	readerDone, stopWatching := watchGone(c)
+	defer stopWatching()
 
 	w.streamHeaders(headers)
 	for _, ev := range src.past {
@@ -157,20 +142,8 @@ func (a *API) watched(ctx *fasthttp.RequestCtx, cmd *commands.Command, log hclog
 	ctx.HijackSetNoResponse(true)
 	ctx.Hijack(func(c net.Conn) {
 		defer a.streamEnded()
-		gone := make(chan struct{})
-		go func() {
-			defer close(gone)
-			buf := make([]byte, 512)
-			for {
-				if _, err := c.Read(buf); err != nil {
-					return
-				}
-			}
-		}()
-		defer func() {
-			_ = c.SetReadDeadline(time.Now())
-			<-gone
-		}()
+		gone, stopWatching := watchGone(c)
+		defer stopWatching()
 		select {
 		case <-gone:
 			log.Warn("client went away; cancelling its command as it asked")
@@ -342,4 +315,25 @@ func (a *API) streamsDone() <-chan struct{} {
 		a.noStreams = ch
 	}
 	return ch
+}
+
+// watchGone reads a hijacked connection whose client only reads from now
+// on: gone is closed when the client's end closes or resets, the sign it
+// has left (a half-close counts as leaving, as for net/http's
+// CloseNotify). stop ends the watching and waits for it.
+func watchGone(c net.Conn) (gone <-chan struct{}, stop func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 512)
+		for {
+			if _, err := c.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+	return done, func() {
+		_ = c.SetReadDeadline(time.Now())
+		<-done
+	}
 }
