@@ -46,28 +46,6 @@ func peekExited(waiters map[int]chan exit) (pid int, children bool) {
 	return 0, len(waiters) > 0
 }
 
-// reapPid collects the status of a child known to have exited.
-func reapPid(pid int) (syscall.WaitStatus, *syscall.Rusage, bool) {
-	var ws syscall.WaitStatus
-	var ru syscall.Rusage
-	for {
-		got, err := syscall.Wait4(pid, &ws, syscall.WNOHANG, &ru)
-		if err == syscall.EINTR {
-			continue
-		}
-		return ws, &ru, err == nil && got == pid
-	}
-}
-
-// killTree sends SIGKILL to a child that has not been reaped, and to its
-// whole process group when it leads one.
-func killTree(pid int) {
-	if pgid, err := syscall.Getpgid(pid); err == nil && pgid == pid {
-		_ = syscall.Kill(-pid, syscall.SIGKILL)
-	}
-	_ = syscall.Kill(pid, syscall.SIGKILL)
-}
-
 // children is empty: without subreaping, the sweep has nothing to find.
 func children() []int { return nil }
 
