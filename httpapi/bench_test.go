@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+	"github.com/vmd-dev/vmd/internal/vmdtest"
 )
 
 // BenchmarkCommand sets the cost of a /command round trip against a bare
@@ -49,22 +50,7 @@ func BenchmarkCommand(b *testing.B) {
 		}
 	})
 	b.Run("http-roundtrip", func(b *testing.B) {
-		s := serve(b, setup{bin: cat, loopback: true, plain: true})
-		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-		defer fasthttp.ReleaseRequest(req)
-		defer fasthttp.ReleaseResponse(resp)
-		for b.Loop() {
-			req.Header.SetMethod("POST")
-			req.SetRequestURI("http://localhost/command")
-			req.SetBodyString(`{"text":"hi"}`)
-			req.Header.SetContentType("application/json")
-			if err := s.Client.DoTimeout(req, resp, 10*time.Second); err != nil {
-				b.Fatal(err)
-			}
-			if resp.StatusCode() != 200 {
-				b.Fatalf("POST /command = %d %s", resp.StatusCode(), resp.Body())
-			}
-		}
+		roundTrips(b, serve(b, setup{bin: cat, loopback: true, plain: true}).Stack)
 	})
 }
 
@@ -83,4 +69,21 @@ func BenchmarkHealth(b *testing.B) {
 			}
 		}
 	})
+}
+
+// roundTrips sends POST /command {"text":"hi"} to s for each iteration of
+// b, each a 200.
+func roundTrips(b *testing.B, s *vmdtest.Stack) {
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	for b.Loop() {
+		req.Header.SetMethod("POST")
+		req.SetRequestURI("http://localhost/command")
+		req.SetBodyString(`{"text":"hi"}`)
+		req.Header.SetContentType("application/json")
+		if err := s.Client.DoTimeout(req, resp, 10*time.Second); err != nil || resp.StatusCode() != 200 {
+			b.Fatalf("POST /command = %d %s %v", resp.StatusCode(), resp.Body(), err)
+		}
+	}
 }

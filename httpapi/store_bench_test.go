@@ -3,9 +3,6 @@ package httpapi_test
 import (
 	"os/exec"
 	"testing"
-	"time"
-
-	"github.com/valyala/fasthttp"
 
 	"github.com/vmd-dev/vmd/internal/vmdtest"
 	"github.com/vmd-dev/vmd/store"
@@ -24,19 +21,7 @@ func BenchmarkCommandStore(b *testing.B) {
 	}
 	for _, tc := range []struct{ name, dir string }{{"memory", store.Memory}, {"disk", b.TempDir()}} {
 		b.Run(tc.name, func(b *testing.B) {
-			s := vmdtest.Start(b, vmdtest.Options{Bin: cat, Plain: true, Loopback: true, StateDir: tc.dir})
-			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-			defer fasthttp.ReleaseRequest(req)
-			defer fasthttp.ReleaseResponse(resp)
-			for b.Loop() {
-				req.Header.SetMethod("POST")
-				req.SetRequestURI("http://localhost/command")
-				req.SetBodyString(`{"text":"hi"}`)
-				req.Header.SetContentType("application/json")
-				if err := s.Client.DoTimeout(req, resp, 10*time.Second); err != nil || resp.StatusCode() != 200 {
-					b.Fatalf("POST /command = %d %s %v", resp.StatusCode(), resp.Body(), err)
-				}
-			}
+			roundTrips(b, vmdtest.Start(b, vmdtest.Options{Bin: cat, Plain: true, Loopback: true, StateDir: tc.dir}))
 		})
 	}
 }
