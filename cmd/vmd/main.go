@@ -51,14 +51,12 @@ func vmd(args []string, getenv func(string) string, environ []string, stderr io.
 	// Accept errors back off instead of stopping vmd, connections stay
 	// below the descriptor limit, and one address cannot take them all.
 	ln := netguard.New(tcp, netguard.Options{Logger: logger.Named("netguard")})
-	opts, err := options(cfg, environ)
+	opts := options(cfg, environ)
 	opts.API.MaxConns = ln.MaxConns()
+	st, err := stack.New(opts, logger)
 	if err == nil {
-		var st *stack.Stack
-		if st, err = stack.New(opts, logger); err == nil {
-			announce(cfg, ln, logger)
-			return serve(st, ln, signals, cfg.DrainTimeout, logger)
-		}
+		announce(cfg, ln, logger)
+		return serve(st, ln, signals, cfg.DrainTimeout, logger)
 	}
 	logger.Error("cannot start", "error", err)
 	return 1

@@ -17,7 +17,7 @@ import (
 )
 
 // options copies the settings each part reads from the config.
-func options(cfg *config.Config, environ []string) (stack.Options, error) {
+func options(cfg *config.Config, environ []string) stack.Options {
 	mcpConfig := cfg.MCPConfig // absolute after Load, or "" for none
 	// The git configuration lives with vmd's state; with none kept
 	// (":memory:"), WriteGit makes a directory of its own under TMPDIR.
@@ -45,7 +45,7 @@ func options(cfg *config.Config, environ []string) (stack.Options, error) {
 		API: httpapi.Options{MaxRequestBody: cfg.MaxRequestBody, CommandTimeout: cfg.CommandTimeout,
 			Version: version, APIToken: cfg.APIToken, MCPConfig: mcpConfig,
 			AllowedHosts: cfg.AllowedHosts, AllowedOrigins: cfg.AllowedOrigins},
-	}, nil
+	}
 }
 
 // announce logs what will make vmd misbehave in ways the operator should
