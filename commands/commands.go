@@ -171,7 +171,7 @@ func (s *Service) Submit(req Request) (Submission, error) {
 			return Submission{}, &StorageError{Err: err}
 		}
 	}
-	if s.Busy() {
+	if s.occupied() {
 		return Submission{}, ErrBusy
 	}
 	id, err := uuid.NewV7()
@@ -312,6 +312,27 @@ func (s *Service) Busy() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.cur != nil
+}
+
+// occupied reports whether a command holds the slot, for Submit. One that
+// has ended and is only writing its end holds it for a moment more; Submit
+// waits for that, so a client that has seen the end (its answer, its
+// result event, its record) and sends the next command is not told busy.
+func (s *Service) occupied() bool {
+	s.mu.Lock()
+	c := s.cur
+	s.mu.Unlock()
+	if c == nil {
+		return false
+	}
+	c.mu.Lock()
+	ended := c.rec.Result != nil
+	c.mu.Unlock()
+	if !ended {
+		return true
+	}
+	<-c.done // the slot is free once done is closed
+	return false
 }
 
 // Wait returns once every command has written its end: call it after the

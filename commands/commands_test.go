@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vmd-dev/vmd/commands"
 	"github.com/vmd-dev/vmd/internal/testbin"
@@ -100,5 +101,44 @@ func TestDiskLow(t *testing.T) {
 	}
 	if s.Commands.Busy() || s.Supervisor.Stats().Busy {
 		t.Error("the slot was taken by a refused command")
+	}
+}
+
+// A command whose end is visible (its record says how it ended) but which
+// is still writing that end must not make the next Submit busy: a client
+// that saw the end and sends the next command at once gets the slot.
+func TestSubmitAfterVisibleEnd(t *testing.T) {
+	rendering, release := make(chan struct{}), make(chan struct{})
+	var once bool
+	s := vmdtest.Start(t, vmdtest.Options{Bin: fake, Commands: commands.Options{
+		Render: func(commands.Record) (int, []byte) {
+			if !once { // the first command's end waits here, already visible
+				once = true
+				close(rendering)
+				<-release
+			}
+			return 200, []byte(`{}`)
+		}}})
+	first, err := s.Commands.Start(commands.Request{Prompt: "say one"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vmdtest.Within(t, "the first command's end to be rendered", rendering)
+	if rec := first.Record(); rec.State != commands.Succeeded {
+		t.Fatalf("record while its end is written = %s; want succeeded", rec.State)
+	}
+	// The end is released a moment after the next Start is sent: a Start
+	// that answers busy at once fails the test (the moment only ever
+	// hides that, never fails a right one).
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		close(release)
+	}()
+	second, err := s.Commands.Start(commands.Request{Prompt: "say two"})
+	if err != nil {
+		t.Fatalf("Start after the first command's end was visible = %v; want it to run", err)
+	}
+	if rec := second.Wait(); rec.State != commands.Succeeded {
+		t.Errorf("second command = %s; want succeeded", rec.State)
 	}
 }

@@ -116,7 +116,10 @@ func New(opts Options, log hclog.Logger) (*Stack, error) {
 	}
 	co := opts.Commands
 	co.Disk = disk
-	co.Store, co.Render = s.Store, func(r commands.Record) (int, []byte) { return s.API.Render(r) }
+	co.Store = s.Store
+	if co.Render == nil { // a test may bring its own
+		co.Render = func(r commands.Record) (int, []byte) { return s.API.Render(r) }
+	}
 	if s.Webhook != nil {
 		co.Webhook = s.Webhook.Notify
 	}
