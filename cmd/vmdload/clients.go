@@ -214,12 +214,16 @@ func faultSlowReader(t testing.TB, e *faultEnv) {
 	defer c.Close()
 	io.WriteString(c, rawPost(addr, script, "Accept: text/event-stream"))
 	peak := start.RSSKiB
-	vmdtest.Eventually(t, "the command to end with its stream unread", func() bool {
+	track := func() {
 		if u, err := usageOf(e.s.Pid); err == nil {
 			peak = max(peak, u.RSSKiB)
 		}
-		return e.s.findLog(e.mark, "process done") != ""
-	})
+	}
+	// The slot was free (the last case's command answered), so the first
+	// command /status shows is this one; the end is /status idle again,
+	// not a "process done" log line, which may be the last case's, late.
+	vmdtest.Eventually(t, "the command to start", func() bool { track(); return e.s.running(t) != 0 })
+	vmdtest.Eventually(t, "the command to end with its stream unread", func() bool { track(); return e.s.running(t) == 0 })
 	c.Close()
 	if procOK && peak > start.RSSKiB+slowReaderGrowthKiB {
 		t.Errorf("vmd's RSS rose from %d KiB to %d KiB while a stream client read nothing; want at most %d KiB more",

@@ -162,6 +162,29 @@ func (s *server) cancel(t testing.TB) {
 	}
 }
 
+// running reports the pid of the command /status says is running, 0 when
+// vmd is idle: unlike a log line, which may reach the runner after the
+// answer it precedes, /status is what vmd is doing now.
+func (s *server) running(t testing.TB) int {
+	t.Helper()
+	status, _, body, err := s.get("/status")
+	if err != nil || status != 200 {
+		t.Fatalf("GET /status = %d %s, %v; want 200", status, body, err)
+	}
+	var st struct {
+		Command *struct {
+			Pid int `json:"pid"`
+		} `json:"command"`
+	}
+	if err := json.Unmarshal(body, &st); err != nil {
+		t.Fatalf("GET /status: %v in %s", err, body)
+	}
+	if st.Command == nil {
+		return 0
+	}
+	return st.Command.Pid
+}
+
 // spawned waits for the n-th "spawn" line of vmd's log: the command the
 // runner sent is running.
 func (s *server) spawned(t testing.TB, n int) {
