@@ -218,7 +218,8 @@ func needLinked(e *faultEnv, symbol, why string) string {
 
 // faultDescriptors runs a vmd under prlimit --nofile=1024 and opens 1,100
 // connections to it from 127.0.0.1: it must keep serving, /health and a
-// command from another address (127.0.0.2) answered, and stop cleanly.
+// command from another address (127.0.0.2) answered, the child that
+// command leaves behind killed, and stop cleanly.
 func faultDescriptors(t testing.TB, e *faultEnv) {
 	dir := filepath.Join(e.r.work, "nofile")
 	s := startVMD(t, e.r.cfg.VMD, vmdSpec{name: "nofile", fake: e.r.fake, images: filepath.Join(dir, "images"),
@@ -244,8 +245,18 @@ func faultDescriptors(t testing.TB, e *faultEnv) {
 	if status, _, body, err := s.get("/health"); err != nil || status != 200 {
 		t.Errorf("GET /health from 127.0.0.2 with 1,100 connections open = %d %s, %v; want 200", status, body, err)
 	}
-	if a := s.mustPost(t, "say still-serving", 200); a.Text != "still-serving\n" {
-		t.Errorf("command with 1,100 connections open: %s", a)
+	// The command leaves a child that escaped its process group behind:
+	// the sweep after it, which reads /proc, must still find and kill it
+	// with vmd's descriptors all but taken.
+	a := s.mustPost(t, "escape\nsay still-serving", 200)
+	if p := withPid(a, "escaped", "still-serving\n"); len(p) > 0 {
+		t.Errorf("command with 1,100 connections open: %s", p)
+	}
+	if pids := startedPids(a.Text); len(pids) == 1 && alive(pids[0].pid, e.r.fake) {
+		t.Errorf("the escaped child %d outlived its command with 1,100 connections open", pids[0].pid)
+	}
+	if live, zombies := below(s.Pid); live+zombies > 0 {
+		t.Errorf("%d processes and %d zombies below vmd with 1,100 connections open", live, zombies)
 	}
 	select {
 	case <-s.Exited():
