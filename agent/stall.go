@@ -37,7 +37,7 @@ type stallWatch struct {
 	timeout time.Duration
 	open    map[string]struct{} // ids of the tool calls without a result
 	last    time.Time           // the last sign of life
-	io      uint64              // the last reading of the tree's I/O counters
+	io      uint64              // the baseline reading of the CLI's I/O counters
 	ioAt    time.Time           // when it was taken; zero before the first
 }
 
@@ -85,21 +85,29 @@ func (w *stallWatch) event(now time.Time) {
 }
 
 // ioTotal records a reading of the CLI's I/O counters (see
-// supervisor.ProcIO). Since the previous reading, stallIOFloor bytes a
-// second or more is a sign of life, and so is a decrease: a process that
-// exits takes its counters away from the tree. The first reading is only a
-// baseline.
+// supervisor.ProcIO). stallIOFloor bytes or more since the baseline, and
+// stallIOFloor a second once the baseline is over a second old, is a sign
+// of life, and so is a decrease: a process that exits takes its counters
+// away. The baseline moves on at a sign of life and after each quiet
+// second, so the watch may read often (and see life at once) while the
+// rate is still judged over a second at least: the CLI's own noise, a few
+// dozen bytes at a time, never adds up to the floor. The first reading is
+// only a baseline.
 func (w *stallWatch) ioTotal(total uint64, now time.Time) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	prev, prevAt := w.io, w.ioAt
-	w.io, w.ioAt = total, now
-	if prevAt.IsZero() || !now.After(prevAt) {
+	if w.ioAt.IsZero() || !now.After(w.ioAt) {
+		w.io, w.ioAt = total, now
 		return
 	}
-	if total < prev || float64(total-prev) >= stallIOFloor*now.Sub(prevAt).Seconds() {
+	over := max(now.Sub(w.ioAt), time.Second)
+	switch {
+	case total < w.io || float64(total-w.io) >= stallIOFloor*over.Seconds():
 		w.last = now
+	case now.Sub(w.ioAt) < time.Second:
+		return // keep the baseline: too early to call it quiet
 	}
+	w.io, w.ioAt = total, now
 }
 
 // stalled reports whether the run has shown no sign of life for the
@@ -137,7 +145,10 @@ func (w *stallWatch) watch(ctx context.Context, period time.Duration, readIO fun
 				return false
 			}
 			w.ioTotal(total, now)
-			if w.stalled(now) {
+			// A quarter of a period early rather than a whole one late:
+			// the ticks that set last and read it may be late by different
+			// amounts, and quiet then falls a hair short of the timeout.
+			if w.stalled(now.Add(period / 4)) {
 				return true
 			}
 		}
@@ -176,11 +187,11 @@ func (w *stallWatch) line(l line, now time.Time) {
 	w.event(now)
 }
 
-// stallPeriod is how often the watch reads the CLI's I/O: a tenth of the
-// timeout, within [50ms, 1s], so a stall is caught within a second of
-// stall_timeout.
+// stallPeriod is how often the watch reads the CLI's I/O: a fortieth of
+// the timeout, within [50ms, 250ms], so a stall is caught within a quarter
+// of a second of stall_timeout. A reading is one small read of /proc.
 func stallPeriod(timeout time.Duration) time.Duration {
-	return min(max(timeout/10, 50*time.Millisecond), time.Second)
+	return min(max(timeout/40, 50*time.Millisecond), 250*time.Millisecond)
 }
 
 // guard watches a run once the CLI has started (its pid comes on

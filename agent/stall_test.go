@@ -71,6 +71,37 @@ func TestStallWatch(t *testing.T) {
 	}
 }
 
+// Read every quarter of a second, as the watch does: the CLI's noise (15
+// bytes a reading, 60 a second) stays quiet however often it is read, and
+// a kilobyte is life the moment it is read.
+func TestStallWatchFrequentReadings(t *testing.T) {
+	t0 := time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)
+	w := newStallWatch(3*time.Second, t0)
+	var total uint64
+	read := func(i int, add uint64) time.Time {
+		now := t0.Add(time.Duration(i) * 250 * time.Millisecond)
+		total += add
+		w.ioTotal(total, now)
+		return now
+	}
+	for i := 1; i <= 12; i++ {
+		now := read(i, 15)
+		if got, want := w.stalled(now), i >= 12; got != want {
+			t.Fatalf("noise, reading %d: stalled %v; want %v", i, got, want)
+		}
+	}
+	now := read(13, 1100)
+	if w.stalled(now) || w.quiet(now) != 0 {
+		t.Fatalf("a kilobyte in a quarter second: stalled %v, quiet %v; want alive now", w.stalled(now), w.quiet(now))
+	}
+	for i := 14; i <= 25; i++ {
+		now = read(i, 15)
+	}
+	if !w.stalled(now) {
+		t.Errorf("noise for 3s after the kilobyte: not stalled; want stalled")
+	}
+}
+
 func TestStallWatchQuiet(t *testing.T) {
 	t0 := time.Unix(0, 0)
 	w := newStallWatch(time.Minute, t0)

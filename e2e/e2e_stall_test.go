@@ -3,13 +3,15 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
-	"github.com/vmd-dev/vmd/internal/vmdtest"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vmd-dev/vmd/internal/vmdtest"
 )
 
 // The stall watchdog (issue 11), end to end: the real CLI, its API call
@@ -31,8 +33,18 @@ var stallEnv = []string{fmt.Sprintf("STALL_TIMEOUT_MS=%d", stallTimeout.Millisec
 func TestStallKilled(t *testing.T) {
 	s := newStack(t)
 	v := s.start(t, false, stallEnv...)
+	a := commandThroughStall(t, s, v, "Stall")
+	checkStalled(t, s, v, a)
+}
+
+// commandThroughStall runs prompt, whose API call stalls, and logs when
+// the answer came: after the API stalled, and after the CLI's last sign
+// of life (the "quiet" of vmd's log line). Logged, not asserted: a timed
+// test flakes on a loaded machine; docs/performance.md reports the figures.
+func commandThroughStall(t *testing.T, s *stack, v *vmd, prompt string) answer {
+	t.Helper()
 	answered := make(chan answer, 1)
-	go func() { answered <- v.command("Stall") }()
+	go func() { answered <- v.command(prompt) }()
 	var stalledAt time.Time
 	select {
 	case <-s.api.Stalled():
@@ -41,8 +53,19 @@ func TestStallKilled(t *testing.T) {
 		t.Fatalf("answered %v before the API stalled", a)
 	}
 	a := <-answered
-	checkStalled(t, s, v, a)
-	t.Logf("the 504 came %v after the API stalled (stall_timeout %v)", time.Since(stalledAt).Round(time.Millisecond), stallTimeout)
+	var quiet time.Duration // hclog writes a duration in nanoseconds
+	for _, l := range strings.Split(v.logs(), "\n") {
+		if strings.Contains(l, "claude stalled") {
+			var line struct{ Quiet time.Duration }
+			if err := json.Unmarshal([]byte(l), &line); err != nil {
+				t.Errorf("vmd's stall line %s: %v", l, err)
+			}
+			quiet = line.Quiet
+		}
+	}
+	t.Logf("the answer came %v after the API stalled; the CLI had been quiet %v when killed (stall_timeout %v)",
+		time.Since(stalledAt).Round(time.Millisecond), quiet, stallTimeout)
+	return a
 }
 
 // A tool call that runs longer than stall_timeout is not a stall: here
@@ -67,7 +90,7 @@ func TestLongToolCallNotStalled(t *testing.T) {
 	}))
 	t.Cleanup(page.Close)
 	v := s.start(t, false, stallEnv...)
-	a := v.command("Open " + page.URL + "/ and stall")
+	a := commandThroughStall(t, s, v, "Open "+page.URL+"/ and stall")
 	checkStalled(t, s, v, a)
 	msgs := checkRequests(t, s.api)
 	if n := len(msgs); n != 2 || len(msgs[1].Messages.ToolResults()) != 1 || msgs[1].Messages.ToolResults()[0].IsError {
