@@ -1,11 +1,5 @@
 package httpapi
 
-import (
-	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/vmd-dev/vmd/workspace"
-)
-
 // diskStatus is /status's "disk": the guard's minimum and each watched
 // filesystem as measured now.
 type diskStatus struct {
@@ -48,39 +42,4 @@ func (a *API) checkDisk() check {
 		return check{Message: err.Error()}
 	}
 	return check{OK: true}
-}
-
-// diskCollector exposes the free space of the guard's filesystems, measured
-// at each scrape, so that the workspace package knows nothing of
-// Prometheus.
-type diskCollector struct{ disk *workspace.Guard }
-
-var (
-	diskFreeDesc = prometheus.NewDesc("vmd_disk_free_bytes",
-		"Free space left to vmd's user on each filesystem the disk guard watches, by filesystem (workspace, images, temp, or several joined by +) and path.",
-		[]string{"filesystem", "path"}, nil)
-	diskSizeDesc = prometheus.NewDesc("vmd_disk_size_bytes",
-		"Size of each filesystem the disk guard watches.", []string{"filesystem", "path"}, nil)
-	diskMinFreeDesc = prometheus.NewDesc("vmd_disk_min_free_bytes",
-		"min_free_disk: below this free space on any watched filesystem, new commands get 507 (0: the guard is off).", nil, nil)
-)
-
-func (c diskCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- diskFreeDesc
-	ch <- diskSizeDesc
-	ch <- diskMinFreeDesc
-}
-
-func (c diskCollector) Collect(ch chan<- prometheus.Metric) {
-	if c.disk == nil {
-		return
-	}
-	ch <- prometheus.MustNewConstMetric(diskMinFreeDesc, prometheus.GaugeValue, float64(c.disk.MinFree()))
-	for _, f := range c.disk.Free() {
-		if f.Err != nil {
-			continue // /status and /ready say why
-		}
-		ch <- prometheus.MustNewConstMetric(diskFreeDesc, prometheus.GaugeValue, float64(f.Free), f.Name(), f.Path)
-		ch <- prometheus.MustNewConstMetric(diskSizeDesc, prometheus.GaugeValue, float64(f.Size), f.Name(), f.Path)
-	}
 }

@@ -1,20 +1,17 @@
 package httpapi
 
 import (
+	"bytes"
 	"math"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
+	vm "github.com/VictoriaMetrics/metrics"
 	"github.com/valyala/fasthttp"
 
 	"github.com/vmd-dev/vmd/agent"
-	"github.com/vmd-dev/vmd/images"
-	"github.com/vmd-dev/vmd/supervisor"
 )
 
 // The outcomes of POST /command, as counted by vmd_commands_total.
@@ -48,69 +45,51 @@ var tokenKinds = []string{"input", "output", "cache_creation", "cache_read"}
 // default command timeout (5 min) and past it.
 var durationBuckets = []float64{0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 180, 300, 450, 600}
 
-// metrics are the API's Prometheus metrics, in a registry of their own.
+// metrics are the API's Prometheus metrics, in a set of their own, served
+// in the text format with VictoriaMetrics' small library (no protobuf, no
+// registry to initialise at start).
 type metrics struct {
-	reg      *prometheus.Registry
-	commands *prometheus.CounterVec
-	duration *prometheus.HistogramVec
-	requests *prometheus.CounterVec
-	cost     prometheus.Counter
-	tokens   *prometheus.CounterVec
-	replayed prometheus.Counter
+	set      *vm.Set
+	commands map[string]*vm.Counter // by outcome, every one from the start
+	cost     *vm.FloatCounter
+	tokens   []*vm.Counter // by tokenKinds
+	replayed *vm.Counter
+
+	mu       sync.Mutex // guards requests
+	requests map[routeCode]*vm.Counter
+}
+
+// routeCode is a series of vmd_http_requests_total.
+type routeCode struct {
+	route string
+	code  int
 }
 
 func newMetrics(d Deps) *metrics {
-	m := &metrics{
-		reg: prometheus.NewRegistry(),
-		commands: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "vmd_commands_total",
-			Help: "Requests to POST /command, by outcome: ok, agent_error, error, timeout, cancelled, drained, start_failed, session_not_found (the command ran), busy, shutting_down, bad_request, insufficient_storage, internal_error (it did not).",
-		}, []string{"outcome"}),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "vmd_command_duration_seconds",
-			Help:    "How long commands that ran took, from the request to the end of their cleanup, by outcome.",
-			Buckets: durationBuckets,
-		}, []string{"outcome"}),
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "vmd_http_requests_total",
-			Help: "HTTP requests answered, by route (health, command, status, images, ready, metrics, openapi, other) and status code.",
-		}, []string{"handler", "code"}),
-		cost: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "vmd_cost_usd_total",
-			Help: "What commands cost, in US dollars, as the CLI reports it.",
-		}),
-		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "vmd_tokens_total",
-			Help: "Tokens commands used, by kind: input, output, cache_creation, cache_read.",
-		}, []string{"kind"}),
-		replayed: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "vmd_commands_replayed_total",
-			Help: "Submits whose Idempotency-Key found its command (running or ended) instead of starting one.",
-		}),
-	}
+	vm.ExposeMetadata(true) // TYPE lines, and HELP lines that help fills in
+	m := &metrics{set: vm.NewSet(), commands: map[string]*vm.Counter{}, requests: map[routeCode]*vm.Counter{}}
 	for _, o := range outcomes {
-		m.commands.WithLabelValues(o)
+		m.commands[o] = m.set.NewCounter(series("vmd_commands_total", "outcome", o))
 	}
 	for _, k := range tokenKinds {
-		m.tokens.WithLabelValues(k)
+		m.tokens = append(m.tokens, m.set.NewCounter(series("vmd_tokens_total", "kind", k)))
 	}
-	m.reg.MustRegister(m.commands, m.duration, m.requests, m.cost, m.tokens, m.replayed,
-		statsCollector{sup: d.Supervisor, img: d.Images}, storeCollector{st: d.Store, hooks: d.Webhook},
-		diskCollector{disk: d.Disk},
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.cost = m.set.NewFloatCounter("vmd_cost_usd_total")
+	m.replayed = m.set.NewCounter("vmd_commands_replayed_total")
+	m.set.RegisterMetricsWriter(scraped{sup: d.Supervisor, img: d.Images, st: d.Store, hooks: d.Webhook, disk: d.Disk}.write)
 	return m
 }
 
 // commandRefused counts a /command that did not run.
 func (m *metrics) commandRefused(outcome string) {
-	m.commands.WithLabelValues(outcome).Inc()
+	m.commands[outcome].Inc()
 }
 
 // commandRan counts a command that ran, and how long it took.
 func (m *metrics) commandRan(outcome string, took time.Duration) {
-	m.commands.WithLabelValues(outcome).Inc()
-	m.duration.WithLabelValues(outcome).Observe(took.Seconds())
+	m.commands[outcome].Inc()
+	m.set.GetOrCreatePrometheusHistogramExt(series("vmd_command_duration_seconds", "outcome", outcome), durationBuckets).
+		Update(took.Seconds())
 }
 
 // observeUsage adds what one command cost and the tokens it used, by
@@ -121,7 +100,7 @@ func (m *metrics) observeUsage(costUSD float64, inputTokens, outputTokens, cache
 	}
 	for i, n := range []int{inputTokens, outputTokens, cacheCreationTokens, cacheReadTokens} {
 		if n > 0 {
-			m.tokens.WithLabelValues(tokenKinds[i]).Add(float64(n))
+			m.tokens[i].Add(n)
 		}
 	}
 }
@@ -139,17 +118,22 @@ func (m *metrics) observeReport(r *agent.Report) {
 func (m *metrics) counts() map[string]int64 {
 	out := make(map[string]int64, len(outcomes))
 	for _, o := range outcomes {
-		var v dto.Metric
-		if m.commands.WithLabelValues(o).Write(&v) == nil {
-			out[o] = int64(v.GetCounter().GetValue())
-		}
+		out[o] = int64(m.commands[o].Get())
 	}
 	return out
 }
 
 // request counts an answered request.
 func (m *metrics) request(path []byte, status int) {
-	m.requests.WithLabelValues(routeOf(path), strconv.Itoa(status)).Inc()
+	k := routeCode{routeOf(path), status}
+	m.mu.Lock()
+	c := m.requests[k]
+	if c == nil {
+		c = m.set.NewCounter(series("vmd_http_requests_total", "code", strconv.Itoa(status), "handler", k.route))
+		m.requests[k] = c
+	}
+	m.mu.Unlock()
+	c.Inc()
 }
 
 // routeOf names a path's route for the handler label, from the few there
@@ -178,67 +162,61 @@ func routeOf(path []byte) string {
 }
 
 // serveMetrics writes every metric in the Prometheus text format, which
-// every Prometheus version scrapes.
+// every Prometheus version scrapes: vmd's, then the Go runtime's and the
+// process's own (go_*, process_*).
 func (a *API) serveMetrics(ctx *fasthttp.RequestCtx) {
-	mfs, err := a.metrics.reg.Gather()
-	if err != nil {
-		// Gather still returns what it could; say what it could not.
-		a.reqLog(ctx).Error("cannot gather every metric", "error", err)
-	}
-	format := expfmt.NewFormat(expfmt.TypeTextPlain)
-	enc := expfmt.NewEncoder(ctx, format)
-	for _, mf := range mfs {
-		if err := enc.Encode(mf); err != nil {
-			a.reqLog(ctx).Error("cannot encode metrics", "error", err)
-			writeJSON(ctx, fasthttp.StatusInternalServerError, errorBody{Error: "internal_error", Message: "Cannot encode the metrics"})
-			return
+	var b bytes.Buffer
+	a.metrics.set.WritePrometheus(&b)
+	vm.WriteGoMetrics(&b)
+	vm.WriteProcMetrics(&b)
+	vm.WriteFDMetrics(&b) // process_open_fds, process_max_fds: see netguard
+	for line := range bytes.Lines(b.Bytes()) {
+		if fam, ok := bytes.CutPrefix(line, []byte("# HELP ")); ok {
+			if text := help[string(bytes.TrimSpace(fam))]; text != "" {
+				line = []byte("# HELP " + string(bytes.TrimSpace(fam)) + " " + text + "\n")
+			}
 		}
+		ctx.Write(line)
 	}
-	ctx.SetContentType(string(format))
+	ctx.SetContentType("text/plain; version=0.0.4; charset=utf-8")
 }
 
-// statsCollector exposes the supervisor's and the images store's counters,
-// read at each scrape, so that neither package knows about Prometheus.
-type statsCollector struct {
-	sup *supervisor.Supervisor
-	img *images.Store
+// series names a series: the family and its labels (name, value pairs, in
+// the order given: keep them sorted by name, as client_golang wrote them),
+// values escaped as the text format wants.
+func series(family string, labels ...string) string {
+	var b strings.Builder
+	b.WriteString(family)
+	for i := 0; i+1 < len(labels); i += 2 {
+		b.WriteByte("{,"[min(i, 1)])
+		b.WriteString(labels[i] + `="` + labelEscaper.Replace(labels[i+1]) + `"`)
+	}
+	if len(labels) > 0 {
+		b.WriteByte('}')
+	}
+	return b.String()
 }
 
-var (
-	zombiesDesc = prometheus.NewDesc("vmd_zombies_reaped_total",
-		"Orphaned processes (not the CLI itself) vmd reaped, as PID 1 or child subreaper.", nil, nil)
-	straysDesc = prometheus.NewDesc("vmd_stray_processes_killed_total",
-		"Processes found still alive below vmd after a command, and killed.", nil, nil)
-	busyDesc = prometheus.NewDesc("vmd_command_busy",
-		"1 while a command runs, else 0.", nil, nil)
-	imagesWrittenDesc = prometheus.NewDesc("vmd_images_written_total",
-		"Images commands made, as listed in their answers.", nil, nil)
-	imagesCleanedDesc = prometheus.NewDesc("vmd_images_cleaned_total",
-		"Images deleted for being older than image_ttl.", nil, nil)
-)
+var labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
 
-func (c statsCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{zombiesDesc, straysDesc, busyDesc, imagesWrittenDesc, imagesCleanedDesc} {
-		ch <- d
-	}
-}
-
-func (c statsCollector) Collect(ch chan<- prometheus.Metric) {
-	var sup supervisor.Stats
-	if c.sup != nil {
-		sup = c.sup.Stats()
-	}
-	var img images.Stats
-	if c.img != nil {
-		img = c.img.Stats()
-	}
-	busy := 0.0
-	if sup.Busy {
-		busy = 1
-	}
-	ch <- prometheus.MustNewConstMetric(zombiesDesc, prometheus.CounterValue, float64(sup.ZombiesReaped))
-	ch <- prometheus.MustNewConstMetric(straysDesc, prometheus.CounterValue, float64(sup.StraysKilled))
-	ch <- prometheus.MustNewConstMetric(busyDesc, prometheus.GaugeValue, busy)
-	ch <- prometheus.MustNewConstMetric(imagesWrittenDesc, prometheus.CounterValue, float64(img.Written))
-	ch <- prometheus.MustNewConstMetric(imagesCleanedDesc, prometheus.CounterValue, float64(img.Cleaned))
+// help is the HELP text of each of vmd's families, declared once; the
+// library writes HELP lines bare and serveMetrics fills them in.
+var help = map[string]string{
+	"vmd_commands_total":               "Requests to POST /command, by outcome: ok, agent_error, error, timeout, cancelled, drained, stalled, start_failed, session_not_found (the command ran), busy, shutting_down, bad_request, insufficient_storage, internal_error, idempotency_key_reused (it did not).",
+	"vmd_command_duration_seconds":     "How long commands that ran took, from the request to the end of their cleanup, by outcome.",
+	"vmd_http_requests_total":          "HTTP requests answered, by route (health, command, commands, status, images, ready, metrics, openapi, other) and status code.",
+	"vmd_cost_usd_total":               "What commands cost, in US dollars, as the CLI reports it.",
+	"vmd_tokens_total":                 "Tokens commands used, by kind: input, output, cache_creation, cache_read.",
+	"vmd_commands_replayed_total":      "Submits whose Idempotency-Key found its command (running or ended) instead of starting one.",
+	"vmd_zombies_reaped_total":         "Orphaned processes (not the CLI itself) vmd reaped, as PID 1 or child subreaper.",
+	"vmd_stray_processes_killed_total": "Processes found still alive below vmd after a command, and killed.",
+	"vmd_command_busy":                 "1 while a command runs, else 0.",
+	"vmd_images_written_total":         "Images commands made, as listed in their answers.",
+	"vmd_images_cleaned_total":         "Images deleted for being older than image_ttl.",
+	"vmd_store_write_errors_total":     "Writes to the command store that failed (disk full, read-only, I/O error): those answers were given but not kept.",
+	"vmd_store_size_bytes":             "The command store's size on disk: its file plus its write-ahead log.",
+	"vmd_webhook_deliveries_total":     "Completion webhook attempts, by outcome: delivered, retried (failed, will retry), gone (410, never again), expired (given up after 24 h).",
+	"vmd_disk_free_bytes":              "Free space left to vmd's user on each filesystem the disk guard watches, by filesystem (workspace, images, temp, or several joined by +) and path.",
+	"vmd_disk_size_bytes":              "Size of each filesystem the disk guard watches.",
+	"vmd_disk_min_free_bytes":          "min_free_disk: below this free space on any watched filesystem, new commands get 507 (0: the guard is off).",
 }
