@@ -164,28 +164,36 @@ func faultDuplicates(t testing.TB, e *faultEnv) {
 // run: no answer lost, none run twice.
 func faultDisconnects(t testing.TB, e *faultEnv) {
 	lost, dup := 0, 0
-	addr := strings.TrimPrefix(e.s.URL, "http://")
 	for i := range e.r.cfg.Duplicates {
-		key := fmt.Sprintf("vmdload-disc-%d-%d", e.r.cfg.Seed, i)
-		script := fmt.Sprintf("say disc-%d\nsleep 200ms\nsay end-%d", i, i)
-		spawns := e.s.Log.Count("spawn")
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.WriteString(c, rawPost(addr, script, "Idempotency-Key: "+key))
-		e.s.spawned(t, spawns+1)
-		c.Close()
-		a, err := e.s.post(script, "Idempotency-Key", key)
-		if err != nil || a.status != 200 || a.Text != fmt.Sprintf("disc-%d\nend-%d\n", i, i) {
-			lost++
-			t.Errorf("key %s after its client hung up: %v %v; want 200 with the whole text", key, a, err)
-		}
-		dup += max(e.s.Log.Count("spawn")-spawns-1, 0)
+		l, d := hangUpOnce(t, e.s, fmt.Sprintf("vmdload-disc-%d-%d", e.r.cfg.Seed, i), i)
+		lost, dup = lost+l, dup+d
 	}
 	if lost+dup > 0 {
 		t.Errorf("over %d hung-up clients: %d answers lost, %d duplicate runs", e.r.cfg.Duplicates, lost, dup)
 	}
+}
+
+// hangUpOnce sends a command with this key whose client hangs up once it
+// runs, then sends it again: the second client must get the whole answer,
+// from the one run. It returns the answers lost and the duplicate runs (0
+// or 1 each).
+func hangUpOnce(t testing.TB, s *server, key string, i int) (lost, dup int) {
+	script := fmt.Sprintf("say disc-%d\nsleep 200ms\nsay end-%d", i, i)
+	addr := strings.TrimPrefix(s.URL, "http://")
+	spawns := s.Log.Count("spawn")
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(c, rawPost(addr, script, "Idempotency-Key: "+key))
+	s.spawned(t, spawns+1)
+	c.Close()
+	a, err := s.post(script, "Idempotency-Key", key)
+	if err != nil || a.status != 200 || a.Text != fmt.Sprintf("disc-%d\nend-%d\n", i, i) {
+		lost = 1
+		t.Errorf("key %s after its client hung up: %v %v; want 200 with the whole text", key, a, err)
+	}
+	return lost, min(max(s.Log.Count("spawn")-spawns-1, 0), 1)
 }
 
 // slowReaderGrowthKiB bounds vmd's memory growth while a stream client

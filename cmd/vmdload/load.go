@@ -91,6 +91,7 @@ func (r *runner) mix(t testing.TB, s *server, n int, seed uint64, rep *LoadRepor
 	d := newDeck(seed)
 	var mu sync.Mutex
 	var dealt []*kind
+	var bodies [][]byte
 	body := func(k *kind, i int) []byte {
 		m := map[string]any{"text": k.script(i)}
 		if k.timed {
@@ -102,10 +103,10 @@ func (r *runner) mix(t testing.TB, s *server, n int, seed uint64, rep *LoadRepor
 	targeter := func(tgt *vegeta.Target) error {
 		mu.Lock()
 		defer mu.Unlock()
-		k := d.next()
-		*tgt = vegeta.Target{Method: http.MethodPost, URL: s.URL + "/command", Body: body(k, len(dealt)),
-			Header: http.Header{"Content-Type": {"application/json"}}}
-		dealt = append(dealt, k)
+		k, i := d.next(), len(dealt)
+		*tgt = vegeta.Target{Method: http.MethodPost, URL: s.URL + "/command", Body: body(k, i),
+			Header: http.Header{"Content-Type": {"application/json"}, "Idempotency-Key": {mixKey(seed, i)}}}
+		dealt, bodies = append(dealt, k), append(bodies, tgt.Body)
 		return nil
 	}
 	pace := &lockstep{ctx: t.Context(), n: uint64(n), checked: make(chan struct{}, 1)}
@@ -124,6 +125,10 @@ func (r *runner) mix(t testing.TB, s *server, n int, seed uint64, rep *LoadRepor
 		for _, p := range r.check(s, k, int(res.Seq), res, rep) {
 			t.Errorf("#%d %s: %s", res.Seq, k.name, p)
 		}
+		mu.Lock()
+		b := bodies[res.Seq]
+		mu.Unlock()
+		r.retries(t, s, seed, int(res.Seq), b, res, rep)
 		if rep != nil {
 			r.between(t, s, int(res.Seq), n, rep)
 		}
@@ -134,6 +139,49 @@ func (r *runner) mix(t testing.TB, s *server, n int, seed uint64, rep *LoadRepor
 		m.Close()
 	}
 	return all, byKind
+}
+
+// Every command of the mix carries an Idempotency-Key, as the relay's
+// do; every replayEvery-th is sent again once answered, and after every
+// hangUpEvery-th a client hangs up on a command of its own and retries it:
+// over the load phase, no command may run twice and no answer be lost.
+const (
+	replayEvery = 10
+	hangUpEvery = 50
+)
+
+func mixKey(seed uint64, i int) string { return fmt.Sprintf("vmdload-mix-%d-%d", seed, i) }
+
+// retries replays the i-th command of the mix (its answer res, its body)
+// or hangs up on another, as replayEvery and hangUpEvery say, and counts
+// what it found in rep.
+func (r *runner) retries(t testing.TB, s *server, seed uint64, i int, body []byte, res *vegeta.Result, rep *LoadReport) {
+	if i%replayEvery == 0 && res.Code != 0 {
+		a, err := s.postBody(body, "Idempotency-Key", mixKey(seed, i))
+		switch {
+		case err != nil:
+			t.Errorf("#%d replayed: no answer: %v", i, err)
+		case a.header.Get("Idempotent-Replayed") != "true" || a.status != int(res.Code) || !bytes.Equal(a.raw, res.Body):
+			// Not the stored answer: the command ran again, or its answer
+			// was lost.
+			t.Errorf("#%d replayed: %s, Idempotent-Replayed %q; want the first answer, %d %.80q, replayed",
+				i, a, a.header.Get("Idempotent-Replayed"), res.Code, res.Body)
+			if rep != nil {
+				rep.Retries.Duplicates++
+			}
+		}
+		if rep != nil {
+			rep.Retries.Replayed++
+		}
+	}
+	if i%hangUpEvery == hangUpEvery-1 {
+		lost, dup := hangUpOnce(t, s, fmt.Sprintf("%s-hangup", mixKey(seed, i)), i)
+		if rep != nil {
+			rep.Retries.HungUp++
+			rep.Retries.Lost += lost
+			rep.Retries.Duplicates += dup
+		}
+	}
 }
 
 // attacker is a vegeta attacker of n workers whose idle connections can be

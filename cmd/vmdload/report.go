@@ -48,6 +48,18 @@ type LoadReport struct {
 	Quarters         []Usage `json:"quarters,omitempty"`
 	// MaxZombies is the most zombies seen below vmd after an answer.
 	MaxZombies int `json:"maxZombies"`
+	// Retries are the mix's replays and hung-up clients (see retries).
+	Retries Retries `json:"retries"`
+}
+
+// Retries counts the mix's second submits of one Idempotency-Key: replays
+// of an answered command, and clients that hung up and sent it again;
+// with the commands that ran twice and the answers lost (both must be 0).
+type Retries struct {
+	Replayed   int `json:"replayed"`
+	HungUp     int `json:"hungUp"`
+	Duplicates int `json:"duplicateRuns"`
+	Lost       int `json:"lostAnswers"`
 }
 
 // Usage is vmd's usage with its goroutines (-1: not served).
@@ -156,6 +168,9 @@ func writeUsage(w io.Writer, l *LoadReport) {
 	u := func(x Usage) string {
 		return fmt.Sprintf("%d KiB, %d fds, %d threads, %d goroutines", x.RSSKiB, x.FDs, x.Threads, x.Goroutines)
 	}
+	rt := l.Retries
+	fmt.Fprintf(w, "same Idempotency-Key again: %d replays, %d clients hung up and retried; %d duplicate runs, %d answers lost\n",
+		rt.Replayed, rt.HungUp, rt.Duplicates, rt.Lost)
 	if !procOK {
 		fmt.Fprintf(w, "vmd usage: not read (no /proc here)\n")
 		return

@@ -96,6 +96,11 @@ func decode(status int, raw []byte) (*answer, error) {
 // An error means no HTTP answer at all.
 func (s *server) post(script string, header ...string) (*answer, error) {
 	body, _ := json.Marshal(map[string]string{"text": script})
+	return s.postBody(body, header...)
+}
+
+// postBody is post with the body as is.
+func (s *server) postBody(body []byte, header ...string) (*answer, error) {
 	req, err := http.NewRequest(http.MethodPost, s.URL+"/command", bytes.NewReader(body))
 	if err != nil {
 		return nil, err
