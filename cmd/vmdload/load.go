@@ -47,6 +47,7 @@ func (r *runner) loadPhases(t testing.TB) {
 		rep := &LoadReport{Start: r.settled(t, s)}
 		rep.Commands, rep.Kinds = r.mix(t, s, r.cfg.Commands, r.cfg.Seed, rep)
 		rep.End = r.flat(t, s, rep.Start, rssSlackKiB)
+		rep.StoreBytes = int64(s.metric("vmd_store_size_bytes"))
 		r.rep.Load = rep
 	}
 	if r.wants("health") && t.Context().Err() == nil {

@@ -50,6 +50,9 @@ type LoadReport struct {
 	MaxZombies int `json:"maxZombies"`
 	// Retries are the mix's replays and hung-up clients (see retries).
 	Retries Retries `json:"retries"`
+	// StoreBytes is the command store's size after the phase (-1: not
+	// served), warm-up and retries included.
+	StoreBytes int64 `json:"storeBytes"`
 }
 
 // Retries counts the mix's second submits of one Idempotency-Key: replays
@@ -140,6 +143,9 @@ func (r *Report) WriteText(w io.Writer) {
 		t.Flush()
 		fmt.Fprintf(w, "throughput: %.1f commands/s in requests (%.1f/s with the runner's checks between them)\n",
 			float64(l.Commands.Requests)/l.Commands.Latencies.Total.Seconds(), l.Commands.Rate)
+		if l.StoreBytes >= 0 {
+			fmt.Fprintf(w, "command store after the phase: %d KiB\n", l.StoreBytes>>10)
+		}
 		writeUsage(w, l)
 	}
 	if h := r.Health; h != nil {

@@ -230,15 +230,19 @@ func (s *server) findLog(mark int, message string, subs ...string) string {
 func (s *server) mark() int { return strings.Count(s.Log.String(), "\n") }
 
 // goroutines reads go_goroutines from /metrics, -1 if it is not served.
-func (s *server) goroutines() int {
+func (s *server) goroutines() int { return int(s.metric("go_goroutines")) }
+
+// metric reads a series without labels from /metrics, -1 if it is not
+// served.
+func (s *server) metric(name string) float64 {
 	status, _, body, err := s.get("/metrics")
 	if err != nil || status != 200 {
 		return -1
 	}
 	for _, line := range strings.Split(string(body), "\n") {
-		if rest, ok := strings.CutPrefix(line, "go_goroutines "); ok {
+		if rest, ok := strings.CutPrefix(line, name+" "); ok {
 			if f, err := strconv.ParseFloat(strings.TrimSpace(rest), 64); err == nil {
-				return int(f)
+				return f
 			}
 		}
 	}
