@@ -63,8 +63,8 @@ func (c *Command) end(res *agent.Result) {
 	rec = c.rec
 	c.mu.Unlock()
 	if c.journal != nil {
-		c.journal.close() // the events first: an ended record takes no more
-		c.webhook = c.svc.storeEnd(rec, c.svc.opts.Machine, c.hash)
+		last := c.journal.close() // the events go with the end: an ended record takes no more
+		c.webhook = c.svc.storeEnd(rec, c.svc.opts.Machine, c.hash, last)
 	}
 }
 

@@ -39,6 +39,11 @@ func TestRecord(t *testing.T) {
 	if got, err := s.Commands.Get(context.Background(), rec.ID); err != nil || got.State != commands.Succeeded {
 		t.Errorf("Get(%s) = %+v, %v; want the record", rec.ID, got, err)
 	}
+	// Every event is stored, the last ones with the end.
+	if stored, err := s.Commands.Events(context.Background(), rec.ID, 0); err != nil || len(stored) != len(rec.Events) ||
+		stored[len(stored)-1].Seq != rec.Events[len(rec.Events)-1].Seq {
+		t.Errorf("stored events = %d, %v; want the record's %d", len(stored), err, len(rec.Events))
+	}
 	second, err := s.Commands.Start(commands.Request{Prompt: "exit 2"})
 	if err != nil {
 		t.Fatal(err)

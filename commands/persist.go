@@ -41,9 +41,10 @@ func (s *Service) create(c *Command) (old store.Record, created bool) {
 
 // storeEnd ends a record in the store, with its completion webhook when
 // webhooks are on, and reports whether one was queued.
-func (s *Service) storeEnd(rec Record, machine string, hash []byte) bool {
+func (s *Service) storeEnd(rec Record, machine string, hash []byte, events []store.Event) bool {
 	sr := rec.stored(machine, hash)
-	end := store.End{State: rec.State, Status: rec.Status, Body: rec.Body, EndedAt: rec.Ended, SessionID: rec.SessionID}
+	end := store.End{State: rec.State, Status: rec.Status, Body: rec.Body, EndedAt: rec.Ended, SessionID: rec.SessionID,
+		Events: events}
 	if s.opts.Webhook != nil {
 		sr.Webhook = store.Delivery{State: store.DeliveryPending}
 		payload, err := webhook.Payload(MarshalRecord(sr), rec.Ended)
@@ -52,7 +53,15 @@ func (s *Service) storeEnd(rec Record, machine string, hash []byte) bool {
 		}
 		end.Webhook = payload
 	}
-	if err := s.st.Finish(context.Background(), rec.ID, end); err != nil {
+	err := s.st.Finish(context.Background(), rec.ID, end)
+	if err != nil && len(end.Events) > 0 {
+		// The end matters more than the last events: without it, the
+		// record would be "interrupted" after a restart.
+		s.log.Error("cannot store the command's last events; its answer is unaffected", "command_id", rec.ID, "error", err)
+		end.Events = nil
+		err = s.st.Finish(context.Background(), rec.ID, end)
+	}
+	if err != nil {
 		s.log.Error("cannot store the end of the command; its answer was given but will not survive a restart",
 			"command_id", rec.ID, "error", err)
 		return false
@@ -76,6 +85,7 @@ type journal struct {
 	closed  bool
 	wake    chan struct{}
 	done    chan struct{}
+	rest    []store.Event // what was pending at close, for Finish
 }
 
 func newJournal(st *store.Store, id string, log hclog.Logger) *journal {
@@ -107,13 +117,15 @@ func (j *journal) add(e Event) {
 	j.signal()
 }
 
-// close returns once every queued write is done.
-func (j *journal) close() {
+// close returns once every queued write is done but the last events',
+// which it returns: Finish stores them with the end, in one commit.
+func (j *journal) close() []store.Event {
 	j.mu.Lock()
 	j.closed = true
 	j.mu.Unlock()
 	j.signal()
 	<-j.done
+	return j.rest
 }
 
 func (j *journal) run() {
@@ -129,11 +141,13 @@ func (j *journal) run() {
 		if !start.IsZero() {
 			err = j.st.Started(ctx, j.id, start, session)
 		}
-		if len(evs) > 0 && err == nil {
-			batch := make([]store.Event, len(evs))
-			for i, e := range evs {
-				batch[i] = e.toStore()
-			}
+		batch := make([]store.Event, len(evs))
+		for i, e := range evs {
+			batch[i] = e.toStore()
+		}
+		if closed {
+			j.rest = batch // Finish stores them
+		} else if len(evs) > 0 && err == nil {
 			_, err = j.st.AppendEvents(ctx, j.id, batch...)
 		}
 		if err != nil && !failed {
@@ -219,7 +233,7 @@ func (s *Service) Recover(ctx context.Context) (int, error) {
 		rec.Result = &agent.Result{Outcome: agent.Crashed, ExitCode: -1, SessionID: sr.SessionID}
 		rec.Result.Text, rec.Result.Truncated = partialText(evs, s.opts.RecordBytes)
 		rec.Status, rec.Body = s.opts.Render(rec)
-		if s.storeEnd(rec, sr.Machine, sr.BodyHash) && s.opts.Webhook != nil {
+		if s.storeEnd(rec, sr.Machine, sr.BodyHash, nil) && s.opts.Webhook != nil {
 			s.opts.Webhook()
 		}
 		n++

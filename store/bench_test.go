@@ -20,9 +20,9 @@ var (
 )
 
 // command runs one command's life through the store: Create, Started,
-// three events (in one AppendEvents when batched), Finish with a webhook
-// row. key may be "".
-func command(ctx context.Context, s *Store, key string, batched bool) error {
+// three events (in one AppendEvents when batched, with Finish when
+// withEnd, as vmd does), Finish with a webhook row. key may be "".
+func command(ctx context.Context, s *Store, key string, batched, withEnd bool) error {
 	rec, _, err := s.Create(ctx, NewRecord{PromptLen: 120, IdempotencyKey: key, BodyHash: benchBody[:32]})
 	if err != nil {
 		return err
@@ -31,6 +31,9 @@ func command(ctx context.Context, s *Store, key string, batched bool) error {
 		return err
 	}
 	evs := []Event{{1, "start", benchStart}, {2, "message", benchMessage}, {3, "result", benchResult}}
+	if withEnd {
+		return s.Finish(ctx, rec.ID, End{State: Succeeded, Status: 200, Body: benchBody, Webhook: benchWebhook, Events: evs})
+	}
 	if batched {
 		if _, err := s.AppendEvents(ctx, rec.ID, evs...); err != nil {
 			return err
@@ -48,19 +51,19 @@ func command(ctx context.Context, s *Store, key string, batched bool) error {
 // in memory, side by side, with its events written one by one and batched
 // (go test -bench Command ./store/).
 func BenchmarkCommand(b *testing.B) {
-	for _, where := range []string{"disk", "memory", "disk/batched", "memory/batched"} {
+	for _, where := range []string{"disk", "memory", "disk/batched", "memory/batched", "disk/with-end", "memory/with-end"} {
 		b.Run(where, func(b *testing.B) {
 			dir := Memory
 			if strings.HasPrefix(where, "disk") {
 				dir = b.TempDir()
 			}
-			batched := strings.HasSuffix(where, "batched")
+			batched, withEnd := strings.HasSuffix(where, "batched"), strings.HasSuffix(where, "with-end")
 			s := open(b, dir)
 			ctx := context.Background()
 			i := 0
 			for b.Loop() {
 				i++
-				if err := command(ctx, s, fmt.Sprintf("key-%d", i), batched); err != nil {
+				if err := command(ctx, s, fmt.Sprintf("key-%d", i), batched, withEnd); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -75,7 +78,7 @@ func BenchmarkSize10k(b *testing.B) {
 		s := open(b, b.TempDir())
 		ctx := context.Background()
 		for i := range 10_000 {
-			if err := command(ctx, s, fmt.Sprintf("wamid.%d", i), false); err != nil {
+			if err := command(ctx, s, fmt.Sprintf("wamid.%d", i), true, true); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -52,29 +52,39 @@ func (s *Store) appendEvents(ctx context.Context, id string, evs []Event) (int64
 		return 0, err
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-	t, err := s.counts.get(ctx, tx.StmtContext(ctx, s.st.eventTotals), id)
+	t, err := s.appendTx(ctx, tx, id, evs)
 	if err != nil {
 		return 0, err
-	}
-	ins := tx.StmtContext(ctx, s.st.appendEvent)
-	for _, ev := range evs {
-		if ev.Seq <= t.seq {
-			return 0, ErrSeq
-		}
-		res, err := ins.ExecContext(ctx, id, ev.Seq, ev.Type, ev.Data)
-		if err != nil {
-			return 0, err
-		}
-		if n, err := res.RowsAffected(); err != nil || n != 1 {
-			return 0, appendRefused(ctx, tx, id, err)
-		}
-		t.seq, t.bytes = ev.Seq, t.bytes+int64(len(ev.Data))
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, err
 	}
 	s.counts.m[id] = t
 	return t.bytes, nil
+}
+
+// appendTx inserts evs in tx and returns the totals they make. The caller
+// holds counts.mu, and records the totals once tx has committed.
+func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, id string, evs []Event) (totals, error) {
+	t, err := s.counts.get(ctx, tx.StmtContext(ctx, s.st.eventTotals), id)
+	if err != nil {
+		return totals{}, err
+	}
+	ins := tx.StmtContext(ctx, s.st.appendEvent)
+	for _, ev := range evs {
+		if ev.Seq <= t.seq {
+			return totals{}, ErrSeq
+		}
+		res, err := ins.ExecContext(ctx, id, ev.Seq, ev.Type, ev.Data)
+		if err != nil {
+			return totals{}, err
+		}
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			return totals{}, appendRefused(ctx, tx, id, err)
+		}
+		t.seq, t.bytes = ev.Seq, t.bytes+int64(len(ev.Data))
+	}
+	return t, nil
 }
 
 // counts holds the last seq and the data bytes of the events of commands

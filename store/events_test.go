@@ -84,6 +84,36 @@ func TestAppendEvents(t *testing.T) {
 	}
 }
 
+// Finish with events appends them and ends the record in one commit: all
+// of it, or (a seq out of order) none of it.
+func TestFinishWithEvents(t *testing.T) {
+	stores(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		rec := create(t, s, "")
+		ev := func(seq int64) Event { return Event{seq, "message", []byte(`"ab"`)} }
+		if _, err := s.AppendEvents(ctx, rec.ID, ev(1)); err != nil {
+			t.Fatal(err)
+		}
+		end := End{State: Succeeded, Status: 200, Body: []byte(`{}`), Events: []Event{ev(3), ev(2)}}
+		if err := s.Finish(ctx, rec.ID, end); !errors.Is(err, ErrSeq) {
+			t.Fatalf("Finish with events out of order = %v; want ErrSeq", err)
+		}
+		if got, _ := s.Get(ctx, rec.ID); got.State != Running {
+			t.Errorf("after the failed Finish: state %s; want running (nothing of it kept)", got.State)
+		}
+		end.Events = []Event{ev(2), ev(3)}
+		if err := s.Finish(ctx, rec.ID, end); err != nil {
+			t.Fatal(err)
+		}
+		if evs, _ := s.Events(ctx, rec.ID, 0); seqs(evs) != "[1 2 3]" {
+			t.Errorf("Events = %s; want [1 2 3]", seqs(evs))
+		}
+		if got, _ := s.Get(ctx, rec.ID); got.State != Succeeded || got.EventSeq != 3 {
+			t.Errorf("record = %s, last event %d; want succeeded, 3", got.State, got.EventSeq)
+		}
+	})
+}
+
 func TestEventsKeepBytes(t *testing.T) {
 	s := open(t, Memory)
 	rec := create(t, s, "")

@@ -81,6 +81,10 @@ type End struct {
 	// Webhook is the completion webhook's payload. When not nil, Finish
 	// queues it in the outbox in the same transaction as the end.
 	Webhook []byte
+	// Events are the command's last events, not yet appended: Finish
+	// appends them in the same transaction, before the end (one commit
+	// on the answer's path instead of two).
+	Events []Event
 }
 
 var machine = sync.OnceValue(Machine)
@@ -106,31 +110,27 @@ func (s *Store) Create(ctx context.Context, n NewRecord) (Record, bool, error) {
 	if err != nil {
 		return Record{}, false, err
 	}
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return Record{}, false, s.wrote(fmt.Errorf("create record: %w", err))
-	}
-	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-	if rec.IdempotencyKey != "" {
-		old, err := scanRecord(tx.StmtContext(ctx, s.st.byKey).QueryRowContext(ctx, rec.IdempotencyKey))
-		if err == nil {
-			return old, false, nil
-		}
-		if !errors.Is(err, sql.ErrNoRows) {
-			return Record{}, false, fmt.Errorf("create record: %w", err)
-		}
-	}
-	_, err = tx.StmtContext(ctx, s.st.insert).ExecContext(ctx,
+	// One statement, committed on its own: a key another record holds
+	// inserts nothing, and that record is the answer.
+	res, err := s.st.insert.ExecContext(ctx,
 		rec.ID, rec.State, nanos(rec.CreatedAt), rec.PromptLen, rec.SessionID,
 		nullable(rec.IdempotencyKey), rec.BodyHash, rec.Machine)
+	var inserted int64
 	if err == nil {
-		err = tx.Commit()
+		inserted, err = res.RowsAffected()
 	}
 	if err != nil {
 		return Record{}, false, s.wrote(fmt.Errorf("create record %s: %w", rec.ID, err))
 	}
 	s.wrote(nil)
-	return rec, true, nil
+	if inserted == 1 {
+		return rec, true, nil
+	}
+	old, err := scanRecord(s.st.byKey.QueryRowContext(ctx, rec.IdempotencyKey))
+	if err != nil {
+		return Record{}, false, fmt.Errorf("create record: key %q: %w", rec.IdempotencyKey, err)
+	}
+	return old, false, nil
 }
 
 // record fills n's defaults.
@@ -188,11 +188,18 @@ func (s *Store) Finish(ctx context.Context, id string, e End) error {
 }
 
 func (s *Store) finish(ctx context.Context, id string, e End) error {
+	s.counts.mu.Lock() // for the events; Finish forgets their totals after
+	defer s.counts.mu.Unlock()
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	if len(e.Events) > 0 {
+		if _, err := s.appendTx(ctx, tx, id, e.Events); err != nil {
+			return err
+		}
+	}
 	wh := DeliveryNone
 	if e.Webhook != nil {
 		wh = DeliveryPending

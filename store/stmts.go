@@ -25,7 +25,8 @@ func prepare(ctx context.Context, db *sql.DB) (*stmts, error) {
 	}{
 		{&st.byKey, "SELECT " + recordColumns + " FROM commands WHERE idem_key = ?"},
 		{&st.insert, `INSERT INTO commands (id, state, created_at, prompt_len,
-			session_id, idem_key, body_hash, machine) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`},
+			session_id, idem_key, body_hash, machine) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT(idem_key) WHERE idem_key IS NOT NULL DO NOTHING`},
 		{&st.started, `UPDATE commands SET started_at = ?1,
 			session_id = CASE WHEN ?2 = '' THEN session_id ELSE ?2 END
 			WHERE id = ?3 AND state = 'running'`},
