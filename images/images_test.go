@@ -11,6 +11,7 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 	"github.com/hashicorp/go-hclog"
+	"github.com/vmd-dev/vmd/internal/testfs"
 	"go.uber.org/goleak"
 )
 
@@ -108,10 +109,7 @@ func TestRecording(t *testing.T) {
 // next recording notices the directory is another one and watches it.
 func TestMountedOver(t *testing.T) {
 	s := open(t, time.Hour)
-	if err := syscall.Mount("vmd-test", s.Dir(), "tmpfs", 0, "size=64k"); err != nil {
-		t.Skipf("cannot mount a tmpfs (needs root): %v", err)
-	}
-	defer syscall.Unmount(s.Dir(), syscall.MNT_DETACH)
+	testfs.MountTmpfs(t, s.Dir(), "64k")
 	rec := s.Begin(nil)
 	write(t, s, "over.png")
 	if got := rec.End(); !slices.Equal(got, []string{"over.png"}) {

@@ -6,13 +6,6 @@ import (
 	"strings"
 )
 
-// Stat is what a test reads of a process from /proc/<pid>/stat.
-type Stat struct {
-	Pid, PPid int
-	// State is the state letter: 'Z' for a zombie.
-	State byte
-}
-
 // ReadStat reads a process's stat; false if it is gone. The command name
 // may hold spaces and parentheses, so the fields are counted from the
 // last ')'.
@@ -47,31 +40,4 @@ func Children(pid int) []Stat {
 		}
 	}
 	return out
-}
-
-// Descendants lists every process below pid, zombies included.
-func Descendants(pid int) []Stat {
-	var out []Stat
-	for _, c := range Children(pid) {
-		out = append(append(out, c), Descendants(c.Pid)...)
-	}
-	return out
-}
-
-// Tree counts the processes below pid: live ones and zombies.
-func Tree(pid int) (live, zombies int) {
-	for _, st := range Descendants(pid) {
-		if st.State == 'Z' {
-			zombies++
-		} else {
-			live++
-		}
-	}
-	return live, zombies
-}
-
-// Gone reports whether no process has the pid any more, zombie or not.
-func Gone(pid int) bool {
-	_, ok := ReadStat(pid)
-	return !ok
 }
