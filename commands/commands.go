@@ -314,10 +314,15 @@ func (s *Service) Busy() bool {
 	return s.cur != nil
 }
 
+// endWait bounds how long Submit waits for an ended command to write its
+// end (milliseconds, as a rule): a stuck disk must not hold every submit.
+const endWait = time.Second
+
 // occupied reports whether a command holds the slot, for Submit. One that
 // has ended and is only writing its end holds it for a moment more; Submit
-// waits for that, so a client that has seen the end (its answer, its
-// result event, its record) and sends the next command is not told busy.
+// waits for that (up to endWait), so a client that has seen the end (its
+// answer, its result event, its record) and sends the next command is not
+// told busy.
 func (s *Service) occupied() bool {
 	s.mu.Lock()
 	c := s.cur
@@ -331,8 +336,14 @@ func (s *Service) occupied() bool {
 	if !ended {
 		return true
 	}
-	<-c.done // the slot is free once done is closed
-	return false
+	t := time.NewTimer(endWait)
+	defer t.Stop()
+	select {
+	case <-c.done: // the slot is free once done is closed
+		return false
+	case <-t.C:
+		return true
+	}
 }
 
 // Wait returns once every command has written its end: call it after the

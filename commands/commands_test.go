@@ -147,3 +147,32 @@ func TestSubmitAfterVisibleEnd(t *testing.T) {
 		t.Errorf("second command = %s; want succeeded", rec.State)
 	}
 }
+
+// An end that cannot be written (a stuck disk) holds the next Submit for a
+// moment only: it is told busy, as it would be while the command ran.
+func TestSubmitAfterStuckEnd(t *testing.T) {
+	rendering, release := make(chan struct{}), make(chan struct{})
+	var once bool
+	s := vmdtest.Start(t, vmdtest.Options{Bin: fake, Commands: commands.Options{
+		Render: func(commands.Record) (int, []byte) {
+			if !once {
+				once = true
+				close(rendering)
+				<-release
+			}
+			return 200, []byte(`{}`)
+		}}})
+	if _, err := s.Commands.Start(commands.Request{Prompt: "say one"}); err != nil {
+		t.Fatal(err)
+	}
+	vmdtest.Within(t, "the first command's end to be rendered", rendering)
+	got := make(chan error, 1)
+	go func() {
+		_, err := s.Commands.Start(commands.Request{Prompt: "say two"})
+		got <- err
+	}()
+	if err := vmdtest.Within(t, "Start while the end is stuck", got); !errors.Is(err, commands.ErrBusy) {
+		t.Errorf("Start while the first command's end is stuck = %v; want ErrBusy", err)
+	}
+	close(release)
+}
