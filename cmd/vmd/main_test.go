@@ -77,8 +77,11 @@ type reply struct {
 	err    error
 }
 
-func post(url, text string) reply {
-	b, _ := json.Marshal(map[string]string{"text": text})
+func post(url, text string) reply { return postBody(url, map[string]string{"text": text}) }
+
+// postBody posts body, as JSON, to /command.
+func postBody(url string, body map[string]string) reply {
+	b, _ := json.Marshal(body)
 	resp, err := http.Post(url+"/command", "application/json", strings.NewReader(string(b)))
 	if err != nil {
 		return reply{err: err}

@@ -1,9 +1,6 @@
 package main
 
 import (
-	"encoding/json"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,16 +11,7 @@ import (
 
 // postSession posts a command that continues session id.
 func postSession(url, text, id string) reply {
-	b, _ := json.Marshal(map[string]string{"text": text, "sessionId": id})
-	resp, err := http.Post(url+"/command", "application/json", strings.NewReader(string(b)))
-	if err != nil {
-		return reply{err: err}
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	r := reply{status: resp.StatusCode}
-	r.err = json.Unmarshal(raw, &r.body)
-	return r
+	return postBody(url, map[string]string{"text": text, "sessionId": id})
 }
 
 // The CLI runs in the workspace, with vmd's git configuration (written
