@@ -17,7 +17,10 @@ type Command struct {
 	hash    []byte // the request body's hash, for its idempotency key
 	log     hclog.Logger
 	journal *journal // nil when the command is not in the store
-	done    chan struct{}
+	// answered is closed once the record holds its answer (Status, Body),
+	// before the end is stored; done once it is stored and the slot free.
+	answered chan struct{}
+	done     chan struct{}
 
 	mu      sync.Mutex // guards rec, seq, kept and subs
 	rec     Record
@@ -62,6 +65,9 @@ func (c *Command) end(res *agent.Result) {
 	c.rec.Status, c.rec.Body = status, body
 	rec = c.rec
 	c.mu.Unlock()
+	// The answer goes out while the end is being written: a retry of the
+	// key finds this command until done, and Submit waits for the slot.
+	close(c.answered)
 	if c.journal != nil {
 		last := c.journal.close() // the events go with the end: an ended record takes no more
 		c.webhook = c.svc.storeEnd(rec, c.svc.opts.Machine, c.hash, last)
@@ -121,6 +127,19 @@ func (c *Command) SubscribeAfter(after int64) *Subscription {
 // Done is closed when the command is over: its record is final and the
 // slot free.
 func (c *Command) Done() <-chan struct{} { return c.done }
+
+// Answered is closed once the command has ended and its answer is made,
+// a moment before Done: the end may still be being stored.
+func (c *Command) Answered() <-chan struct{} { return c.answered }
+
+// Answer waits for the command's answer: the HTTP status and the exact
+// body the synchronous call answers.
+func (c *Command) Answer() (status int, body []byte) {
+	<-c.answered
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.rec.Status, c.rec.Body
+}
 
 // Wait waits for the command to end and returns its final record.
 func (c *Command) Wait() Record {

@@ -182,7 +182,7 @@ func (s *Service) Submit(req Request) (Submission, error) {
 	if log == nil {
 		log = s.log
 	}
-	c := &Command{svc: s, max: s.opts.RecordBytes, done: make(chan struct{}), hash: req.BodyHash,
+	c := &Command{svc: s, max: s.opts.RecordBytes, answered: make(chan struct{}), done: make(chan struct{}), hash: req.BodyHash,
 		log: log.With("command_id", id.String()),
 		rec: Record{ID: id.String(), State: Running, Created: time.Now(), PromptLength: len(req.Prompt),
 			Resume: req.SessionID, SessionID: req.SessionID, IdempotencyKey: req.Key}}
@@ -264,7 +264,8 @@ func (s *Service) start(c *Command, req Request) error {
 	return nil
 }
 
-// Current is the record of the command running now, if there is one.
+// Current is the record of the command running now, if there is one. A
+// command whose answer is out is over, even while its end is being stored.
 func (s *Service) Current() (Record, bool) {
 	s.mu.Lock()
 	c := s.cur
@@ -272,7 +273,8 @@ func (s *Service) Current() (Record, bool) {
 	if c == nil {
 		return Record{}, false
 	}
-	return c.Record(), true
+	r := c.Record()
+	return r, r.Result == nil
 }
 
 // Live returns the running command if it has that id.

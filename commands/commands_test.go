@@ -2,7 +2,9 @@ package commands_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +12,7 @@ import (
 	"github.com/vmd-dev/vmd/commands"
 	"github.com/vmd-dev/vmd/internal/testbin"
 	"github.com/vmd-dev/vmd/internal/vmdtest"
+	"github.com/vmd-dev/vmd/store"
 )
 
 var fake string
@@ -175,4 +178,62 @@ func TestSubmitAfterStuckEnd(t *testing.T) {
 		t.Errorf("Start while the first command's end is stuck = %v; want ErrBusy", err)
 	}
 	close(release)
+}
+
+// The answer goes out while the end is being written: a store slow to take
+// the end (here another connection holds its write lock) does not hold it
+// back, and the slot is freed once the end is stored.
+func TestAnswerBeforeStored(t *testing.T) {
+	dir := t.TempDir()
+	db, err := sql.Open("sqlite", filepath.Join(dir, store.FileName)+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	var lock *sql.Conn
+	s := vmdtest.Start(t, vmdtest.Options{Bin: fake, StateDir: dir, Commands: commands.Options{
+		Render: func(commands.Record) (int, []byte) {
+			if lock == nil { // the first end: the store is locked before it is written
+				var err error
+				if lock, err = db.Conn(ctx); err == nil {
+					_, err = lock.ExecContext(ctx, "BEGIN IMMEDIATE")
+				}
+				if err != nil {
+					t.Errorf("cannot lock the store: %v", err)
+				}
+			}
+			return 200, []byte(`{"text":"one"}`)
+		}}})
+	c, err := s.Commands.Start(commands.Request{Prompt: "say one"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	answered := make(chan string, 1)
+	go func() {
+		_, body := c.Answer()
+		answered <- string(body)
+	}()
+	if body := vmdtest.Within(t, "the answer while the store is locked", answered); body != `{"text":"one"}` {
+		t.Errorf("answer = %s", body)
+	}
+	select {
+	case <-c.Done():
+		t.Fatal("Done before the end was stored")
+	default:
+	}
+	if rec, err := s.Store.Get(ctx, c.ID()); err != nil || rec.State != store.Running {
+		t.Errorf("stored record while locked = %s, %v; want running", rec.State, err)
+	}
+	if cur, ok := s.Commands.Current(); ok {
+		t.Errorf("Current once answered = %s; want none", cur.ID)
+	}
+	if _, err := lock.ExecContext(ctx, "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	lock.Close()
+	vmdtest.Within(t, "the end to be stored", c.Done())
+	if rec, err := s.Store.Get(ctx, c.ID()); err != nil || rec.State != store.Succeeded || string(rec.Body) != `{"text":"one"}` {
+		t.Errorf("stored record = %s %s, %v; want succeeded with the answer", rec.State, rec.Body, err)
+	}
 }

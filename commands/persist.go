@@ -184,12 +184,19 @@ func (c *Command) Stored() store.Record { return c.stored() }
 
 // List returns up to limit stored records, newest first, older than the
 // id before when it is set, and the cursor of the next page ("" at the
-// end).
+// end). The running command is shown as Get shows it: its answer may be
+// out a moment before its end is stored.
 func (s *Service) List(ctx context.Context, limit int, before string) ([]store.Record, string, error) {
 	if s.st == nil {
 		return nil, "", nil
 	}
-	return s.st.List(ctx, limit, before)
+	recs, next, err := s.st.List(ctx, limit, before)
+	for i := range recs {
+		if c, ok := s.Live(recs[i].ID); ok {
+			recs[i] = c.stored()
+		}
+	}
+	return recs, next, err
 }
 
 // Events returns an ended command's stored events after seq after.

@@ -134,8 +134,8 @@ func (a *API) command(ctx *fasthttp.RequestCtx) {
 		a.watched(ctx, sub.Command, a.reqLog(ctx))
 		return
 	}
-	rec := sub.Command.Wait()
-	writeBody(ctx, rec.Status, rec.Body)
+	status, body := sub.Command.Answer()
+	writeBody(ctx, status, body)
 }
 
 // takeSubmit reads a submit (POST /command or /commands) and hands it to

@@ -74,8 +74,7 @@ func (a *API) serveStream(c net.Conn, src streamSource, headers [][2]string, log
 		if !a.follow(w, src, readerDone, log) {
 			return
 		}
-		rec := src.cmd.Wait()
-		src.status, src.body = rec.Status, rec.Body
+		src.status, src.body = src.cmd.Answer()
 	}
 	w.result(src.status, src.body)
 }
@@ -103,7 +102,7 @@ func (a *API) follow(w *rawWriter, src streamSource, gone <-chan struct{}, log h
 			w.comment("keepalive")
 		case <-gone:
 			return leave("connection closed")
-		case <-src.cmd.Done():
+		case <-src.cmd.Answered():
 			for _, ev := range src.sub.Take() {
 				w.event(ev)
 			}
@@ -149,11 +148,11 @@ func (a *API) watched(ctx *fasthttp.RequestCtx, cmd *commands.Command, log hclog
 			log.Warn("client went away; cancelling its command as it asked")
 			cmd.Cancel()
 			<-cmd.Done()
-		case <-cmd.Done():
-			rec := cmd.Record()
+		case <-cmd.Answered():
+			status, body := cmd.Answer()
 			w := &rawWriter{c: c, bw: bufio.NewWriter(c)}
-			w.head(rec.Status, headers, "Content-Type", "application/json", "Content-Length", strconv.Itoa(len(rec.Body)))
-			w.bw.Write(rec.Body)
+			w.head(status, headers, "Content-Type", "application/json", "Content-Length", strconv.Itoa(len(body)))
+			w.bw.Write(body)
 			w.flush()
 		}
 	})
