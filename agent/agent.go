@@ -78,6 +78,9 @@ type Request struct {
 	// OnEvent, if set, hears the command's progress. Calls come one at a
 	// time, in order, all before Wait returns; they must not block for long.
 	OnEvent func(Event)
+	// Hold, if set, holds the prompt back until it is closed: the CLI
+	// starts at once, but cannot act on a prompt it has not read.
+	Hold <-chan struct{}
 }
 
 // Run is a command the agent has started.
@@ -105,7 +108,7 @@ func (a *Agent) Start(req Request) (*Run, error) {
 	started := make(chan int, 1)
 	r := &Run{done: make(chan struct{})}
 	spec := supervisor.Spec{Args: a.argv(req.SessionID), Env: a.opts.Env, Dir: a.opts.Dir,
-		Stdin: []byte(req.Prompt), Timeout: timeout, Log: log,
+		Stdin: []byte(req.Prompt), Hold: req.Hold, Timeout: timeout, Log: log,
 		Stdout: c.tr.fill, Stderr: c.stderr.fill,
 		OnStart: func(pid int) { r.pid.Store(int64(pid)); c.tr.pid = pid; started <- pid }}
 	// A CLI that cannot be found still takes the slot and fails its

@@ -17,17 +17,21 @@ type Command struct {
 	hash    []byte // the request body's hash, for its idempotency key
 	log     hclog.Logger
 	journal *journal // nil when the command is not in the store
-	// answered is closed once the record holds its answer (Status, Body),
-	// before the end is stored; done once it is stored and the slot free.
+	// recorded is closed once Submit has written the record (or failed
+	// to): its end comes after. answered is closed once the record holds
+	// its answer (Status, Body), before the end is stored; done once it is
+	// stored and the slot free.
+	recorded chan struct{}
 	answered chan struct{}
 	done     chan struct{}
 
-	mu      sync.Mutex // guards rec, seq, kept and subs
-	rec     Record
-	seq     int64 // the last event's seq
-	kept    int   // bytes of rec.Events
-	subs    []*Subscription
-	webhook bool // Finish queued a completion webhook
+	mu        sync.Mutex // guards rec, seq, kept, subs and discarded
+	rec       Record
+	seq       int64 // the last event's seq
+	kept      int   // bytes of rec.Events
+	subs      []*Subscription
+	discarded bool // Submit stopped it before it got its prompt
+	webhook   bool // Finish queued a completion webhook
 }
 
 // finish records the end of the command and frees its place: the record
@@ -51,6 +55,7 @@ func (c *Command) finish(run *agent.Run) {
 
 // end makes the record final: its state, its answer, then the store.
 func (c *Command) end(res *agent.Result) {
+	<-c.recorded // a CLI may end before its record is written
 	c.mu.Lock()
 	c.rec.Result, c.rec.State, c.rec.Ended = res, stateOf(res.Outcome), time.Now()
 	c.rec.Pid = res.Pid
@@ -58,8 +63,12 @@ func (c *Command) end(res *agent.Result) {
 		c.rec.SessionID = res.SessionID
 	}
 	c.subs = nil
-	rec := c.rec
+	rec, discarded := c.rec, c.discarded
 	c.mu.Unlock()
+	if discarded { // no answer: nobody asked for it
+		close(c.answered)
+		return
+	}
 	status, body := c.svc.opts.Render(rec)
 	c.mu.Lock()
 	c.rec.Status, c.rec.Body = status, body
@@ -72,6 +81,17 @@ func (c *Command) end(res *agent.Result) {
 		last := c.journal.close() // the events go with the end: an ended record takes no more
 		c.webhook = c.svc.storeEnd(rec, c.svc.opts.Machine, c.hash, last)
 	}
+}
+
+// discard stops a command Submit must not run, which never got its
+// prompt, and returns once it is over; it has no answer and no record.
+func (c *Command) discard() {
+	c.mu.Lock()
+	c.discarded = true
+	c.mu.Unlock()
+	c.run.Cancel()
+	close(c.recorded)
+	<-c.done
 }
 
 // event records an event of the agent's and hands it to the subscribers

@@ -182,16 +182,24 @@ func (s *Service) Submit(req Request) (Submission, error) {
 	if log == nil {
 		log = s.log
 	}
-	c := &Command{svc: s, max: s.opts.RecordBytes, answered: make(chan struct{}), done: make(chan struct{}), hash: req.BodyHash,
+	c := &Command{svc: s, max: s.opts.RecordBytes, hash: req.BodyHash,
+		recorded: make(chan struct{}), answered: make(chan struct{}), done: make(chan struct{}),
 		log: log.With("command_id", id.String()),
 		rec: Record{ID: id.String(), State: Running, Created: time.Now(), PromptLength: len(req.Prompt),
 			Resume: req.SessionID, SessionID: req.SessionID, IdempotencyKey: req.Key}}
-	if old, created := s.create(c); !created {
-		return s.answerKey(old, req.BodyHash)
-	}
-	if err := s.start(c, req); err != nil {
+	// The CLI starts while the record is written, but gets its prompt only
+	// once the record exists: a vmd killed in between leaves no record and
+	// a CLI that never read its prompt (and dies with vmd).
+	hold := make(chan struct{})
+	if err := s.start(c, req, hold); err != nil {
 		return Submission{}, err
 	}
+	if old, created := s.create(c); !created {
+		c.discard() // not reached while Submits are serialised: byKey saw no record
+		return s.answerKey(old, req.BodyHash)
+	}
+	close(c.recorded)
+	close(hold)
 	return Submission{Command: c}, nil
 }
 
@@ -231,34 +239,22 @@ func (s *Service) answerKey(rec store.Record, hash []byte) (Submission, error) {
 	return Submission{Ended: &rec}, nil
 }
 
-// start takes the slot and starts the CLI. A record already created for a
-// command that could not start (vmd began draining meanwhile) is ended
-// with the answer such a command gets.
-func (s *Service) start(c *Command, req Request) error {
+// start takes the slot and starts the CLI, its prompt held until hold is
+// closed. It fails only when the slot cannot be had (busy, draining):
+// nothing ran, and nothing is recorded.
+func (s *Service) start(c *Command, req Request, hold <-chan struct{}) error {
 	// The slot and cur change together: whoever sees one sees the other.
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	run, err := s.agent.Start(agent.Request{Prompt: req.Prompt, SessionID: req.SessionID, Timeout: req.Timeout,
-		Log: c.log, OnEvent: c.event})
+		Log: c.log, OnEvent: c.event, Hold: hold})
 	if err != nil {
-		s.mu.Unlock()
-		if c.journal != nil {
-			outcome := agent.StartFailed
-			if errors.Is(err, ErrDraining) {
-				outcome = agent.Drained
-			}
-			c.end(&agent.Result{Outcome: outcome, Message: err.Error(), ExitCode: -1})
-		}
 		return err
 	}
 	c.mu.Lock()
 	c.run, c.rec.Started = run, time.Now()
-	started, session := c.rec.Started, c.rec.SessionID
 	c.mu.Unlock()
 	s.cur = c
-	s.mu.Unlock()
-	if c.journal != nil {
-		c.journal.started(started, session)
-	}
 	s.ending.Add(1)
 	go c.finish(run)
 	return nil

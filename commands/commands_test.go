@@ -6,6 +6,7 @@ import (
 	"errors"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -185,26 +186,20 @@ func TestSubmitAfterStuckEnd(t *testing.T) {
 // back, and the slot is freed once the end is stored.
 func TestAnswerBeforeStored(t *testing.T) {
 	dir := t.TempDir()
-	db, err := sql.Open("sqlite", filepath.Join(dir, store.FileName)+"?_pragma=busy_timeout(5000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
 	ctx := context.Background()
 	var lock *sql.Conn
+	locked := false
 	s := vmdtest.Start(t, vmdtest.Options{Bin: fake, StateDir: dir, Commands: commands.Options{
 		Render: func(commands.Record) (int, []byte) {
-			if lock == nil { // the first end: the store is locked before it is written
-				var err error
-				if lock, err = db.Conn(ctx); err == nil {
-					_, err = lock.ExecContext(ctx, "BEGIN IMMEDIATE")
-				}
-				if err != nil {
+			if !locked { // the first end: the store is locked before it is written
+				locked = true // Render runs on the command's goroutine: no Fatal here
+				if _, err := lock.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 					t.Errorf("cannot lock the store: %v", err)
 				}
 			}
 			return 200, []byte(`{"text":"one"}`)
 		}}})
+	lock = storeConn(t, dir)
 	c, err := s.Commands.Start(commands.Request{Prompt: "say one"})
 	if err != nil {
 		t.Fatal(err)
@@ -228,12 +223,121 @@ func TestAnswerBeforeStored(t *testing.T) {
 	if cur, ok := s.Commands.Current(); ok {
 		t.Errorf("Current once answered = %s; want none", cur.ID)
 	}
-	if _, err := lock.ExecContext(ctx, "ROLLBACK"); err != nil {
-		t.Fatal(err)
-	}
-	lock.Close()
+	sqlExec(t, lock, "ROLLBACK")
 	vmdtest.Within(t, "the end to be stored", c.Done())
 	if rec, err := s.Store.Get(ctx, c.ID()); err != nil || rec.State != store.Succeeded || string(rec.Body) != `{"text":"one"}` {
 		t.Errorf("stored record = %s %s, %v; want succeeded with the answer", rec.State, rec.Body, err)
+	}
+}
+
+// The CLI starts while the record is written but gets its prompt only once
+// the record exists: with the store locked by another connection, the
+// fake has started and said nothing; released, it runs, and the record
+// holds every event.
+func TestPromptAfterRecord(t *testing.T) {
+	dir := t.TempDir()
+	s := vmdtest.Start(t, vmdtest.Options{Bin: fake, StateDir: dir})
+	ctx := context.Background()
+	lock := storeConn(t, dir)
+	sqlExec(t, lock, "BEGIN IMMEDIATE")
+	started := make(chan *commands.Command, 1)
+	go func() {
+		c, err := s.Commands.Start(commands.Request{Prompt: "say one"})
+		if err != nil {
+			t.Errorf("Start = %v", err)
+		}
+		started <- c
+	}()
+	var pid int
+	vmdtest.Eventually(t, "the CLI to start while its record cannot be written", func() bool {
+		rec, ok := s.Commands.Current()
+		pid = rec.Pid
+		return ok && pid != 0
+	})
+	// A CLI given its prompt says "one" within milliseconds; the moment
+	// only ever hides a failure, never fails a right one.
+	time.Sleep(100 * time.Millisecond)
+	if rec, _ := s.Commands.Current(); len(rec.Events) != 0 {
+		t.Fatalf("the CLI made events before its record was written: %+v", rec.Events)
+	}
+	sqlExec(t, lock, "ROLLBACK")
+	c := vmdtest.Within(t, "Start once the store is free", started)
+	if rec := c.Wait(); rec.State != commands.Succeeded || rec.Pid != pid {
+		t.Fatalf("command = %s (pid %d); want succeeded (pid %d)", rec.State, rec.Pid, pid)
+	}
+	stored, err := s.Store.Events(ctx, c.ID(), 0)
+	if err != nil || len(stored) == 0 || len(stored) != len(c.Record().Events) {
+		t.Errorf("stored events = %d, %v; want the record's %d", len(stored), err, len(c.Record().Events))
+	}
+}
+
+// A key another writer takes while the record is being written: the CLI
+// started for it is stopped before it gets its prompt, and the request
+// gets the record that holds the key.
+func TestKeyTakenWhileRecording(t *testing.T) {
+	dir := t.TempDir()
+	s := vmdtest.Start(t, vmdtest.Options{Bin: fake, StateDir: dir})
+	ctx := context.Background()
+	lock := storeConn(t, dir)
+	sqlExec(t, lock, "BEGIN IMMEDIATE")
+	type submitted struct {
+		sub commands.Submission
+		err error
+	}
+	got := make(chan submitted, 1)
+	go func() {
+		sub, err := s.Commands.Submit(commands.Request{Prompt: "say one", Key: "k", BodyHash: []byte{1}})
+		got <- submitted{sub, err}
+	}()
+	var held commands.Record
+	vmdtest.Eventually(t, "the CLI to start while its record cannot be written", func() bool {
+		var ok bool
+		held, ok = s.Commands.Current()
+		return ok && held.Pid != 0
+	})
+	sqlExec(t, lock, `INSERT INTO commands (id, state, created_at, idem_key, body_hash, status, answer)
+		VALUES ('other', 'succeeded', 1, 'k', x'01', 200, '{"text":"earlier"}')`)
+	sqlExec(t, lock, "COMMIT")
+	r := vmdtest.Within(t, "Submit once the key is taken", got)
+	if r.err != nil || r.sub.Command != nil || r.sub.Ended == nil || r.sub.Ended.ID != "other" {
+		t.Fatalf("Submit = %+v, %v; want the record holding the key", r.sub, r.err)
+	}
+	if _, ok := s.Commands.Current(); ok || s.Commands.Busy() {
+		t.Error("the slot is still held after the command was discarded")
+	}
+	if _, err := s.Store.Get(ctx, held.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the discarded command's record: %v; want none", err)
+	}
+	if len(held.Events) != 0 {
+		t.Errorf("the discarded CLI made events: %+v", held.Events)
+	}
+	if err := syscall.Kill(held.Pid, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Errorf("the discarded CLI (pid %d) is still there: %v", held.Pid, err)
+	}
+}
+
+// storeConn is a connection of the test's own to the store in dir, opened
+// once vmd's store has made the file: it holds the store's write lock
+// while a test needs vmd's writes to wait.
+func storeConn(t *testing.T, dir string) *sql.Conn {
+	t.Helper()
+	db, err := sql.Open("sqlite", filepath.Join(dir, store.FileName)+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	conn, err := db.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// sqlExec runs q on conn or fails the test.
+func sqlExec(t *testing.T, conn *sql.Conn, q string) {
+	t.Helper()
+	if _, err := conn.ExecContext(context.Background(), q); err != nil {
+		t.Fatalf("%s: %v", q, err)
 	}
 }

@@ -34,7 +34,15 @@ func (s *Service) create(c *Command) (old store.Record, created bool) {
 		return store.Record{}, true
 	}
 	if created {
+		// The CLI has started meanwhile: the journal takes its start and
+		// any event it made so far, and the rest as they come.
+		c.mu.Lock()
 		c.journal = newJournal(s.st, r.ID, c.log)
+		c.journal.started(c.rec.Started, c.rec.SessionID)
+		for _, e := range c.rec.Events {
+			c.journal.add(e)
+		}
+		c.mu.Unlock()
 	}
 	return old, created
 }

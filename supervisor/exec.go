@@ -41,6 +41,10 @@ type Spec struct {
 	Dir string
 	// Stdin is written to its standard input, which is then closed.
 	Stdin []byte
+	// Hold, if set, holds Stdin back until it is closed: the process starts
+	// at once but gets no input before. A process that ends first never
+	// gets it.
+	Hold <-chan struct{}
 	// Timeout bounds it; zero is none.
 	Timeout time.Duration
 	// Stdout and Stderr, if set, read its output to the end, each in a
@@ -176,8 +180,10 @@ func (s *Supervisor) spawnAndWait(spec Spec, env []string, h *halt, inSlot bool,
 	if spec.OnStart != nil {
 		spec.OnStart(pid)
 	}
-	copying := pipes.copy(spec)
+	gone := make(chan struct{})
+	copying := pipes.copy(spec, gone)
 	ex, exited := s.await(pid, exitc, spec.Timeout, h, &res, log)
+	close(gone)
 	if inSlot {
 		// The process is gone. Nothing it started may live on: the reaper
 		// already killed its process group; the sweep gets the rest
@@ -257,15 +263,23 @@ func (s *Supervisor) await(pid int, exitc <-chan exit, timeout time.Duration, h 
 	return s.kill(pid, exitc, log)
 }
 
-// copy writes stdin and runs the readers of stdout and stderr, each in a
-// goroutine of its own.
-func (p stdio) copy(spec Spec) *sync.WaitGroup {
+// copy writes stdin (once spec.Hold lets it, unless the process is gone
+// first) and runs the readers of stdout and stderr, each in a goroutine of
+// its own.
+func (p stdio) copy(spec Spec, gone <-chan struct{}) *sync.WaitGroup {
 	var wg sync.WaitGroup
 	wg.Go(func() {
+		defer p[0].ours.Close()
+		if spec.Hold != nil {
+			select {
+			case <-spec.Hold:
+			case <-gone:
+				return
+			}
+		}
 		// A process that exits without reading its stdin breaks the pipe:
 		// not an error of ours.
 		_, _ = p[0].ours.Write(spec.Stdin)
-		p[0].ours.Close()
 	})
 	for i, read := range []func(io.Reader){spec.Stdout, spec.Stderr} {
 		if read == nil {

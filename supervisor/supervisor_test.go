@@ -471,3 +471,60 @@ func TestCancelRacingExit(t *testing.T) {
 	}
 	t.Logf("Cancel stopped the process in %d rounds, came too late in %d", won, lost)
 }
+
+// Hold holds the input back, not the process: cat starts at once, echoes
+// its input only once Hold is closed, and a process that ends while its
+// input is held (cancelled, or one that never reads) does not hang Wait.
+func TestHold(t *testing.T) {
+	h := start(t)
+	t.Run("released", func(t *testing.T) {
+		hold, started := make(chan struct{}), make(chan int, 1)
+		spec := supervisor.Spec{Path: "/bin/cat", Stdin: []byte("hi"), Hold: hold, Timeout: time.Minute,
+			OnStart: func(pid int) { started <- pid }}
+		out := &output{}
+		r, err := h.sup.Start(out.spec(spec))
+		if err != nil {
+			t.Fatal(err)
+		}
+		vmdtest.Within(t, "cat to start with its input held", started)
+		if got := out.String(); got != "" {
+			t.Fatalf("cat echoed %q before its input was let go", got)
+		}
+		close(hold)
+		if res := vmdtest.Within(t, "cat to end", wait(r)); res.ExitCode != 0 || out.String() != "hi" {
+			t.Errorf("cat = exit %d, %q; want 0, %q", res.ExitCode, out.String(), "hi")
+		}
+	})
+	t.Run("cancelled", func(t *testing.T) {
+		started := make(chan int, 1)
+		spec := supervisor.Spec{Path: "/bin/cat", Stdin: []byte("hi"), Hold: make(chan struct{}), Timeout: time.Minute,
+			OnStart: func(pid int) { started <- pid }}
+		out := &output{}
+		r, err := h.sup.Start(out.spec(spec))
+		if err != nil {
+			t.Fatal(err)
+		}
+		vmdtest.Within(t, "cat to start", started)
+		r.Cancel()
+		if res := vmdtest.Within(t, "a cancelled cat to end, its input still held", wait(r)); res.Outcome != supervisor.Cancelled || out.String() != "" {
+			t.Errorf("cat = %v, %q; want cancelled with no output", res.Outcome, out.String())
+		}
+	})
+	t.Run("never reads", func(t *testing.T) {
+		r, err := h.sup.Start(supervisor.Spec{Path: "/bin/true", Stdin: []byte("hi"), Hold: make(chan struct{}), Timeout: time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res := vmdtest.Within(t, "true to end, its input still held", wait(r)); res.Outcome != supervisor.Exited || res.ExitCode != 0 {
+			t.Errorf("true = %v exit %d; want exited 0", res.Outcome, res.ExitCode)
+		}
+	})
+	noneLeft(t)
+}
+
+// wait is r.Wait on a channel, for vmdtest.Within.
+func wait(r *supervisor.Running) <-chan supervisor.Result {
+	ch := make(chan supervisor.Result, 1)
+	go func() { ch <- r.Wait() }()
+	return ch
+}
