@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"slices"
 	"sync"
 	"time"
 
@@ -34,17 +35,27 @@ type Command struct {
 	webhook   bool // Finish queued a completion webhook
 }
 
-// finish records the end of the command and frees its place: the record
-// is final in the store before a retry of its key can miss the running
-// command, and before Done.
+// finish ends the command: its record's state and answer, then the
+// slot, then the store. The slot is free once the answer is made; until
+// its end is stored, the command is among the service's ending ones, so
+// a retry of its key or a read of its id still finds it, ended.
 func (c *Command) finish(run *agent.Run) {
 	s := c.svc
 	defer s.ending.Done()
-	c.end(run.Wait())
+	rec, answer := c.end(run.Wait())
 	s.mu.Lock()
 	if s.cur == c {
 		s.cur = nil
 	}
+	s.closing = append(s.closing, c)
+	s.mu.Unlock()
+	close(c.answered)
+	if answer && c.journal != nil {
+		last := c.journal.close() // the events go with the end: an ended record takes no more
+		c.webhook = s.storeEnd(rec, s.opts.Machine, c.hash, last)
+	}
+	s.mu.Lock()
+	s.closing = slices.DeleteFunc(s.closing, func(e *Command) bool { return e == c })
 	s.mu.Unlock()
 	s.settle.Reset(settleDelay)
 	close(c.done)
@@ -53,8 +64,9 @@ func (c *Command) finish(run *agent.Run) {
 	}
 }
 
-// end makes the record final: its state, its answer, then the store.
-func (c *Command) end(res *agent.Result) {
+// end makes the record final, its state and its answer, and returns it;
+// answer is false for a discarded command, which has none.
+func (c *Command) end(res *agent.Result) (rec Record, answer bool) {
 	<-c.recorded // a CLI may end before its record is written
 	c.mu.Lock()
 	c.rec.Result, c.rec.State, c.rec.Ended = res, stateOf(res.Outcome), time.Now()
@@ -65,22 +77,14 @@ func (c *Command) end(res *agent.Result) {
 	c.subs = nil
 	rec, discarded := c.rec, c.discarded
 	c.mu.Unlock()
-	if discarded { // no answer: nobody asked for it
-		close(c.answered)
-		return
+	if discarded { // nobody asked for it
+		return rec, false
 	}
 	status, body := c.svc.opts.Render(rec)
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.rec.Status, c.rec.Body = status, body
-	rec = c.rec
-	c.mu.Unlock()
-	// The answer goes out while the end is being written: a retry of the
-	// key finds this command until done, and Submit waits for the slot.
-	close(c.answered)
-	if c.journal != nil {
-		last := c.journal.close() // the events go with the end: an ended record takes no more
-		c.webhook = c.svc.storeEnd(rec, c.svc.opts.Machine, c.hash, last)
-	}
+	return c.rec, true
 }
 
 // discard stops a command Submit must not run, which never got its
@@ -144,8 +148,8 @@ func (c *Command) SubscribeAfter(after int64) *Subscription {
 	return s
 }
 
-// Done is closed when the command is over: its record is final and the
-// slot free.
+// Done is closed when the command is over and its end stored (or the
+// store failed to take it); the slot was freed at its answer.
 func (c *Command) Done() <-chan struct{} { return c.done }
 
 // Answered is closed once the command has ended and its answer is made,

@@ -89,8 +89,9 @@ type Service struct {
 
 	submitMu sync.Mutex // serialises Submit: a key is looked up and taken at once
 
-	mu  sync.Mutex // guards cur
-	cur *Command
+	mu      sync.Mutex // guards cur and closing
+	cur     *Command   // holds the slot: running, or ended and not yet answered
+	closing []*Command // answered, their end still being stored
 
 	ending sync.WaitGroup // commands still writing their end
 	settle *time.Timer    // returns freed memory to the OS after commands
@@ -207,10 +208,7 @@ func (s *Service) Submit(req Request) (Submission, error) {
 // one. ok is false when no command holds it (or the store cannot say:
 // the request then runs, since a store fault never fails a request).
 func (s *Service) byKey(req Request) (Submission, bool, error) {
-	s.mu.Lock()
-	c := s.cur
-	s.mu.Unlock()
-	if c != nil && c.rec.IdempotencyKey == req.Key {
+	if c := s.find(func(c *Command) bool { return c.rec.IdempotencyKey == req.Key }); c != nil {
 		if !bytes.Equal(c.hash, req.BodyHash) {
 			return Submission{}, true, ErrKeyReused
 		}
@@ -273,14 +271,26 @@ func (s *Service) Current() (Record, bool) {
 	return r, r.Result == nil
 }
 
-// Live returns the running command if it has that id.
+// Live returns the command with that id if it is running, or has ended
+// and its end is still being stored.
 func (s *Service) Live(id string) (*Command, bool) {
+	c := s.find(func(c *Command) bool { return c.rec.ID == id })
+	return c, c != nil
+}
+
+// find returns the running or closing command that match says, or nil.
+func (s *Service) find(match func(*Command) bool) *Command {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.cur != nil && s.cur.rec.ID == id {
-		return s.cur, true
+	if s.cur != nil && match(s.cur) {
+		return s.cur
 	}
-	return nil, false
+	for _, c := range s.closing {
+		if match(c) {
+			return c
+		}
+	}
+	return nil
 }
 
 // Cancel stops the running command and returns once it is over, with its
@@ -312,15 +322,16 @@ func (s *Service) Busy() bool {
 	return s.cur != nil
 }
 
-// endWait bounds how long Submit waits for an ended command to write its
-// end (milliseconds, as a rule): a stuck disk must not hold every submit.
+// endWait bounds how long Submit waits for an ended command to make its
+// answer (microseconds, as a rule): a stuck Render must not hold every
+// submit.
 const endWait = time.Second
 
 // occupied reports whether a command holds the slot, for Submit. One that
-// has ended and is only writing its end holds it for a moment more; Submit
+// has ended and is making its answer holds it for a moment more; Submit
 // waits for that (up to endWait), so a client that has seen the end (its
-// answer, its result event, its record) and sends the next command is not
-// told busy.
+// result event, its record) and sends the next command is not told busy.
+// Storing the end does not hold the slot.
 func (s *Service) occupied() bool {
 	s.mu.Lock()
 	c := s.cur
@@ -337,7 +348,7 @@ func (s *Service) occupied() bool {
 	t := time.NewTimer(endWait)
 	defer t.Stop()
 	select {
-	case <-c.done: // the slot is free once done is closed
+	case <-c.answered: // the slot is free once the answer is made
 		return false
 	case <-t.C:
 		return true

@@ -182,8 +182,9 @@ func TestSubmitAfterStuckEnd(t *testing.T) {
 }
 
 // The answer goes out while the end is being written: a store slow to take
-// the end (here another connection holds its write lock) does not hold it
-// back, and the slot is freed once the end is stored.
+// the end (here another connection holds its write lock) holds back
+// neither the answer nor the slot. Until the end is stored, a retry of
+// the key still gets the command, and reads of its id show it ended.
 func TestAnswerBeforeStored(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
@@ -200,10 +201,12 @@ func TestAnswerBeforeStored(t *testing.T) {
 			return 200, []byte(`{"text":"one"}`)
 		}}})
 	lock = storeConn(t, dir)
-	c, err := s.Commands.Start(commands.Request{Prompt: "say one"})
+	first := commands.Request{Prompt: "say one", Key: "k1", BodyHash: []byte{1}}
+	sub, err := s.Commands.Submit(first)
 	if err != nil {
 		t.Fatal(err)
 	}
+	c := sub.Command
 	answered := make(chan string, 1)
 	go func() {
 		_, body := c.Answer()
@@ -223,8 +226,31 @@ func TestAnswerBeforeStored(t *testing.T) {
 	if cur, ok := s.Commands.Current(); ok {
 		t.Errorf("Current once answered = %s; want none", cur.ID)
 	}
+	if got, err := s.Commands.Get(ctx, c.ID()); err != nil || got.State != store.Succeeded {
+		t.Errorf("Get while the end is stored = %s, %v; want succeeded", got.State, err)
+	}
+	if retry, err := s.Commands.Submit(first); err != nil || retry.Command != c || !retry.Attached {
+		t.Errorf("a retry of the key while the end is stored = %+v, %v; want the same command", retry, err)
+	}
+	// The next command takes the slot at once; its own record waits for
+	// the lock, so it is seen running, held, and let go with the lock.
+	second := make(chan *commands.Command, 1)
+	go func() {
+		n, err := s.Commands.Start(commands.Request{Prompt: "say two"})
+		if err != nil {
+			t.Errorf("Start while the first end is stored = %v; want it to run", err)
+		}
+		second <- n
+	}()
+	vmdtest.Eventually(t, "the next command to start while the first end is stored", func() bool {
+		cur, ok := s.Commands.Current()
+		return ok && cur.ID != c.ID() && cur.Pid != 0
+	})
 	sqlExec(t, lock, "ROLLBACK")
 	vmdtest.Within(t, "the end to be stored", c.Done())
+	if rec := vmdtest.Within(t, "the next command", second).Wait(); rec.State != commands.Succeeded {
+		t.Errorf("next command = %s; want succeeded", rec.State)
+	}
 	if rec, err := s.Store.Get(ctx, c.ID()); err != nil || rec.State != store.Succeeded || string(rec.Body) != `{"text":"one"}` {
 		t.Errorf("stored record = %s %s, %v; want succeeded with the answer", rec.State, rec.Body, err)
 	}
@@ -264,6 +290,9 @@ func TestPromptAfterRecord(t *testing.T) {
 	c := vmdtest.Within(t, "Start once the store is free", started)
 	if rec := c.Wait(); rec.State != commands.Succeeded || rec.Pid != pid {
 		t.Fatalf("command = %s (pid %d); want succeeded (pid %d)", rec.State, rec.Pid, pid)
+	}
+	if rec, err := s.Store.Get(ctx, c.ID()); err != nil || !rec.StartedAt.Equal(c.Record().Started) {
+		t.Errorf("stored start = %v, %v; want the CLI's start %v", rec.StartedAt, err, c.Record().Started)
 	}
 	stored, err := s.Store.Events(ctx, c.ID(), 0)
 	if err != nil || len(stored) == 0 || len(stored) != len(c.Record().Events) {

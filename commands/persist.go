@@ -25,20 +25,22 @@ func (s *Service) create(c *Command) (old store.Record, created bool) {
 	if s.st == nil {
 		return store.Record{}, true
 	}
+	c.mu.Lock() // the CLI runs: its events change the record
 	r := c.rec
+	c.mu.Unlock()
 	old, created, err := s.st.Create(context.Background(), store.NewRecord{ID: r.ID, CreatedAt: r.Created,
-		PromptLen: r.PromptLength, SessionID: r.SessionID, IdempotencyKey: r.IdempotencyKey,
+		StartedAt: r.Started, PromptLen: r.PromptLength, SessionID: r.SessionID, IdempotencyKey: r.IdempotencyKey,
 		BodyHash: c.hash, Machine: s.opts.Machine})
 	if err != nil {
 		c.log.Error("cannot store the command; it runs, but will not survive a restart", "error", err)
 		return store.Record{}, true
 	}
 	if created {
-		// The CLI has started meanwhile: the journal takes its start and
-		// any event it made so far, and the rest as they come.
+		// The CLI has started meanwhile (the record says when): the
+		// journal takes any event it made so far, and the rest as they
+		// come.
 		c.mu.Lock()
 		c.journal = newJournal(s.st, r.ID, c.log)
-		c.journal.started(c.rec.Started, c.rec.SessionID)
 		for _, e := range c.rec.Events {
 			c.journal.add(e)
 		}
@@ -88,8 +90,6 @@ type journal struct {
 
 	mu      sync.Mutex
 	pending []Event
-	start   time.Time // when the CLI started, until stored
-	session string
 	closed  bool
 	wake    chan struct{}
 	done    chan struct{}
@@ -107,14 +107,6 @@ func (j *journal) signal() {
 	case j.wake <- struct{}{}:
 	default:
 	}
-}
-
-// started queues the record's start time.
-func (j *journal) started(at time.Time, sessionID string) {
-	j.mu.Lock()
-	j.start, j.session = at, sessionID
-	j.mu.Unlock()
-	j.signal()
 }
 
 // add queues an event.
@@ -142,20 +134,17 @@ func (j *journal) run() {
 	failed := false
 	for range j.wake {
 		j.mu.Lock()
-		evs, start, session, closed := j.pending, j.start, j.session, j.closed
-		j.pending, j.start = nil, time.Time{}
+		evs, closed := j.pending, j.closed
+		j.pending = nil
 		j.mu.Unlock()
-		var err error
-		if !start.IsZero() {
-			err = j.st.Started(ctx, j.id, start, session)
-		}
 		batch := make([]store.Event, len(evs))
 		for i, e := range evs {
 			batch[i] = e.toStore()
 		}
+		var err error
 		if closed {
 			j.rest = batch // Finish stores them
-		} else if len(evs) > 0 && err == nil {
+		} else if len(evs) > 0 {
 			_, err = j.st.AppendEvents(ctx, j.id, batch...)
 		}
 		if err != nil && !failed {

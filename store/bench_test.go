@@ -19,15 +19,14 @@ var (
 	benchWebhook = []byte(`{"type":"command.completed","timestamp":"2026-11-30T08:00:00Z","data":{"id":"x"}}`)
 )
 
-// command runs one command's life through the store: Create, Started,
+// command runs one command's life through the store: Create (with the
+// CLI's start, as vmd writes it once the CLI has started),
 // three events (in one AppendEvents when batched, with Finish when
 // withEnd, as vmd does), Finish with a webhook row. key may be "".
 func command(ctx context.Context, s *Store, key string, batched, withEnd bool) error {
-	rec, _, err := s.Create(ctx, NewRecord{PromptLen: 120, IdempotencyKey: key, BodyHash: benchBody[:32]})
+	rec, _, err := s.Create(ctx, NewRecord{PromptLen: 120, IdempotencyKey: key, BodyHash: benchBody[:32],
+		StartedAt: time.Now(), SessionID: "5b0c1c8e-2f7a-4c55-9f0e-0d8f3f1e2a11"})
 	if err != nil {
-		return err
-	}
-	if err := s.Started(ctx, rec.ID, time.Now(), "5b0c1c8e-2f7a-4c55-9f0e-0d8f3f1e2a11"); err != nil {
 		return err
 	}
 	evs := []Event{{1, "start", benchStart}, {2, "message", benchMessage}, {3, "result", benchResult}}

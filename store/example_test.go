@@ -21,11 +21,11 @@ func Example() {
 	// Idempotency-Key and a hash of the body; created is false for a retry.
 	rec, created, err := st.Create(ctx, store.NewRecord{
 		IdempotencyKey: "wamid.HBgL", BodyHash: []byte("sha256 of the body"), PromptLen: 11,
+		StartedAt: time.Now(), // vmd writes the record once the CLI has started
 	})
 	if err != nil {
 		log.Fatal(err)
 	}
-	_ = st.Started(ctx, rec.ID, time.Now(), "")
 	total, _ := st.AppendEvent(ctx, rec.ID, store.Event{Seq: 1, Type: "message", Data: []byte(`{"text":"hi"}`)})
 	_ = st.Finish(ctx, rec.ID, store.End{
 		State: store.Succeeded, Status: 200, Body: []byte(`{"result":"hi"}`),

@@ -64,6 +64,7 @@ type Delivery struct {
 type NewRecord struct {
 	ID             string    // optional: NewID() when empty, else ParseID-checked
 	CreatedAt      time.Time // optional: time.Now()
+	StartedAt      time.Time // optional: a CLI started before its record was written
 	PromptLen      int
 	SessionID      string
 	IdempotencyKey string // unique among records when not empty
@@ -113,7 +114,7 @@ func (s *Store) Create(ctx context.Context, n NewRecord) (Record, bool, error) {
 	// One statement, committed on its own: a key another record holds
 	// inserts nothing, and that record is the answer.
 	res, err := s.st.insert.ExecContext(ctx,
-		rec.ID, rec.State, nanos(rec.CreatedAt), rec.PromptLen, rec.SessionID,
+		rec.ID, rec.State, nanos(rec.CreatedAt), nanos(rec.StartedAt), rec.PromptLen, rec.SessionID,
 		nullable(rec.IdempotencyKey), rec.BodyHash, rec.Machine)
 	var inserted int64
 	if err == nil {
@@ -151,22 +152,10 @@ func (n NewRecord) record() (Record, error) {
 		n.Machine = machine()
 	}
 	return Record{
-		ID: n.ID, State: Running, CreatedAt: fromNanos(nanos(n.CreatedAt)),
+		ID: n.ID, State: Running, CreatedAt: fromNanos(nanos(n.CreatedAt)), StartedAt: fromNanos(nanos(n.StartedAt)),
 		PromptLen: n.PromptLen, SessionID: n.SessionID,
 		IdempotencyKey: n.IdempotencyKey, BodyHash: n.BodyHash, Machine: n.Machine,
 	}, nil
-}
-
-// Started notes when the CLI started, and the session id when known then.
-func (s *Store) Started(ctx context.Context, id string, at time.Time, sessionID string) error {
-	res, err := s.st.started.ExecContext(ctx, nanos(at), sessionID, id)
-	if err == nil {
-		err = oneRow(ctx, s.r, res, id)
-	}
-	if err != nil {
-		return s.wrote(fmt.Errorf("start record %s: %w", id, err))
-	}
-	return s.wrote(nil)
 }
 
 // Finish ends a running record: its state, HTTP status and answer body,

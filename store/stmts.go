@@ -13,7 +13,7 @@ import (
 // Transactions use them through tx.StmtContext, which reuses the prepared
 // statement on the one writer connection.
 type stmts struct {
-	byKey, insert, started, finish, outbox, eventTotals, appendEvent *sql.Stmt
+	byKey, insert, finish, outbox, eventTotals, appendEvent *sql.Stmt
 }
 
 // prepare prepares every statement of stmts on db.
@@ -24,12 +24,9 @@ func prepare(ctx context.Context, db *sql.DB) (*stmts, error) {
 		sql string
 	}{
 		{&st.byKey, "SELECT " + recordColumns + " FROM commands WHERE idem_key = ?"},
-		{&st.insert, `INSERT INTO commands (id, state, created_at, prompt_len,
-			session_id, idem_key, body_hash, machine) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		{&st.insert, `INSERT INTO commands (id, state, created_at, started_at, prompt_len,
+			session_id, idem_key, body_hash, machine) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT(idem_key) WHERE idem_key IS NOT NULL DO NOTHING`},
-		{&st.started, `UPDATE commands SET started_at = ?1,
-			session_id = CASE WHEN ?2 = '' THEN session_id ELSE ?2 END
-			WHERE id = ?3 AND state = 'running'`},
 		{&st.finish, `UPDATE commands SET state = ?1, status = ?2, answer = ?3,
 			ended_at = ?4, wh_state = ?5,
 			session_id = CASE WHEN ?6 = '' THEN session_id ELSE ?6 END
@@ -58,7 +55,7 @@ func (st *stmts) close() error {
 		return nil
 	}
 	var errs []error
-	for _, s := range []*sql.Stmt{st.byKey, st.insert, st.started, st.finish, st.outbox, st.eventTotals, st.appendEvent} {
+	for _, s := range []*sql.Stmt{st.byKey, st.insert, st.finish, st.outbox, st.eventTotals, st.appendEvent} {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}

@@ -92,7 +92,6 @@ func TestLookupMissing(t *testing.T) {
 		{"Get", func() error { _, err := s.Get(ctx, id); return err }()},
 		{"ByKey", func() error { _, err := s.ByKey(ctx, "nope"); return err }()},
 		{"ByKey empty", func() error { _, err := s.ByKey(ctx, ""); return err }()},
-		{"Started", s.Started(ctx, id, time.Now(), "")},
 		{"Finish", s.Finish(ctx, id, End{State: Succeeded})},
 		{"AppendEvent", func() error { _, err := s.AppendEvent(ctx, id, Event{Seq: 1}); return err }()},
 		{"Attempted", s.Attempted(ctx, id, Attempt{Outcome: DeliveryDelivered})},
@@ -190,10 +189,10 @@ func TestCreateGivenID(t *testing.T) {
 func TestStartedAndFinish(t *testing.T) {
 	stores(t, func(t *testing.T, s *Store) {
 		ctx := context.Background()
-		rec := create(t, s, "")
 		start := time.Unix(100, 0).UTC()
-		if err := s.Started(ctx, rec.ID, start, "s1"); err != nil {
-			t.Fatalf("Started = %v", err)
+		rec, _, err := s.Create(ctx, NewRecord{StartedAt: start, SessionID: "s1"})
+		if err != nil {
+			t.Fatalf("Create = %v", err)
 		}
 		end := End{State: Timeout, Status: 408, Body: []byte(`{"error":"timeout"}`), EndedAt: time.Unix(200, 0)}
 		if err := s.Finish(ctx, rec.ID, end); err != nil {
@@ -210,9 +209,6 @@ func TestStartedAndFinish(t *testing.T) {
 		again := End{State: Succeeded, Status: 200, Body: []byte("{}")}
 		if err := s.Finish(ctx, rec.ID, again); !errors.Is(err, ErrNotRunning) {
 			t.Errorf("second Finish = %v; want ErrNotRunning", err)
-		}
-		if err := s.Started(ctx, rec.ID, start, ""); !errors.Is(err, ErrNotRunning) {
-			t.Errorf("Started after Finish = %v; want ErrNotRunning", err)
 		}
 		if got2, _ := s.Get(ctx, rec.ID); got2.State != Timeout {
 			t.Errorf("state after second Finish = %q; want timeout kept", got2.State)
