@@ -108,7 +108,7 @@ func (a *Agent) Start(req Request) (*Run, error) {
 	started := make(chan int, 1)
 	r := &Run{done: make(chan struct{})}
 	spec := supervisor.Spec{Args: a.argv(req.SessionID), Env: a.opts.Env, Dir: a.opts.Dir,
-		Stdin: []byte(req.Prompt), Hold: req.Hold, Timeout: timeout, Log: log,
+		Stdin: []byte(req.Prompt), Hold: holds(c.begun, req.Hold), Timeout: timeout, Log: log,
 		Stdout: c.tr.fill, Stderr: c.stderr.fill,
 		OnStart: func(pid int) { r.pid.Store(int64(pid)); c.tr.pid = pid; started <- pid }}
 	// A CLI that cannot be found still takes the slot and fails its
@@ -127,6 +127,15 @@ func (a *Agent) Start(req Request) (*Run, error) {
 		r.res = c.finish(sr.Wait(), req, timeout, log)
 	}()
 	return r, nil
+}
+
+// holds are what the prompt waits for: the images recording to begin,
+// then the caller's hold, if any.
+func holds(begun, caller <-chan struct{}) []<-chan struct{} {
+	if caller == nil {
+		return []<-chan struct{}{begun}
+	}
+	return []<-chan struct{}{begun, caller}
 }
 
 // Done is closed when the command is over and the slot free.

@@ -15,7 +15,8 @@ import (
 type capture struct {
 	tr     *transcript
 	stderr tail
-	rec    *images.Recording // nil without an images store
+	rec    *images.Recording // nil without an images store; set once begun is closed
+	begun  chan struct{}     // closed once the recording has begun
 
 	// With a watcher, events go through the announcer, in order with the
 	// images: the reader queues them and never waits for the images.
@@ -34,11 +35,17 @@ type queued struct {
 }
 
 func newCapture(limit int, log hclog.Logger, emit func(Event), img *images.Store) *capture {
-	c := &capture{tr: newTranscript(limit, log, emit), stderr: tail{max: stderrTail}}
+	c := &capture{tr: newTranscript(limit, log, emit), stderr: tail{max: stderrTail}, begun: make(chan struct{})}
 	if img == nil {
+		close(c.begun)
 		return c
 	}
-	c.rec = img.Begin(c.tr.image)
+	// Begun while the CLI starts: it gets its prompt once begun is closed
+	// (see Agent.Start), so any image it makes is the recording's.
+	go func() {
+		c.rec = img.Begin(c.tr.image)
+		close(c.begun)
+	}()
 	if emit == nil {
 		return c // nobody watches: the images are listed at the end
 	}
@@ -80,6 +87,7 @@ func (c *capture) announce() {
 				c.tr.emitOne(q.ev)
 				continue
 			}
+			<-c.begun // at once: a tool ran, so the prompt was let go
 			if catchUp && !c.rec.CatchUp() {
 				catchUp = false
 			}
@@ -100,6 +108,7 @@ func (c *capture) announce() {
 // close ends the recording and the announcer, once every event is told; it
 // returns the images the command left. The readers are done by then.
 func (c *capture) close() []string {
+	<-c.begun
 	if c.rec == nil {
 		return nil
 	}

@@ -41,10 +41,10 @@ type Spec struct {
 	Dir string
 	// Stdin is written to its standard input, which is then closed.
 	Stdin []byte
-	// Hold, if set, holds Stdin back until it is closed: the process starts
-	// at once but gets no input before. A process that ends first never
-	// gets it.
-	Hold <-chan struct{}
+	// Hold holds Stdin back until each of its channels is closed: the
+	// process starts at once but gets no input before. A process that ends
+	// first never gets it.
+	Hold []<-chan struct{}
 	// Timeout bounds it; zero is none.
 	Timeout time.Duration
 	// Stdout and Stderr, if set, read its output to the end, each in a
@@ -270,9 +270,9 @@ func (p stdio) copy(spec Spec, gone <-chan struct{}) *sync.WaitGroup {
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		defer p[0].ours.Close()
-		if spec.Hold != nil {
+		for _, hold := range spec.Hold {
 			select {
-			case <-spec.Hold:
+			case <-hold:
 			case <-gone:
 				return
 			}

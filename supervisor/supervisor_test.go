@@ -479,7 +479,7 @@ func TestHold(t *testing.T) {
 	h := start(t)
 	t.Run("released", func(t *testing.T) {
 		hold, started := make(chan struct{}), make(chan int, 1)
-		spec := supervisor.Spec{Path: "/bin/cat", Stdin: []byte("hi"), Hold: hold, Timeout: time.Minute,
+		spec := supervisor.Spec{Path: "/bin/cat", Stdin: []byte("hi"), Hold: []<-chan struct{}{hold}, Timeout: time.Minute,
 			OnStart: func(pid int) { started <- pid }}
 		out := &output{}
 		r, err := h.sup.Start(out.spec(spec))
@@ -497,7 +497,7 @@ func TestHold(t *testing.T) {
 	})
 	t.Run("cancelled", func(t *testing.T) {
 		started := make(chan int, 1)
-		spec := supervisor.Spec{Path: "/bin/cat", Stdin: []byte("hi"), Hold: make(chan struct{}), Timeout: time.Minute,
+		spec := supervisor.Spec{Path: "/bin/cat", Stdin: []byte("hi"), Hold: []<-chan struct{}{make(chan struct{})}, Timeout: time.Minute,
 			OnStart: func(pid int) { started <- pid }}
 		out := &output{}
 		r, err := h.sup.Start(out.spec(spec))
@@ -511,7 +511,7 @@ func TestHold(t *testing.T) {
 		}
 	})
 	t.Run("never reads", func(t *testing.T) {
-		r, err := h.sup.Start(supervisor.Spec{Path: "/bin/true", Stdin: []byte("hi"), Hold: make(chan struct{}), Timeout: time.Minute})
+		r, err := h.sup.Start(supervisor.Spec{Path: "/bin/true", Stdin: []byte("hi"), Hold: []<-chan struct{}{make(chan struct{})}, Timeout: time.Minute})
 		if err != nil {
 			t.Fatal(err)
 		}
