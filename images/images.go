@@ -128,6 +128,7 @@ type Store struct {
 	mu       sync.Mutex
 	rec      *Recording               // the recording in progress, if any
 	barriers map[string]chan struct{} // marker name → closed when seen
+	spent    []string                 // markers no longer waited for, their files still there
 	seq      int
 
 	stats counters // for metrics: see stats.go
@@ -199,6 +200,7 @@ func (s *Store) Run() error {
 			s.watchError(err)
 		case now := <-tick.C:
 			s.clean(now)
+			s.removeSpent()
 		case <-s.stop:
 			return nil
 		}

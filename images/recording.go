@@ -31,6 +31,7 @@ func (s *Store) Begin(notify func(name string)) *Recording {
 	// File times come from the kernel's coarse clock, which may lag
 	// time.Now by a tick: the scan fallback starts a little earlier.
 	r := &Recording{s: s, notify: notify, start: time.Now().Add(-coarseClock), seen: map[string]bool{}}
+	s.removeSpent()
 	// One stat a command: the watch must be on the directory there now,
 	// before the command starts.
 	s.check()
@@ -128,12 +129,24 @@ func (s *Store) mark(rec *Recording) (string, chan struct{}, bool) {
 	return name, ch, true
 }
 
-// forget removes a marker and stops waiting for it.
+// forget stops waiting for a marker. Its file is removed later, by the
+// next Begin or the periodic clean: not on the way to a command's answer.
 func (s *Store) forget(name string) {
-	os.Remove(filepath.Join(s.marks.Path, name))
 	s.mu.Lock()
 	delete(s.barriers, name)
+	s.spent = append(s.spent, name)
 	s.mu.Unlock()
+}
+
+// removeSpent removes the marker files forgotten so far.
+func (s *Store) removeSpent() {
+	s.mu.Lock()
+	spent := s.spent
+	s.spent = nil
+	s.mu.Unlock()
+	for _, name := range spent {
+		os.Remove(filepath.Join(s.marks.Path, name))
+	}
 }
 
 // barrier waits until the watcher has handled every event so far.
