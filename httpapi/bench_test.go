@@ -50,13 +50,13 @@ func BenchmarkCommand(b *testing.B) {
 		}
 	})
 	b.Run("http-roundtrip", func(b *testing.B) {
-		roundTrips(b, serve(b, setup{bin: cat, loopback: true, plain: true}).Stack)
+		roundTrips(b, serve(b, setup{bin: cat, loopback: true, plain: true, quiet: true}).Stack)
 	})
 }
 
 // BenchmarkHealth is the cost of the liveness probe over loopback TCP.
 func BenchmarkHealth(b *testing.B) {
-	s := serve(b, setup{loopback: true})
+	s := serve(b, setup{loopback: true, quiet: true})
 	b.RunParallel(func(pb *testing.PB) {
 		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 		defer fasthttp.ReleaseRequest(req)

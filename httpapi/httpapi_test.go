@@ -52,6 +52,7 @@ type setup struct {
 	hosts    []string // Options.AllowedHosts
 	origins  []string // Options.AllowedOrigins
 	stall    time.Duration
+	quiet    bool // log at warn, as vmd does by default (benchmarks)
 }
 
 // serve runs the stack and tears it down when the test ends.
@@ -62,7 +63,7 @@ func serve(t testing.TB, s setup) *server {
 	}
 	return &server{vmdtest.Start(t, vmdtest.Options{Bin: s.bin, Plain: s.plain, Env: s.env, Timeout: s.timeout,
 		Drain: s.drain, MaxBody: s.maxBody, MaxOutput: s.maxOut, KeepAlive: s.keep, Token: s.token, MCP: s.mcp,
-		Loopback: s.loopback, Commands: commands.Options{SubscriberBytes: s.subBytes}, MinFreeDisk: s.minFree,
+		Loopback: s.loopback, Commands: commands.Options{SubscriberBytes: s.subBytes}, MinFreeDisk: s.minFree, Quiet: s.quiet,
 		Tweak: func(o *stack.Options) {
 			o.API.AllowedHosts, o.API.AllowedOrigins, o.Agent.StallTimeout = s.hosts, s.origins, s.stall
 		}})}

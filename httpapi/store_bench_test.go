@@ -21,7 +21,7 @@ func BenchmarkCommandStore(b *testing.B) {
 	}
 	for _, tc := range []struct{ name, dir string }{{"memory", store.Memory}, {"disk", b.TempDir()}} {
 		b.Run(tc.name, func(b *testing.B) {
-			roundTrips(b, vmdtest.Start(b, vmdtest.Options{Bin: cat, Plain: true, Loopback: true, StateDir: tc.dir}))
+			roundTrips(b, vmdtest.Start(b, vmdtest.Options{Bin: cat, Plain: true, Loopback: true, StateDir: tc.dir, Quiet: true}))
 		})
 	}
 }

@@ -58,6 +58,9 @@ type Options struct {
 	Loopback bool
 	// Tweak, if set, changes the stack's options last.
 	Tweak func(*stack.Options)
+	// Quiet logs at warn, as vmd runs by default, instead of debug: for
+	// benchmarks, which would otherwise measure the test log.
+	Quiet bool
 }
 
 // Stack is vmd's stack running in the test's process, over the fake CLI.
@@ -92,7 +95,11 @@ func Start(t testing.TB, o Options) *Stack {
 	o = withDefaults(o)
 	s := &Stack{Log: &LogBuffer{}, ImagesDir: filepath.Join(t.TempDir(), "images"), TempRoot: t.TempDir(),
 		stop: make(chan struct{}), done: make(chan error, 1)}
-	log := hclog.New(&hclog.LoggerOptions{Output: s.Log, JSONFormat: true, Level: hclog.Debug})
+	level := hclog.Debug
+	if o.Quiet {
+		level = hclog.Warn
+	}
+	log := hclog.New(&hclog.LoggerOptions{Output: s.Log, JSONFormat: true, Level: level})
 	args := o.Args
 	if args == nil && !o.Plain {
 		args = StreamJSON
