@@ -13,3 +13,11 @@ var OpenAPI = openAPI
 
 // Outcomes are the label values of vmd_commands_total.
 var Outcomes = outcomes
+
+// FastOpen is how many connections the fast server has open (servers.go).
+func (a *API) FastOpen() int64 {
+	if s := a.srvs.Load(); s != nil {
+		return s.fastOpen.Load()
+	}
+	return 0
+}

@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -70,6 +71,9 @@ type Options struct {
 	// MaxConns is the most connections the listener lets in at once
 	// (netguard.Listener.MaxConns); zero is 16384.
 	MaxConns int
+	// FastConns is how many connections at once are served keeping their
+	// buffers between requests (see servers.go); zero is 64.
+	FastConns int
 }
 
 // Deps are what the API serves from.
@@ -102,7 +106,9 @@ type API struct {
 	st   *store.Store
 	log  hclog.Logger
 	opts Options
-	srv  *fasthttp.Server
+	srv  *fasthttp.Server // the fast server, and the lean one: see servers.go
+	lean *fasthttp.Server
+	srvs atomic.Pointer[servers] // once serving
 
 	started time.Time
 
@@ -130,31 +136,14 @@ func New(d Deps, log hclog.Logger, opts Options) *API {
 	if opts.MaxConns <= 0 {
 		opts.MaxConns = defaultMaxConns
 	}
+	if opts.FastConns <= 0 {
+		opts.FastConns = defaultFastConns
+	}
 	a := &API{cmds: d.Commands, ag: d.Agent, sup: d.Supervisor, img: d.Images, st: d.Store, disk: d.Disk,
 		log: log, opts: opts, draining: make(chan struct{}), started: time.Now(),
 		auth:  newAuthenticator(opts.APIToken),
 		guard: newGuard(opts.APIToken != "", opts.AllowedHosts, opts.AllowedOrigins), metrics: newMetrics(d)}
-	a.srv = &fasthttp.Server{
-		Handler:        a.serve,          // request id, guard, token, then Handler: see middleware.go
-		ErrorHandler:   a.serveError,     // the same, then errorHandler
-		HeaderReceived: a.headerReceived, // how much body, how long to read it
-		// The headers must come within headerTimeout; the body then has
-		// bodyTimeout (see headerReceived).
-		ReadTimeout:        headerTimeout,
-		IdleTimeout:        idleTimeout,
-		WriteTimeout:       writeTimeout,
-		MaxRequestBodySize: opts.MaxRequestBody,
-		// Twice the listener's cap: fasthttp answers a plain-text 503 past
-		// its Concurrency, which the listener's cap, reached first, never
-		// lets happen (netguard.Listener.MaxConns says why twice).
-		Concurrency:           2 * opts.MaxConns,
-		NoDefaultServerHeader: true,
-		CloseOnShutdown:       true,
-		ReduceMemoryUsage:     true,
-		// fasthttp logs what clients get wrong (bodies too large, broken
-		// connections): debug material, answered in JSON anyway.
-		Logger: log.StandardLogger(&hclog.StandardLoggerOptions{ForceLevel: hclog.Debug}),
-	}
+	a.srv, a.lean = a.newServer(false), a.newServer(true) // see servers.go
 	return a
 }
 
@@ -163,32 +152,25 @@ func New(d Deps, log hclog.Logger, opts Options) *API {
 // closed (no command runs, and none will) the server closes, letting the
 // last responses go out first.
 func (a *API) Serve(ln net.Listener, stopped <-chan struct{}) error {
-	errc := make(chan error, 1)
-	go func() { errc <- a.srv.Serve(ln) }()
+	srvs := a.startServers(ln)
+	a.srvs.Store(srvs)
 	select {
-	case err := <-errc:
-		return err
+	case <-srvs.done:
+		return srvs.err
 	case <-a.draining:
 	}
 	select {
-	case err := <-errc:
-		return err
+	case <-srvs.done:
+		return srvs.err
 	case <-stopped:
 	}
 	// The answer of a command in flight may be large and its client slow:
 	// it gets until the drain deadline plus a grace. Otherwise, and at
 	// least, the grace: an idle vmd exits at once, whatever half-open
 	// connections clients hold.
-	deadline := time.Now().Add(shutdownGrace)
-	if last := a.drainBy.Add(shutdownGrace); a.drainBusy && last.After(deadline) {
-		deadline = last
-	}
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	ctx, cancel := context.WithDeadline(context.Background(), a.shutdownDeadline())
 	defer cancel()
-	err := a.srv.ShutdownWithContext(ctx)
-	// Shutdown closes nothing if fasthttp has not taken the listener yet (a
-	// signal during start-up): closing it here ends Serve either way.
-	ln.Close()
+	err := srvs.shutdown(ctx, a)
 	// Event streams live on hijacked connections fasthttp no longer
 	// tracks; their command is over, their last event on its way.
 	select {
@@ -196,8 +178,8 @@ func (a *API) Serve(ln net.Listener, stopped <-chan struct{}) error {
 	case <-ctx.Done():
 		a.log.Warn("event streams still open at exit")
 	}
-	if serr := <-errc; serr != nil {
-		return serr
+	if srvs.err != nil {
+		return srvs.err
 	}
 	if err != nil {
 		a.log.Warn("connections still open at exit", "error", err)
