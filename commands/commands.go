@@ -278,6 +278,20 @@ func (s *Service) Live(id string) (*Command, bool) {
 	return c, c != nil
 }
 
+// live returns the running and closing commands, by id.
+func (s *Service) live() map[string]*Command {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := make(map[string]*Command, 1+len(s.closing))
+	if s.cur != nil {
+		m[s.cur.rec.ID] = s.cur
+	}
+	for _, c := range s.closing {
+		m[c.rec.ID] = c
+	}
+	return m
+}
+
 // find returns the running or closing command that match says, or nil.
 func (s *Service) find(match func(*Command) bool) *Command {
 	s.mu.Lock()

@@ -187,9 +187,12 @@ func (s *Service) List(ctx context.Context, limit int, before string) ([]store.R
 	if s.st == nil {
 		return nil, "", nil
 	}
+	// The live commands first: one whose end is stored meanwhile is then
+	// shown ended either way, never as the running row read before.
+	live := s.live()
 	recs, next, err := s.st.List(ctx, limit, before)
 	for i := range recs {
-		if c, ok := s.Live(recs[i].ID); ok {
+		if c, ok := live[recs[i].ID]; ok {
 			recs[i] = c.stored()
 		}
 	}

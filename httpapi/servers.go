@@ -108,18 +108,17 @@ func (s *servers) split() error {
 	}
 }
 
-// shutdown shuts both servers down, each waiting for its connections
-// until ctx is done, then closes ln and waits for the splitter.
+// shutdown closes ln, so that new connections are refused at once, then
+// shuts both servers down, each waiting for its connections until ctx is
+// done, and waits for the splitter.
 func (s *servers) shutdown(ctx context.Context, a *API) error {
+	s.ln.Close() // ends the splitter, which closes both queues
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
 	for i, srv := range []*fasthttp.Server{a.srv, a.lean} {
 		wg.Go(func() { errs[i] = srv.ShutdownWithContext(ctx) })
 	}
 	wg.Wait()
-	// Shutdown closes nothing if fasthttp has not taken its queue yet (a
-	// signal during start-up): closing ln ends the splitter either way.
-	s.ln.Close()
 	<-s.done
 	for _, err := range errs {
 		if err != nil {
@@ -166,6 +165,11 @@ func (q *queue) put(c net.Conn) bool {
 
 // Accept returns the next connection, or net.ErrClosed once closed.
 func (q *queue) Accept() (net.Conn, error) {
+	select {
+	case <-q.closed: // first: closed wins over a connection still being put
+		return nil, net.ErrClosed
+	default:
+	}
 	select {
 	case c := <-q.conns:
 		return c, nil
