@@ -110,16 +110,20 @@ func (s *servers) split() error {
 
 // shutdown closes ln, so that new connections are refused at once, then
 // shuts both servers down, each waiting for its connections until ctx is
-// done, and waits for the splitter.
+// done.
 func (s *servers) shutdown(ctx context.Context, a *API) error {
-	s.ln.Close() // ends the splitter, which closes both queues
+	// Closing ln ends the splitter, which closes both queues, which ends
+	// both Serves. Waited for first: fasthttp's Shutdown counts a Serve
+	// still running as an open connection and looks again only 100 ms
+	// later.
+	s.ln.Close()
+	<-s.done
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
 	for i, srv := range []*fasthttp.Server{a.srv, a.lean} {
 		wg.Go(func() { errs[i] = srv.ShutdownWithContext(ctx) })
 	}
 	wg.Wait()
-	<-s.done
 	for _, err := range errs {
 		if err != nil {
 			return err
