@@ -37,7 +37,7 @@ type Command struct {
 
 // finish ends the command: its record's state and answer, then the
 // slot, then the store. The slot is free once the answer is made; until
-// its end is stored, the command is among the service's ending ones, so
+// its end is stored, the command is among the service's closing ones, so
 // a retry of its key or a read of its id still finds it, ended.
 func (c *Command) finish(run *agent.Run) {
 	s := c.svc

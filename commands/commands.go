@@ -208,7 +208,10 @@ func (s *Service) Submit(req Request) (Submission, error) {
 // one. ok is false when no command holds it (or the store cannot say:
 // the request then runs, since a store fault never fails a request).
 func (s *Service) byKey(req Request) (Submission, bool, error) {
-	if c := s.find(func(c *Command) bool { return c.rec.IdempotencyKey == req.Key }); c != nil {
+	for _, c := range s.live() {
+		if c.rec.IdempotencyKey != req.Key {
+			continue
+		}
 		if !bytes.Equal(c.hash, req.BodyHash) {
 			return Submission{}, true, ErrKeyReused
 		}
@@ -274,8 +277,8 @@ func (s *Service) Current() (Record, bool) {
 // Live returns the command with that id if it is running, or has ended
 // and its end is still being stored.
 func (s *Service) Live(id string) (*Command, bool) {
-	c := s.find(func(c *Command) bool { return c.rec.ID == id })
-	return c, c != nil
+	c, ok := s.live()[id]
+	return c, ok
 }
 
 // live returns the running and closing commands, by id.
@@ -292,21 +295,6 @@ func (s *Service) live() map[string]*Command {
 	return m
 }
 
-// find returns the running or closing command that match says, or nil.
-func (s *Service) find(match func(*Command) bool) *Command {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.cur != nil && match(s.cur) {
-		return s.cur
-	}
-	for _, c := range s.closing {
-		if match(c) {
-			return c
-		}
-	}
-	return nil
-}
-
 // Cancel stops the running command and returns once it is over, with its
 // record as it was when cancelled; false if none was running, or if it
 // ended by itself (or timed out) before Cancel could stop it: the command's
@@ -319,8 +307,8 @@ func (s *Service) Cancel() (Record, bool) {
 		return Record{}, false
 	}
 	select {
-	case <-c.done:
-		return Record{}, false // over already, its place not yet freed
+	case <-c.answered:
+		return Record{}, false // over already, its place just freed
 	default:
 	}
 	r := c.Record()

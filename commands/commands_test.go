@@ -234,22 +234,11 @@ func TestAnswerBeforeStored(t *testing.T) {
 	}
 	// The next command takes the slot at once; its own record waits for
 	// the lock, so it is seen running, held, and let go with the lock.
-	second := make(chan *commands.Command, 1)
-	go func() {
-		n, err := s.Commands.Start(commands.Request{Prompt: "say two"})
-		if err != nil {
-			t.Errorf("Start while the first end is stored = %v; want it to run", err)
-		}
-		second <- n
-	}()
-	vmdtest.Eventually(t, "the next command to start while the first end is stored", func() bool {
-		cur, ok := s.Commands.Current()
-		return ok && cur.ID != c.ID() && cur.Pid != 0
-	})
+	_, second := submitHeld(t, s, commands.Request{Prompt: "say two"})
 	sqlExec(t, lock, "ROLLBACK")
 	vmdtest.Within(t, "the end to be stored", c.Done())
-	if rec := vmdtest.Within(t, "the next command", second).Wait(); rec.State != commands.Succeeded {
-		t.Errorf("next command = %s; want succeeded", rec.State)
+	if r := vmdtest.Within(t, "the next command", second); r.err != nil || r.sub.Command.Wait().State != commands.Succeeded {
+		t.Errorf("next command = %+v, %v; want it to run and succeed", r.sub, r.err)
 	}
 	if rec, err := s.Store.Get(ctx, c.ID()); err != nil || rec.State != store.Succeeded || string(rec.Body) != `{"text":"one"}` {
 		t.Errorf("stored record = %s %s, %v; want succeeded with the answer", rec.State, rec.Body, err)
@@ -266,20 +255,8 @@ func TestPromptAfterRecord(t *testing.T) {
 	ctx := context.Background()
 	lock := storeConn(t, dir)
 	sqlExec(t, lock, "BEGIN IMMEDIATE")
-	started := make(chan *commands.Command, 1)
-	go func() {
-		c, err := s.Commands.Start(commands.Request{Prompt: "say one"})
-		if err != nil {
-			t.Errorf("Start = %v", err)
-		}
-		started <- c
-	}()
-	var pid int
-	vmdtest.Eventually(t, "the CLI to start while its record cannot be written", func() bool {
-		rec, ok := s.Commands.Current()
-		pid = rec.Pid
-		return ok && pid != 0
-	})
+	held, started := submitHeld(t, s, commands.Request{Prompt: "say one"})
+	pid := held.Pid
 	// A CLI given its prompt says "one" within milliseconds; the moment
 	// only ever hides a failure, never fails a right one.
 	time.Sleep(100 * time.Millisecond)
@@ -287,7 +264,11 @@ func TestPromptAfterRecord(t *testing.T) {
 		t.Fatalf("the CLI made events before its record was written: %+v", rec.Events)
 	}
 	sqlExec(t, lock, "ROLLBACK")
-	c := vmdtest.Within(t, "Start once the store is free", started)
+	r := vmdtest.Within(t, "Start once the store is free", started)
+	if r.err != nil {
+		t.Fatalf("Start = %v", r.err)
+	}
+	c := r.sub.Command
 	if rec := c.Wait(); rec.State != commands.Succeeded || rec.Pid != pid {
 		t.Fatalf("command = %s (pid %d); want succeeded (pid %d)", rec.State, rec.Pid, pid)
 	}
@@ -309,21 +290,7 @@ func TestKeyTakenWhileRecording(t *testing.T) {
 	ctx := context.Background()
 	lock := storeConn(t, dir)
 	sqlExec(t, lock, "BEGIN IMMEDIATE")
-	type submitted struct {
-		sub commands.Submission
-		err error
-	}
-	got := make(chan submitted, 1)
-	go func() {
-		sub, err := s.Commands.Submit(commands.Request{Prompt: "say one", Key: "k", BodyHash: []byte{1}})
-		got <- submitted{sub, err}
-	}()
-	var held commands.Record
-	vmdtest.Eventually(t, "the CLI to start while its record cannot be written", func() bool {
-		var ok bool
-		held, ok = s.Commands.Current()
-		return ok && held.Pid != 0
-	})
+	held, got := submitHeld(t, s, commands.Request{Prompt: "say one", Key: "k", BodyHash: []byte{1}})
 	sqlExec(t, lock, `INSERT INTO commands (id, state, created_at, idem_key, body_hash, status, answer)
 		VALUES ('other', 'succeeded', 1, 'k', x'01', 200, '{"text":"earlier"}')`)
 	sqlExec(t, lock, "COMMIT")
@@ -369,4 +336,30 @@ func sqlExec(t *testing.T, conn *sql.Conn, q string) {
 	if _, err := conn.ExecContext(context.Background(), q); err != nil {
 		t.Fatalf("%s: %v", q, err)
 	}
+}
+
+// submitted is what Submit returned.
+type submitted struct {
+	sub commands.Submission
+	err error
+}
+
+// submitHeld submits req in the background while the test holds the
+// store's write lock, and returns once its CLI runs (its record not yet
+// written), with the command as Current shows it; Submit's result comes
+// on the channel once the lock is let go.
+func submitHeld(t *testing.T, s *vmdtest.Stack, req commands.Request) (commands.Record, <-chan submitted) {
+	t.Helper()
+	got := make(chan submitted, 1)
+	go func() {
+		sub, err := s.Commands.Submit(req)
+		got <- submitted{sub, err}
+	}()
+	var held commands.Record
+	vmdtest.Eventually(t, "the CLI to start while its record cannot be written", func() bool {
+		var ok bool
+		held, ok = s.Commands.Current()
+		return ok && held.Pid != 0 && held.PromptLength == len(req.Prompt)
+	})
+	return held, got
 }
