@@ -106,9 +106,7 @@ type API struct {
 	st   *store.Store
 	log  hclog.Logger
 	opts Options
-	srv  *fasthttp.Server // the fast server, and the lean one: see servers.go
-	lean *fasthttp.Server
-	srvs atomic.Pointer[servers] // once serving
+	srvs atomic.Pointer[servers] // the HTTP servers, once serving: see servers.go
 
 	started time.Time
 
@@ -143,8 +141,18 @@ func New(d Deps, log hclog.Logger, opts Options) *API {
 		log: log, opts: opts, draining: make(chan struct{}), started: time.Now(),
 		auth:  newAuthenticator(opts.APIToken),
 		guard: newGuard(opts.APIToken != "", opts.AllowedHosts, opts.AllowedOrigins), metrics: newMetrics(d)}
-	a.srv, a.lean = a.newServer(false), a.newServer(true) // see servers.go
 	return a
+}
+
+// shutdownDeadline is when the servers must have let their last answers
+// out: the drain deadline plus a grace if a command was in flight, else
+// the grace from now.
+func (a *API) shutdownDeadline() time.Time {
+	deadline := time.Now().Add(shutdownGrace)
+	if last := a.drainBy.Add(shutdownGrace); a.drainBusy && last.After(deadline) {
+		deadline = last
+	}
+	return deadline
 }
 
 // Serve answers requests on ln until the drain is over: after Drain, new
@@ -170,7 +178,7 @@ func (a *API) Serve(ln net.Listener, stopped <-chan struct{}) error {
 	// connections clients hold.
 	ctx, cancel := context.WithDeadline(context.Background(), a.shutdownDeadline())
 	defer cancel()
-	err := srvs.shutdown(ctx, a)
+	err := srvs.shutdown(ctx)
 	// Event streams live on hijacked connections fasthttp no longer
 	// tracks; their command is over, their last event on its way.
 	select {
@@ -341,11 +349,11 @@ func (a *API) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	}
 }
 
-// writeJSON encodes v straight into the response body: an answer of several
-// MiB is not copied again on its way out.
 // healthBody is /health's answer, as writeJSON would write it.
 var healthBody = []byte(`{"status":"ok"}` + "\n")
 
+// writeJSON encodes v straight into the response body: an answer of several
+// MiB is not copied again on its way out.
 func writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
 	ctx.Response.ResetBody()
 	enc := json.NewEncoder(ctx)

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/valyala/fasthttp"
@@ -57,20 +56,22 @@ func (a *API) newServer(lean bool) *fasthttp.Server {
 // closed and both servers are shut down.
 type servers struct {
 	ln         net.Listener
-	max        int          // connections the fast server takes at once
-	fastOpen   atomic.Int64 // connections the fast server has open
-	fast, lean *queue
+	fastSrv    *fasthttp.Server
+	leanSrv    *fasthttp.Server
+	max        int           // connections the fast server takes at once
+	fastOpen   atomic.Int64  // connections the fast server has open
+	fast, lean *queue        // what each server accepts from
 	done       chan struct{} // closed once the splitter and both servers are done
 	err        error         // the first error of theirs, once done is closed
 }
 
 func (a *API) startServers(ln net.Listener) *servers {
-	s := &servers{ln: ln, max: a.opts.FastConns, fast: newQueue(ln.Addr()), lean: newQueue(ln.Addr()),
-		done: make(chan struct{})}
+	s := &servers{ln: ln, fastSrv: a.newServer(false), leanSrv: a.newServer(true), max: a.opts.FastConns,
+		fast: newQueue(ln.Addr()), lean: newQueue(ln.Addr()), done: make(chan struct{})}
 	errs := make(chan error, 3)
 	go func() { errs <- s.split() }()
-	go func() { errs <- a.srv.Serve(s.fast) }()
-	go func() { errs <- a.lean.Serve(s.lean) }()
+	go func() { errs <- s.fastSrv.Serve(s.fast) }()
+	go func() { errs <- s.leanSrv.Serve(s.lean) }()
 	go func() {
 		for range 3 {
 			if err := <-errs; err != nil && s.err == nil {
@@ -111,7 +112,7 @@ func (s *servers) split() error {
 // shutdown closes ln, so that new connections are refused at once, then
 // shuts both servers down, each waiting for its connections until ctx is
 // done.
-func (s *servers) shutdown(ctx context.Context, a *API) error {
+func (s *servers) shutdown(ctx context.Context) error {
 	// Closing ln ends the splitter, which closes both queues, which ends
 	// both Serves. Waited for first: fasthttp's Shutdown counts a Serve
 	// still running as an open connection and looks again only 100 ms
@@ -120,7 +121,7 @@ func (s *servers) shutdown(ctx context.Context, a *API) error {
 	<-s.done
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
-	for i, srv := range []*fasthttp.Server{a.srv, a.lean} {
+	for i, srv := range []*fasthttp.Server{s.fastSrv, s.leanSrv} {
 		wg.Go(func() { errs[i] = srv.ShutdownWithContext(ctx) })
 	}
 	wg.Wait()
@@ -196,15 +197,4 @@ func (q *queue) Addr() net.Addr { return q.addr }
 func isClosed(err error) bool {
 	return errors.Is(err, net.ErrClosed) || errors.Is(err, io.EOF) ||
 		strings.Contains(err.Error(), "use of closed network connection")
-}
-
-// shutdownDeadline is when the servers must have let their last answers
-// out: the drain deadline plus a grace if a command was in flight, else
-// the grace from now.
-func (a *API) shutdownDeadline() time.Time {
-	deadline := time.Now().Add(shutdownGrace)
-	if last := a.drainBy.Add(shutdownGrace); a.drainBusy && last.After(deadline) {
-		deadline = last
-	}
-	return deadline
 }
