@@ -250,11 +250,8 @@ func TestAnswerBeforeStored(t *testing.T) {
 // fake has started and said nothing; released, it runs, and the record
 // holds every event.
 func TestPromptAfterRecord(t *testing.T) {
-	dir := t.TempDir()
-	s := vmdtest.Start(t, vmdtest.Options{Bin: fake, StateDir: dir})
+	s, lock := lockedStack(t)
 	ctx := context.Background()
-	lock := storeConn(t, dir)
-	sqlExec(t, lock, "BEGIN IMMEDIATE")
 	held, started := submitHeld(t, s, commands.Request{Prompt: "say one"})
 	pid := held.Pid
 	// A CLI given its prompt says "one" within milliseconds; the moment
@@ -285,11 +282,8 @@ func TestPromptAfterRecord(t *testing.T) {
 // started for it is stopped before it gets its prompt, and the request
 // gets the record that holds the key.
 func TestKeyTakenWhileRecording(t *testing.T) {
-	dir := t.TempDir()
-	s := vmdtest.Start(t, vmdtest.Options{Bin: fake, StateDir: dir})
+	s, lock := lockedStack(t)
 	ctx := context.Background()
-	lock := storeConn(t, dir)
-	sqlExec(t, lock, "BEGIN IMMEDIATE")
 	held, got := submitHeld(t, s, commands.Request{Prompt: "say one", Key: "k", BodyHash: []byte{1}})
 	sqlExec(t, lock, `INSERT INTO commands (id, state, created_at, idem_key, body_hash, status, answer)
 		VALUES ('other', 'succeeded', 1, 'k', x'01', 200, '{"text":"earlier"}')`)
@@ -328,6 +322,18 @@ func storeConn(t *testing.T, dir string) *sql.Conn {
 	}
 	t.Cleanup(func() { conn.Close() })
 	return conn
+}
+
+// lockedStack starts a stack with its store on disk and returns it with
+// a connection holding the store's write lock (let go with ROLLBACK or
+// COMMIT).
+func lockedStack(t *testing.T) (*vmdtest.Stack, *sql.Conn) {
+	t.Helper()
+	dir := t.TempDir()
+	s := vmdtest.Start(t, vmdtest.Options{Bin: fake, StateDir: dir})
+	lock := storeConn(t, dir)
+	sqlExec(t, lock, "BEGIN IMMEDIATE")
+	return s, lock
 }
 
 // sqlExec runs q on conn or fails the test.
