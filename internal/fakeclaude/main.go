@@ -186,7 +186,7 @@ func finish(out output, st *stream) {
 var verbs = map[string]bool{"say": true, "err": true, "bytes": true, "sleep": true, "ignore-term": true,
 	"hold": true, "escape": true, "escape-hold": true, "orphans": true, "image": true, "args": true, "pwd": true,
 	"tmpdir": true, "env": true, "die": true, "exit": true,
-	"tool": true, "screenshot": true, "agent-error": true, "status": true, "mcp-failed": true, "recall": true, "raw": true}
+	"tool": true, "slow-tool": true, "screenshot": true, "agent-error": true, "status": true, "mcp-failed": true, "recall": true, "raw": true}
 
 func isScript(prompt string) bool {
 	verb, _, _ := strings.Cut(strings.TrimSpace(prompt), " ")
