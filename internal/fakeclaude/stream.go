@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -24,6 +25,7 @@ type stream struct {
 	status  int
 	start   time.Time
 	turns   int
+	pace    pacer
 }
 
 func hasArgs(pair ...string) bool {
@@ -54,34 +56,59 @@ func sessionsDir() string {
 	return filepath.Join(os.Getenv("HOME"), ".claude", "fake-sessions", strings.ReplaceAll(wd, "/", "-"))
 }
 
-// startStream opens or resumes the session and writes the init event.
+// startStream opens or resumes the session, records prompt in it and
+// writes the init event.
 func startStream(prompt string) *stream {
-	st := &stream{start: time.Now()}
-	if id := argAfter("--resume"); id != "" {
-		raw, err := os.ReadFile(filepath.Join(sessionsDir(), filepath.Base(id)))
-		if err != nil {
-			// What the real CLI 2.1 does: an error result and no init.
-			msg := "No conversation found with session ID: " + id
-			st.session = id
-			st.emit(map[string]any{"type": "result", "subtype": "error_during_execution", "is_error": true,
-				"duration_ms": 0, "num_turns": 0, "session_id": id, "total_cost_usd": 0,
-				"usage": map[string]any{"input_tokens": 0, "output_tokens": 0}, "errors": []string{msg}})
-			fmt.Fprintln(os.Stderr, msg)
-			os.Exit(1)
-		}
-		json.Unmarshal(raw, &st.history)
-		st.session = id
-	} else {
-		b := make([]byte, 16)
-		rand.Read(b)
-		b[6] = b[6]&0x0f | 0x40
-		b[8] = b[8]&0x3f | 0x80
-		st.session = fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
-	}
-	os.MkdirAll(sessionsDir(), 0o700)
-	saved, _ := json.Marshal(append(slices.Clone(st.history), prompt))
-	os.WriteFile(filepath.Join(sessionsDir(), st.session), saved, 0o600)
+	st := openSession()
+	st.save(append(slices.Clone(st.history), prompt))
+	st.init(prompt)
+	return st
+}
 
+// openSession opens the session --resume names, or a new one. A session
+// that is not there ends the process as it ends the real CLI 2.1: an error
+// result, no init, the reason on stderr and status 1.
+func openSession() *stream {
+	st := &stream{start: time.Now(), pace: sleeper{}}
+	id := argAfter("--resume")
+	if id == "" {
+		st.session = newUUID()
+		return st
+	}
+	raw, err := os.ReadFile(filepath.Join(sessionsDir(), filepath.Base(id)))
+	if err != nil {
+		msg := "No conversation found with session ID: " + id
+		st.session = id
+		st.emit(map[string]any{"type": "result", "subtype": "error_during_execution", "is_error": true,
+			"duration_ms": 0, "num_turns": 0, "session_id": id, "total_cost_usd": 0,
+			"usage": map[string]any{"input_tokens": 0, "output_tokens": 0}, "errors": []string{msg}})
+		fmt.Fprintln(os.Stderr, msg)
+		os.Exit(1)
+	}
+	json.Unmarshal(raw, &st.history)
+	st.session = id
+	return st
+}
+
+// newUUID returns a random (version 4) UUID, the form of the CLI's ids.
+func newUUID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
+
+// save records the session's prompts, for recall and --resume.
+func (st *stream) save(prompts []string) {
+	os.MkdirAll(sessionsDir(), 0o700)
+	saved, _ := json.Marshal(prompts)
+	os.WriteFile(filepath.Join(sessionsDir(), st.session), saved, 0o600)
+}
+
+// init writes the init event of a run of prompt, whose mcp-failed lines
+// name the MCP servers to report failed.
+func (st *stream) init(prompt string) {
 	servers := []map[string]string{{"name": "playwright", "status": "connected"}}
 	for _, l := range strings.Split(prompt, "\n") {
 		if name, ok := strings.CutPrefix(strings.TrimSpace(l), "mcp-failed "); ok {
@@ -92,11 +119,17 @@ func startStream(prompt string) *stream {
 	st.emit(map[string]any{"type": "system", "subtype": "init", "cwd": wd, "session_id": st.session,
 		"tools": []string{"Bash", "Read", "Write", "mcp__playwright__browser_navigate"}, "mcp_servers": servers,
 		"model": "fake-claude", "permissionMode": "bypassPermissions", "apiKeySource": "ANTHROPIC_API_KEY"})
-	return st
 }
 
+// outMu keeps each line of stdout whole: streaming input writes from two
+// goroutines (and ends the process from one).
+var outMu sync.Mutex
+
+// emit writes one event, a line of stdout.
 func (st *stream) emit(ev map[string]any) {
 	b, _ := json.Marshal(ev)
+	outMu.Lock()
+	defer outMu.Unlock()
 	os.Stdout.Write(append(b, '\n'))
 }
 
@@ -125,14 +158,15 @@ func (st *stream) verb(verb, arg string) bool {
 	case "screenshot":
 		// As Playwright MCP does: the file is written while the tool runs,
 		// before its result.
-		st.tool("mcp__playwright__browser_take_screenshot", func() {
+		st.tool("mcp__playwright__browser_take_screenshot", func() bool {
 			os.WriteFile(filepath.Join(os.Getenv("IMAGES_DIR"), arg), png, 0o644)
+			return true
 		})
 	case "slow-tool":
 		// A tool call that runs for the duration, printing nothing: a
 		// build or a test suite, which is no stall.
 		d, _ := time.ParseDuration(arg)
-		st.tool("Bash", func() { time.Sleep(d) })
+		st.tool("Bash", func() bool { return st.pace.wait(d) })
 	case "agent-error":
 		st.isError, st.errText, st.status = true, arg, 1
 	case "status":
@@ -144,41 +178,91 @@ func (st *stream) verb(verb, arg string) bool {
 		}
 	case "raw":
 		st.Flush()
+		outMu.Lock()
 		os.Stdout.WriteString(arg + "\n")
+		outMu.Unlock()
 	default:
 		return false
 	}
 	return true
 }
 
-// tool writes a tool call, runs it, and writes its result.
-func (st *stream) tool(name string, run func()) {
+// interruptedTool is the CLI's tool result for a call an interrupt stopped.
+const interruptedTool = "The user doesn't want to proceed with this tool use. The tool use was rejected " +
+	"(eg. if it was a file edit, the new_string was NOT written to the file). STOP what you are doing and " +
+	"wait for the user to tell you how to proceed. Correction to the text above: this call was stopped while " +
+	"running, not refused before it ran. It may have run in part or in full, and its changes may have been " +
+	"written. No permission prompt was involved. Work it started elsewhere (a remote command, a background " +
+	"process) may still be running, so check before starting the same work again. The instruction to stop " +
+	"and wait still stands."
+
+// tool writes a tool call, runs it, and writes its result. run reports
+// false when an interrupt stopped it; the result then says so, as the
+// CLI's does. A call the pacer refuses is not run and gets no result.
+func (st *stream) tool(name string, run func() bool) {
 	st.Flush()
 	st.turns++
 	id := "toolu_" + strconv.Itoa(st.turns)
 	st.emit(map[string]any{"type": "assistant", "session_id": st.session, "message": map[string]any{
 		"id": "msg_fake", "type": "message", "role": "assistant", "model": "fake-claude",
 		"content": []map[string]any{{"type": "tool_use", "id": id, "name": name, "input": map[string]any{}}}}})
-	if run != nil {
-		run()
+	if !st.pace.toolCalled() {
+		return
+	}
+	result := map[string]any{"type": "tool_result", "tool_use_id": id, "content": "ok"}
+	done := run == nil || run()
+	if !done {
+		result["content"], result["is_error"] = interruptedTool, true
 	}
 	st.emit(map[string]any{"type": "user", "session_id": st.session, "message": map[string]any{
-		"role": "user", "content": []map[string]any{{"type": "tool_result", "tool_use_id": id, "content": "ok"}}}})
+		"role": "user", "content": []map[string]any{result}}})
+	if done {
+		st.pace.toolReturned()
+	}
 }
 
 // result writes the last event.
-func (st *stream) result() {
+func (st *stream) result() { st.emit(st.resultEvent(st.finalText())) }
+
+// finalText ends the output and returns the result's text: all the output,
+// or the error agent-error set.
+func (st *stream) finalText() string {
 	st.Flush()
-	subtype, text := "success", st.all.String()
-	if st.isError {
-		// The real CLI says the error as the assistant, then in a result
-		// whose subtype is "success" all the same.
-		fmt.Fprint(st, st.errText)
-		st.Flush()
-		text = st.errText
+	if !st.isError {
+		return st.all.String()
 	}
-	st.emit(map[string]any{"type": "result", "subtype": subtype, "is_error": st.isError,
+	// The real CLI says the error as the assistant, then in a result whose
+	// subtype is "success" all the same.
+	fmt.Fprint(st, st.errText)
+	st.Flush()
+	return st.errText
+}
+
+// resultEvent is the result event of what ran, with text as its result.
+func (st *stream) resultEvent(text string) map[string]any {
+	return map[string]any{"type": "result", "subtype": "success", "is_error": st.isError,
 		"duration_ms": time.Since(st.start).Milliseconds(), "num_turns": max(st.turns, 1), "result": text,
 		"session_id": st.session, "total_cost_usd": 0.0123,
-		"usage": map[string]any{"input_tokens": 10, "output_tokens": 5}})
+		"usage": map[string]any{"input_tokens": 10, "output_tokens": 5}}
 }
+
+// pacer paces a script: how it waits, and what happens around its tool
+// calls. One prompt sleeps and runs every call (sleeper); streaming input
+// hears stdin meanwhile (conversation).
+type pacer interface {
+	// wait pauses for d, as a slow model or tool would; false means an
+	// interrupt ended the turn meanwhile.
+	wait(d time.Duration) bool
+	// toolCalled hears of a tool call before it runs; false means the call
+	// is not run (the budget is spent).
+	toolCalled() bool
+	// toolReturned hears that a tool call returned its result.
+	toolReturned()
+}
+
+// sleeper paces one prompt: plain sleeps, every tool call run.
+type sleeper struct{}
+
+func (sleeper) wait(d time.Duration) bool { time.Sleep(d); return true }
+func (sleeper) toolCalled() bool          { return true }
+func (sleeper) toolReturned()             {}
