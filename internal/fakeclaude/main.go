@@ -39,6 +39,35 @@
 //	mcp-failed NAME   the init event reports MCP server NAME failed
 //	recall            print the earlier prompts of this session
 //	raw TEXT          print TEXT as a line that is not JSON
+//
+// Run with --input-format stream-json (and --output-format stream-json
+// --verbose, which it then requires, as the CLI does), it serves many turns
+// from one process, as the real CLI does for the Agent SDKs; see input.go
+// and docs/cli-streaming.md for what it copies. Each stdin line
+// {"type":"user","message":{"role":"user","content":TEXT}} (TEXT a string
+// or a list of text blocks) is a turn: an init event, TEXT acted out as a
+// script or echoed, a result event. The session keeps every turn's prompt,
+// so recall and --resume see them, and its cost, total_cost_usd, which
+// grows by 0.0123 a turn and goes on across --resume. When stdin ends it
+// exits with the status of its last turn: 0, 1 after an error result (an
+// interrupt, the budget, agent-error, which ends the turn only), or N after
+// "status N". exit and die still end it at once. Further:
+//
+//   - {"type":"control_request","request_id":ID,"request":{"subtype":"interrupt"}}
+//     is answered at once with a control_response; a running turn then
+//     stops, mid sleep or slow-tool too, with an error_during_execution
+//     result, and the next line is served;
+//   - a line that comes while a turn runs joins it when one of the turn's
+//     tool calls returns (its script runs next), else waits for a turn of
+//     its own;
+//   - --replay-user-messages writes each user line back when a turn takes
+//     it;
+//   - --max-budget-usd X ends the turn that brings this process's spend to
+//     X, at its next tool call (which then does not run) or its end, with
+//     an error_max_budget_usd result, and refuses every later turn so;
+//   - a line that is not JSON, or a user line whose role is not "user",
+//     ends the process with status 1 and the CLI's words on stderr;
+//     blank lines and lines of other types are skipped.
 package main
 
 import (
@@ -64,6 +93,10 @@ func main() {
 		return
 	}
 	if role(os.Getenv("FAKECLAUDE_ROLE")) {
+		return
+	}
+	if hasArgs("--input-format", "stream-json") {
+		converse()
 		return
 	}
 	in, err := io.ReadAll(os.Stdin)

@@ -25,7 +25,10 @@ type stream struct {
 	status  int
 	start   time.Time
 	turns   int
-	pace    pacer
+	// idBase is what the process's earlier turns counted, so that tool
+	// call ids stay unique in a process that serves many.
+	idBase int
+	pace   pacer
 }
 
 func hasArgs(pair ...string) bool {
@@ -202,7 +205,7 @@ const interruptedTool = "The user doesn't want to proceed with this tool use. Th
 func (st *stream) tool(name string, run func() bool) {
 	st.Flush()
 	st.turns++
-	id := "toolu_" + strconv.Itoa(st.turns)
+	id := "toolu_" + strconv.Itoa(st.idBase+st.turns)
 	st.emit(map[string]any{"type": "assistant", "session_id": st.session, "message": map[string]any{
 		"id": "msg_fake", "type": "message", "role": "assistant", "model": "fake-claude",
 		"content": []map[string]any{{"type": "tool_use", "id": id, "name": name, "input": map[string]any{}}}}})
