@@ -4,15 +4,14 @@ import (
 	"io"
 	"os/exec"
 	"testing"
-	"time"
 
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/vmd-dev/vmd/supervisor"
 )
 
-// BenchmarkStart is one process through the slot, cat echoing its stdin:
-// the supervisor's own share of a /command round trip.
+// BenchmarkStart is one process with a TMPDIR of its own, cat echoing its
+// stdin: the supervisor's own share of a cold command.
 func BenchmarkStart(b *testing.B) {
 	cat, err := exec.LookPath("cat")
 	if err != nil {
@@ -24,16 +23,17 @@ func BenchmarkStart(b *testing.B) {
 	}
 	done := make(chan error)
 	go func() { done <- sup.Run() }()
-	defer func() { sup.Stop(time.Now()); <-done }()
+	defer func() { sup.Stop(); <-done }()
 	for b.Loop() {
 		var got []byte
-		r, err := sup.Start(supervisor.Spec{Path: cat, Stdin: []byte("hi"), Timeout: time.Minute,
-			Stdout: func(r io.Reader) { got, _ = io.ReadAll(r) }})
+		p, err := sup.Start(supervisor.Spec{Path: cat, TempDir: true, Stdout: func(r io.Reader) { got, _ = io.ReadAll(r) }})
 		if err != nil {
 			b.Fatal(err)
 		}
-		if res := r.Wait(); res.ExitCode != 0 || string(got) != "hi" {
-			b.Fatalf("run = %+v, %q", res, got)
+		io.WriteString(p.Stdin(), "hi")
+		p.Stdin().Close()
+		if ex := p.Wait(); ex.Code != 0 || string(got) != "hi" {
+			b.Fatalf("run = %+v, %q", ex, got)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"io"
 	"os"
 	"sync"
 	"time"
@@ -65,4 +66,18 @@ func (p stdio) close() {
 			q.theirs.Close()
 		}
 	}
+}
+
+// copyOut runs the readers of stdout and stderr, each in a goroutine of
+// its own; a missing one discards.
+func (p stdio) copyOut(spec Spec) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	for i, read := range []func(io.Reader){spec.Stdout, spec.Stderr} {
+		if read == nil {
+			read = func(r io.Reader) { _, _ = io.Copy(io.Discard, r) }
+		}
+		f := p[i+1].ours
+		wg.Go(func() { read(f) })
+	}
+	return &wg
 }

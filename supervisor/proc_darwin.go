@@ -34,23 +34,21 @@ func spawn(bin string, argv, env []string, dir string, p stdio) (int, error) {
 // szomb is the process state of a zombie (p_stat, sys/proc.h).
 const szomb = 5
 
-// peekExited returns the pid of a child waited for that has exited,
-// leaving it a zombie, or 0 when none has; and whether any is waited for.
-// Only the children in waiters are known: vmd is not their subreaper.
-func peekExited(waiters map[int]chan exit) (pid int, children bool) {
-	for pid := range waiters {
-		if k, err := unix.SysctlKinfoProc("kern.proc.pid", pid); err == nil && k.Proc.P_stat == szomb {
-			return pid, true
-		}
-	}
-	return 0, len(waiters) > 0
+// peekExited finds no child: without subreaping, only the children
+// waited for are known, and exited asks about each.
+func peekExited() (pid int, children bool) { return 0, false }
+
+// exited reports whether the child pid has exited, leaving a zombie.
+func exited(pid int) bool {
+	k, err := unix.SysctlKinfoProc("kern.proc.pid", pid)
+	return err == nil && k.Proc.P_stat == szomb
 }
 
 // children is empty: without subreaping, the sweep has nothing to find.
 func children() []int { return nil }
 
-// childrenByScan is empty, like children.
-func childrenByScan(int) []int { return nil }
-
 // procStat knows no process.
-func procStat(int) (ppid int, state byte, ok bool) { return 0, 0, false }
+func procStat(int) (state byte, pgrp int, ok bool) { return 0, 0, false }
+
+// markerOf reads no environment: the sweep finds no orphan here.
+func markerOf(int) (string, bool) { return "", false }

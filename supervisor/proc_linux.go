@@ -3,6 +3,7 @@
 package supervisor
 
 import (
+	"bytes"
 	"os"
 	"strconv"
 	"strings"
@@ -59,12 +60,22 @@ var (
 )
 
 // peekExited returns the pid of a child that has exited, leaving it a zombie
-// (WNOWAIT), or 0 when none has; and whether vmd has any child at all. Any
-// child counts, not only those waited for: orphans come to vmd too.
-func peekExited(map[int]chan exit) (pid int, children bool) {
+// (WNOWAIT), or 0 when none has; and whether the process has any child at
+// all. Any child counts, not only those waited for: orphans come to vmd too.
+func peekExited() (pid int, children bool) {
+	return waitPeek(unix.P_ALL, 0)
+}
+
+// exited reports whether the child pid has exited, leaving it a zombie.
+func exited(pid int) bool {
+	got, _ := waitPeek(unix.P_PID, pid)
+	return got != 0
+}
+
+func waitPeek(idtype, id int) (pid int, children bool) {
 	var info exitedInfo
 	for {
-		err := unix.Waitid(unix.P_ALL, 0, (*unix.Siginfo)(unsafe.Pointer(&info)), unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
+		err := unix.Waitid(idtype, id, (*unix.Siginfo)(unsafe.Pointer(&info)), unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
 		switch {
 		case err == unix.EINTR:
 			continue
@@ -77,32 +88,28 @@ func peekExited(map[int]chan exit) (pid int, children bool) {
 	}
 }
 
-// children lists vmd's direct children, zombies included. Linux lists each
-// thread's children apart (a child belongs to the thread that forked it).
-func children() []int {
-	self := os.Getpid()
-	tasks, err := os.ReadDir("/proc/self/task")
+// markerOf reads the marker a process inherited (markerEnv in its
+// environment as it was started); ok is false when the environment cannot
+// be read (the process is gone, or not vmd's to read).
+func markerOf(pid int) (marker string, ok bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
 	if err != nil {
-		return childrenByScan(self)
+		return "", false
 	}
-	var pids []int
-	for _, t := range tasks {
-		b, err := os.ReadFile("/proc/self/task/" + t.Name() + "/children")
-		if err != nil {
-			if os.IsNotExist(err) && t.Name() == strconv.Itoa(self) {
-				// A kernel without CONFIG_PROC_CHILDREN.
-				return childrenByScan(self)
-			}
-			continue // the thread exited meanwhile
-		}
-		for _, f := range strings.Fields(string(b)) {
-			if pid, err := strconv.Atoi(f); err == nil {
-				pids = append(pids, pid)
-			}
+	for kv := range bytes.SplitSeq(b, []byte{0}) {
+		if v, found := bytes.CutPrefix(kv, []byte(markerEnv+"=")); found {
+			return string(v), true
 		}
 	}
-	return pids
+	return "", true
 }
+
+// children lists vmd's direct children, zombies included, from every
+// process's parent in /proc. Not from /proc/self/task/*/children: those
+// lists are per thread, and an orphan handed to a subreaper's thread while
+// the lists are read (threads come and go in a Go process) is missed; the
+// kernel says as much of them.
+func children() []int { return childrenByScan(os.Getpid()) }
 
 // childrenByScan finds the children of parent by reading every process's
 // stat: slower, for kernels without /proc/<pid>/task/<tid>/children.
@@ -117,17 +124,17 @@ func childrenByScan(parent int) []int {
 		if err != nil {
 			continue
 		}
-		if ppid, _, ok := procStat(pid); ok && ppid == parent {
+		if ppid, _, ok := statIDs(pid); ok && ppid == parent {
 			pids = append(pids, pid)
 		}
 	}
 	return pids
 }
 
-// procStat reads a process's parent pid and state letter from
-// /proc/<pid>/stat. The command name may hold spaces and parentheses, so the
-// fields are counted from the last ')'.
-func procStat(pid int) (ppid int, state byte, ok bool) {
+// procStat reads a process's state letter and process group from
+// /proc/<pid>/stat. The command name may hold spaces and parentheses, so
+// the fields are counted from the last ')'.
+func procStat(pid int) (state byte, pgrp int, ok bool) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return 0, 0, false
@@ -136,10 +143,10 @@ func procStat(pid int) (ppid int, state byte, ok bool) {
 	if i < 0 {
 		return 0, 0, false
 	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 2 {
+	f := strings.Fields(string(b[i+1:])) // state ppid pgrp ...
+	if len(f) < 3 {
 		return 0, 0, false
 	}
-	ppid, err = strconv.Atoi(f[1])
-	return ppid, f[0][0], err == nil
+	pgrp, err = strconv.Atoi(f[2])
+	return f[0][0], pgrp, err == nil
 }

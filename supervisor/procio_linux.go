@@ -7,50 +7,46 @@ import (
 	"strconv"
 )
 
-// TreeIO sums the bytes that the process pid, its descendants and every
-// other member of process group pid (a command runs as its group's leader;
-// what it double-forked stays in the group) have read and written through
-// read and write calls of any kind, sockets and pipes included: rchar plus
-// wchar of /proc/<pid>/io.
-//
-// The stall watchdog reads the CLI alone (ProcIO): measured with the real
-// CLI stalled while Playwright MCP kept Chromium open, the tree moved about
-// 800 bytes a second, in bursts, and the CLI alone about 50 (it reads
-// /proc/self/statm every second). TreeIO is for a question about the whole
-// command, such as whether anything of it is still working.
-//
-// read_bytes and write_bytes, the same file's other counters, would not
-// do: they count only what reaches the block layer, so a tree busy talking
-// to the network or through pipes reads as idle.
-//
-// Reading another process's io needs ptrace-read permission: the same user
-// (or root) is enough, which vmd always is for its commands. A process
-// that exits takes its counters away, unless its parent in the tree reaps
-// it (the kernel adds a reaped child's counters to its parent's), so the
-// total may go down: any change is activity. procs is how many processes
-// were counted; the error is only for a tree with none left.
-func TreeIO(pid int) (total uint64, procs int, err error) {
-	for _, p := range treeMembers(pid) {
-		if n, ok := procIO(p); ok {
-			total += n
-			procs++
-		}
+// RSS is the resident memory of the process's whole tree, in bytes: the
+// process, its descendants, the members of its group, and the orphans that
+// carry its marker (a browser whose parent died), each counted once. Pages
+// shared between them count in each (RSS, not PSS): an upper bound.
+func (p *Process) RSS() uint64 {
+	var total uint64
+	for _, m := range treeMembers(p.pid, p.marker) {
+		total += rssOf(m)
 	}
-	if procs == 0 {
-		return 0, 0, errors.New("tree io: no process of tree " + strconv.Itoa(pid) + " left to read")
-	}
-	return total, procs, nil
+	return total
 }
 
-// treeMembers is pid, its descendants and the members of process group pid,
-// found by one pass over /proc/*/stat.
-func treeMembers(pid int) []int {
+// rssOf is VmRSS of /proc/<pid>/status, in bytes; 0 for a process gone.
+func rssOf(pid int) uint64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0
+	}
+	for line := range bytes.Lines(b) {
+		if v, ok := bytes.CutPrefix(line, []byte("VmRSS:")); ok {
+			kb, err := strconv.ParseUint(string(bytes.TrimSuffix(bytes.TrimSpace(v), []byte(" kB"))), 10, 64)
+			if err == nil {
+				return kb << 10
+			}
+		}
+	}
+	return 0
+}
+
+// treeMembers is pid, its descendants, the members of process group pid
+// and the orphans carrying marker, with their descendants, found by one
+// pass over /proc/*/stat.
+func treeMembers(pid int, marker string) []int {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return []int{pid}
 	}
 	kids := map[int][]int{}
 	in := map[int]bool{pid: true}
+	self := os.Getpid()
 	for _, e := range entries {
 		p, err := strconv.Atoi(e.Name())
 		if err != nil {
@@ -60,6 +56,11 @@ func treeMembers(pid int) []int {
 			kids[ppid] = append(kids[ppid], p)
 			if pgrp == pid {
 				in[p] = true
+			}
+			if ppid == self && p != pid {
+				if m, ok := markerOf(p); ok && m == marker {
+					in[p] = true
+				}
 			}
 		}
 	}
@@ -101,12 +102,20 @@ func statIDs(pid int) (ppid, pgrp int, ok bool) {
 	return ppid, pgrp, err1 == nil && err2 == nil
 }
 
-// ProcIO is rchar + wchar of one process (all its threads), as TreeIO
-// counts them.
-func ProcIO(pid int) (uint64, error) {
+// IO is rchar + wchar of the process itself (all its threads, not its
+// children): the bytes it has read and written through read and write
+// calls of any kind, sockets and pipes included. read_bytes and
+// write_bytes, the same file's other counters, would not do: they count
+// only what reaches the block layer, so a process busy talking to the
+// network or through pipes reads as idle. Reading another process's io
+// needs ptrace-read permission: the same user (or root), which vmd always
+// is for its processes.
+func (p *Process) IO() (uint64, error) { return procIOErr(p.pid) }
+
+func procIOErr(pid int) (uint64, error) {
 	n, ok := procIO(pid)
 	if !ok {
-		return 0, errors.New("proc io: cannot read /proc/" + strconv.Itoa(pid) + "/io")
+		return 0, errors.New("cannot read /proc/" + strconv.Itoa(pid) + "/io")
 	}
 	return n, nil
 }

@@ -83,6 +83,13 @@ func (t *tempDirs) take() (*leftovers.Dir, error) {
 	}
 }
 
+// discardOrNil discards d, unless it is nil.
+func (t *tempDirs) discardOrNil(d *leftovers.Dir) {
+	if d != nil {
+		t.discard(d)
+	}
+}
+
 // discard hands a used directory to the janitor, or removes it at once if
 // the janitor is that far behind.
 func (t *tempDirs) discard(d *leftovers.Dir) {
