@@ -1,9 +1,17 @@
-package workspace
+// Package disk is the disk guard: it measures the filesystems commands
+// fill (the workspace, the images, the temporary directories) and refuses
+// new work when one runs low. It registers its own metrics and readiness
+// check.
+package disk
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/vmd-dev/vmd/internal/metric"
+	"github.com/vmd-dev/vmd/internal/ready"
 )
 
 // DefaultMinFree is the least free space, in bytes, a filesystem must have
@@ -106,4 +114,77 @@ func (g *Guard) Check() error {
 // mib writes n bytes in MiB, the unit of MIN_FREE_DISK_MB.
 func mib(n uint64) string {
 	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+}
+
+// Status is the guard as /status shows it: its minimum and each watched
+// filesystem as measured now.
+type Status struct {
+	MinFreeBytes uint64     `json:"minFreeBytes"`
+	Filesystems  []FSStatus `json:"filesystems"`
+}
+
+// FSStatus is one filesystem in Status.
+type FSStatus struct {
+	// Name is the roles of the directories on the filesystem:
+	// "workspace", "images", "temp", or several joined by "+".
+	Name      string `json:"name"`
+	Path      string `json:"path"`
+	FreeBytes uint64 `json:"freeBytes"`
+	SizeBytes uint64 `json:"sizeBytes"`
+	Error     string `json:"error,omitempty"`
+}
+
+// Status measures the filesystems now.
+func (g *Guard) Status() *Status {
+	st := &Status{MinFreeBytes: g.minFree, Filesystems: []FSStatus{}}
+	for _, f := range g.Free() {
+		fs := FSStatus{Name: f.Name(), Path: f.Path, FreeBytes: f.Free, SizeBytes: f.Size}
+		if f.Err != nil {
+			fs.Error = f.Err.Error()
+		}
+		st.Filesystems = append(st.Filesystems, fs)
+	}
+	return st
+}
+
+// The guard's metric families.
+const (
+	familyFree    = "vmd_disk_free_bytes"
+	familySize    = "vmd_disk_size_bytes"
+	familyMinFree = "vmd_disk_min_free_bytes"
+)
+
+// Register adds the guard's metrics (each filesystem's free space and size,
+// measured at each scrape; one that cannot be measured is 0, and /status
+// and /ready say why) and its readiness check, in the words a refused
+// command gets.
+func (g *Guard) Register(reg *metric.Registry, p *ready.Prober) {
+	reg.Help(familyFree, "Free space left to vmd's user on each filesystem the disk guard watches, by filesystem (workspace, images, temp, or several joined by +) and path.")
+	reg.Help(familySize, "Size of each filesystem the disk guard watches.")
+	reg.Help(familyMinFree, "min_free_disk: below this free space on any watched filesystem, new commands get 507 (0: the guard is off).")
+	reg.Gauge(familyMinFree, func() float64 { return float64(g.minFree) })
+	for _, f := range g.Free() {
+		name, path := f.Name(), f.Path
+		measure := func(size bool) func() float64 {
+			return func() float64 {
+				for _, now := range g.Free() {
+					if now.Path == path && now.Err == nil {
+						if size {
+							return float64(now.Size)
+						}
+						return float64(now.Free)
+					}
+				}
+				return 0
+			}
+		}
+		reg.Gauge(familyFree, measure(false), "filesystem", name, "path", path)
+		reg.Gauge(familySize, measure(true), "filesystem", name, "path", path)
+	}
+	p.Add("disk", func(context.Context) ready.Status {
+		if err := g.Check(); err != nil {
+			return ready.Status{Message: err.Error()}
+		}
+		return ready.Status{OK: true}
+	})
 }

@@ -1,4 +1,4 @@
-package workspace_test
+package disk_test
 
 import (
 	"errors"
@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vmd-dev/vmd/disk"
 	"github.com/vmd-dev/vmd/internal/testfs"
-	"github.com/vmd-dev/vmd/workspace"
 )
 
 // TestGuardTmpfs: a workspace on an 8 MiB tmpfs, the temp directory on
@@ -20,10 +20,10 @@ func TestGuardTmpfs(t *testing.T) {
 	if err := os.Mkdir(tmp, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	g := workspace.NewGuard(4*mib,
-		workspace.Dir{Name: "workspace", Path: ws},
-		workspace.Dir{Name: "images", Path: t.TempDir()},
-		workspace.Dir{Name: "temp", Path: tmp},
+	g := disk.NewGuard(4*mib,
+		disk.Dir{Name: "workspace", Path: ws},
+		disk.Dir{Name: "images", Path: t.TempDir()},
+		disk.Dir{Name: "temp", Path: tmp},
 	)
 
 	free := g.Free()
@@ -43,7 +43,7 @@ func TestGuardTmpfs(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := g.Check()
-	var low *workspace.LowSpaceError
+	var low *disk.LowSpaceError
 	if !errors.As(err, &low) {
 		t.Fatalf("Check() with 2 MiB free = %v; want a *LowSpaceError", err)
 	}
@@ -71,7 +71,7 @@ func TestGuardDedup(t *testing.T) {
 	if err := os.Mkdir(sub, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	g := workspace.NewGuard(1, workspace.Dir{Name: "workspace", Path: dir}, workspace.Dir{Name: "temp", Path: sub})
+	g := disk.NewGuard(1, disk.Dir{Name: "workspace", Path: dir}, disk.Dir{Name: "temp", Path: sub})
 	if free := g.Free(); len(free) != 1 || free[0].Name() != "workspace+temp" || free[0].Err != nil {
 		t.Errorf("Free() = %+v; want one filesystem, workspace+temp", free)
 	}
@@ -79,18 +79,18 @@ func TestGuardDedup(t *testing.T) {
 
 func TestGuardMissingDir(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "missing")
-	g := workspace.NewGuard(1, workspace.Dir{Name: "images", Path: missing})
+	g := disk.NewGuard(1, disk.Dir{Name: "images", Path: missing})
 	free := g.Free()
 	if len(free) != 1 || free[0].Err == nil || free[0].Path != missing {
 		t.Errorf("Free() = %+v; want the images directory with an error", free)
 	}
 	err := g.Check()
-	var low *workspace.LowSpaceError
+	var low *disk.LowSpaceError
 	if err == nil || errors.As(err, &low) || !strings.Contains(err.Error(), missing) {
 		t.Errorf("Check() = %v; want an error naming %s, not a LowSpaceError", err, missing)
 	}
 	// Disabled: no measure at all.
-	if err := workspace.NewGuard(0, workspace.Dir{Name: "images", Path: missing}).Check(); err != nil {
+	if err := disk.NewGuard(0, disk.Dir{Name: "images", Path: missing}).Check(); err != nil {
 		t.Errorf("Check() with no minimum = %v; want nil", err)
 	}
 }
@@ -99,8 +99,8 @@ func TestGuardMissingDir(t *testing.T) {
 // statfs per directory, here three on two filesystems.
 func BenchmarkGuardCheck(b *testing.B) {
 	dir := b.TempDir()
-	g := workspace.NewGuard(1, workspace.Dir{Name: "workspace", Path: dir},
-		workspace.Dir{Name: "images", Path: dir}, workspace.Dir{Name: "temp", Path: "/dev/shm"})
+	g := disk.NewGuard(1, disk.Dir{Name: "workspace", Path: dir},
+		disk.Dir{Name: "images", Path: dir}, disk.Dir{Name: "temp", Path: "/dev/shm"})
 	for b.Loop() {
 		if err := g.Check(); err != nil {
 			b.Fatal(err)
