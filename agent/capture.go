@@ -2,28 +2,34 @@ package agent
 
 import (
 	"sync"
-	"time"
-
-	"github.com/hashicorp/go-hclog"
 
 	"github.com/vmd-dev/vmd/images"
-	"github.com/vmd-dev/vmd/supervisor"
 )
 
-// capture is what one command's output is read into: the transcript of
-// stdout, the end of stderr, and the images the command makes.
+// capture tells a turn's events to its caller, in order with the images
+// the turn makes, and records those images. Images are written by tools: a
+// tool's result means the tool is done and its files whole, so that is
+// where they are told, once the images watcher has caught up with what it
+// wrote. Not at any line: lines written before an image may be read after
+// the watcher saw it.
+//
+// With a watcher (a caller to tell) and an images store, events go through
+// the announcer goroutine, so that the stdout reader queues them and never
+// waits for the images watcher.
 type capture struct {
-	tr     *transcript
-	stderr tail
-	rec    *images.Recording // nil without an images store; set once begun is closed
-	begun  chan struct{}     // closed once the recording has begun
+	emit  func(Event) // nil: nobody is watching
+	rec   *images.Recording
+	begun chan struct{} // closed once rec is set (the recording has begun)
 
-	// With a watcher, events go through the announcer, in order with the
-	// images: the reader queues them and never waits for the images.
-	mu        sync.Mutex
-	queued    []queued
-	wake      chan struct{} // a queued item is waiting
-	stop      chan struct{} // closed when the command is over
+	mu      sync.Mutex
+	queued  []queued
+	pending []string // images seen, not yet told
+
+	emitMu sync.Mutex // one emit at a time
+	sent   map[string]bool
+
+	wake      chan struct{} // a queued item is waiting; nil without an announcer
+	stop      chan struct{} // closed when the turn is over
 	announced chan struct{} // closed once the announcer has stopped
 }
 
@@ -34,26 +40,44 @@ type queued struct {
 	toolDone bool
 }
 
-func newCapture(limit int, log hclog.Logger, emit func(Event), img *images.Store) *capture {
-	c := &capture{tr: newTranscript(limit, log, emit), stderr: tail{max: stderrTail}, begun: make(chan struct{})}
+// newCapture begins recording the images a turn makes (in the background:
+// wait for begun before the CLI may make one) and starts the announcer
+// when there is both a caller to tell and an images store.
+func newCapture(img *images.Store, emit func(Event)) *capture {
+	c := &capture{emit: emit, begun: make(chan struct{}), sent: map[string]bool{}}
 	if img == nil {
 		close(c.begun)
 		return c
 	}
-	// Begun while the CLI starts: it gets its prompt once begun is closed
-	// (see Agent.Start), so any image it makes is the recording's.
 	go func() {
-		c.rec = img.Begin(c.tr.image)
+		c.rec = img.Begin(c.image)
 		close(c.begun)
 	}()
-	if emit == nil {
-		return c // nobody watches: the images are listed at the end
+	if emit != nil {
+		c.wake, c.stop, c.announced = make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
+		go c.announce()
 	}
-	c.wake, c.stop, c.announced = make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
-	c.tr.queue = func(ev Event) { c.push(queued{ev: ev}) }
-	c.tr.onToolResult = func() { c.push(queued{toolDone: true}) }
-	go c.announce()
 	return c
+}
+
+// send tells an event, through the announcer when there is one.
+func (c *capture) send(ev Event) {
+	switch {
+	case c.emit == nil:
+	case c.wake != nil:
+		c.push(queued{ev: ev})
+	default:
+		c.tell(ev)
+	}
+}
+
+// toolDone says a tool's result was read: the images it wrote are told.
+func (c *capture) toolDone() {
+	if c.wake != nil {
+		c.push(queued{toolDone: true})
+		return
+	}
+	c.tellImages()
 }
 
 func (c *capture) push(q queued) {
@@ -70,10 +94,8 @@ func (c *capture) push(q queued) {
 
 // announce tells the queued events in order and, at each tool result, the
 // images the tool wrote, as soon as the images watcher has caught up with
-// them. It runs off the stdout reader's path: a slow watcher must not hold
-// the output back. After the watcher once fails to catch up in time it is
-// not asked again: a stalled watcher must not cost a moment per tool
-// result.
+// them. After the watcher once fails to catch up in time it is not asked
+// again: a stalled watcher must not cost a moment per tool result.
 func (c *capture) announce() {
 	defer close(c.announced)
 	catchUp := true
@@ -84,14 +106,14 @@ func (c *capture) announce() {
 		c.mu.Unlock()
 		for _, q := range items {
 			if !q.toolDone {
-				c.tr.emitOne(q.ev)
+				c.tell(q.ev)
 				continue
 			}
 			<-c.begun // at once: a tool ran, so the prompt was let go
 			if catchUp && !c.rec.CatchUp() {
 				catchUp = false
 			}
-			c.tr.announceImages()
+			c.tellImages()
 		}
 	}
 	for {
@@ -105,8 +127,42 @@ func (c *capture) announce() {
 	}
 }
 
-// close ends the recording and the announcer, once every event is told; it
-// returns the images the command left. The readers are done by then.
+// image is called by the images watcher for each new image of the turn.
+func (c *capture) image(name string) {
+	c.mu.Lock()
+	c.pending = append(c.pending, name)
+	c.mu.Unlock()
+}
+
+func (c *capture) tellImages() {
+	c.mu.Lock()
+	names := c.pending
+	c.pending = nil
+	c.mu.Unlock()
+	for _, n := range names {
+		c.tellImage(n)
+	}
+}
+
+func (c *capture) tellImage(name string) {
+	c.emitMu.Lock()
+	defer c.emitMu.Unlock()
+	if c.sent[name] || c.emit == nil {
+		return
+	}
+	c.sent[name] = true
+	c.emit(Event{Kind: EventImage, Image: name})
+}
+
+func (c *capture) tell(ev Event) {
+	c.emitMu.Lock()
+	defer c.emitMu.Unlock()
+	c.emit(ev)
+}
+
+// close ends the recording and the announcer once every event is told,
+// tells the images not told yet, and returns every image the turn left.
+// Call it once the turn's tools are done.
 func (c *capture) close() []string {
 	<-c.begun
 	if c.rec == nil {
@@ -115,45 +171,11 @@ func (c *capture) close() []string {
 	if c.stop != nil {
 		close(c.stop)
 		<-c.announced
-		c.tr.queue = nil // from here on, events are told at once
 	}
-	return c.rec.End()
-}
-
-// finish sums the command up once every process of it is gone.
-func (c *capture) finish(res supervisor.Result, req Request, timeout time.Duration, log hclog.Logger) *Result {
-	// Every process of the command is gone: no image can appear any more.
-	imgs := c.close()
-	tr := c.tr
-	if res.Pid != 0 {
-		tr.start() // for a CLI that never said it started
-		tr.announceImages()
-		for _, n := range imgs {
-			tr.announce(n)
-		}
+	imgs := c.rec.End()
+	c.tellImages()
+	for _, n := range imgs {
+		c.tellImage(n)
 	}
-	r := &Result{Pid: res.Pid, Timeout: timeout, Duration: res.Duration, Images: imgs, Strays: res.Strays,
-		Report: tr.report, SessionID: tr.sessionID, Warnings: tr.warnings, ExitCode: -1, Signal: res.SignalName()}
-	if res.Signal == 0 && res.ExitCode >= 0 {
-		r.ExitCode = res.ExitCode
-	}
-	r.Text, r.Truncated = tr.answer()
-	if r.Report != nil && r.Report.SessionID != "" {
-		r.SessionID = r.Report.SessionID
-	}
-	r.Outcome, r.Message = classify(res, req, tr, c.stderr.bytes())
-	logged := log
-	if res.Pid != 0 {
-		logged = log.With("pid", res.Pid)
-	}
-	logged.Info("done", "outcome", r.Outcome.String(), "exit_code", res.ExitCode, "signal", r.Signal,
-		"session_id", r.SessionID, "stderr_bytes", c.stderr.read, "strays", res.Strays, "duration", res.Duration)
-	switch r.Outcome {
-	case Crashed, StartFailed:
-		logged.Error("command failed", "outcome", r.Outcome.String(), "exit_code", res.ExitCode,
-			"stderr", string(tailOf(c.stderr.bytes())))
-	case AgentError:
-		logged.Warn("claude reported an error", "message", r.Message)
-	}
-	return r
+	return imgs
 }

@@ -61,13 +61,3 @@ func resolveBin(bin string) (string, error) {
 	}
 	return path, nil
 }
-
-// argv is the command line for one prompt: Args, and --resume to continue
-// a session.
-func (a *Agent) argv(sessionID string) []string {
-	args := a.opts.Args
-	if sessionID != "" {
-		args = append(args[:len(args):len(args)], "--resume", sessionID)
-	}
-	return args
-}

@@ -1,11 +1,14 @@
 package agent
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/vmd-dev/vmd/internal/ready"
 )
 
 // maxMCPConfig bounds how much of an MCP servers file is read.
@@ -43,4 +46,29 @@ func CheckMCPConfig(path string) error {
 		return fmt.Errorf("mcp_config %q: no \"mcpServers\" object", path)
 	}
 	return nil
+}
+
+// Register adds the agent's readiness checks: the CLI starts (its
+// version, found once) and the MCP servers file (mcpConfig, absolute, or
+// "" for none) parses.
+func (a *Agent) Register(p *ready.Prober, mcpConfig string) {
+	p.Add("claude", func(ctx context.Context) ready.Status {
+		v, err := a.Version(ctx)
+		switch {
+		case errors.Is(err, ErrStopped):
+			return ready.Status{Message: "not checked: vmd is shutting down"}
+		case err != nil:
+			return ready.Status{Message: err.Error()}
+		}
+		return ready.Status{OK: true, Version: v}
+	})
+	p.Add("mcp_config", func(context.Context) ready.Status {
+		if err := CheckMCPConfig(mcpConfig); err != nil {
+			return ready.Status{Message: err.Error(), Path: mcpConfig}
+		}
+		if mcpConfig == "" {
+			return ready.Status{OK: true, Message: "none"}
+		}
+		return ready.Status{OK: true, Path: mcpConfig}
+	})
 }

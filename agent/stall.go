@@ -1,18 +1,15 @@
 package agent
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-
-	"github.com/vmd-dev/vmd/supervisor"
 )
 
-// stallWatch tells a CLI that has hung from one that is working (issue 11):
+// stallWatch tells a CLI that has hung from one that is working:
 // headless `claude -p` can wait for ever on a wedged API connection, with
 // no CPU, no output and no retry. A run counts as stalled once, for the
 // whole stall_timeout, no tool call was open (a tool_use whose tool_result
@@ -20,8 +17,8 @@ import (
 // event came out of the CLI, and the CLI read and wrote (sockets and pipes
 // included) less than stallIOFloor bytes a second.
 //
-// Feed it the CLI process's own counters (supervisor.ProcIO of the CLI's
-// pid), not its whole tree's (supervisor.TreeIO): with no tool call open
+// Feed it the CLI process's own counters (supervisor.Process.IO), not its
+// whole tree's: with no tool call open
 // only the CLI waits on the API, while a browser that Playwright MCP keeps
 // open goes on talking to itself. Measured against the fake API's stall
 // (e2e, "Open URL and stall"): the tree, Chromium in it, moved 50 to 18,000
@@ -85,7 +82,7 @@ func (w *stallWatch) event(now time.Time) {
 }
 
 // ioTotal records a reading of the CLI's I/O counters (see
-// supervisor.ProcIO). stallIOFloor bytes or more since the baseline, and
+// supervisor.Process.IO). stallIOFloor bytes or more since the baseline, and
 // stallIOFloor a second once the baseline is over a second old, is a sign
 // of life, and so is a decrease: a process that exits takes its counters
 // away. The baseline moves on at a sign of life and after each quiet
@@ -126,24 +123,33 @@ func (w *stallWatch) quiet(now time.Time) time.Duration {
 	return now.Sub(w.last)
 }
 
-// watch reads the CLI's I/O counters every period (readIO: supervisor.ProcIO
-// of its pid) and returns true as soon as the run is stalled, or false when
-// ctx ends, the watch is disabled, or readIO fails (the CLI is gone).
-func (w *stallWatch) watch(ctx context.Context, period time.Duration, readIO func() (uint64, error)) bool {
+// watch reads the CLI's I/O counters every period (readIO) and returns
+// true as soon as the run is stalled, or false when done is closed, the
+// watch is disabled, or readIO fails (the CLI is gone).
+//
+// A tick that comes far later than its period means the machine was
+// suspended (Fly.io suspends idle machines with their memory): the time
+// it was away is no sign of a stall, so the watch starts over from there.
+func (w *stallWatch) watch(done <-chan struct{}, period time.Duration, readIO func() (uint64, error)) bool {
 	if w.timeout <= 0 {
 		return false
 	}
 	tick := time.NewTicker(period)
 	defer tick.Stop()
+	prev := time.Now()
 	for {
 		select {
-		case <-ctx.Done():
+		case <-done:
 			return false
 		case now := <-tick.C:
 			total, err := readIO()
 			if err != nil {
 				return false
 			}
+			if now.Sub(prev) > jumpAfter+2*period {
+				w.restart(total, now)
+			}
+			prev = now
 			w.ioTotal(total, now)
 			// A quarter of a period early rather than a whole one late:
 			// the ticks that set last and read it may be late by different
@@ -153,6 +159,17 @@ func (w *stallWatch) watch(ctx context.Context, period time.Duration, readIO fun
 			}
 		}
 	}
+}
+
+// jumpAfter is how late a tick must be to count as the machine having
+// been away rather than busy.
+const jumpAfter = 5 * time.Second
+
+// restart starts the watch over at now, after the machine was away.
+func (w *stallWatch) restart(total uint64, now time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.last, w.io, w.ioAt = now, total, now
 }
 
 // toolBlocks is the part of a message's content the watch reads: the ids
@@ -194,38 +211,22 @@ func stallPeriod(timeout time.Duration) time.Duration {
 	return min(max(timeout/40, 50*time.Millisecond), 250*time.Millisecond)
 }
 
-// guard watches a run once the CLI has started (its pid comes on
-// started) until done is closed, and stops it with stop when it stalls.
-// Where /proc/<pid>/io cannot be read (not Linux) the run goes by its
-// events alone.
-func (w *stallWatch) guard(started <-chan int, done <-chan struct{}, stop func() bool, log hclog.Logger) {
+// guard watches a turn until done is closed, and stops it with stop when
+// it stalls. Where the CLI's I/O cannot be read (not Linux) the turn goes
+// by its events alone.
+func (w *stallWatch) guard(io func() (uint64, error), done <-chan struct{}, stop func() bool, log hclog.Logger) {
 	if w.timeout <= 0 {
 		return
 	}
-	var pid int
-	select {
-	case pid = <-started:
-	case <-done:
-		return
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		select {
-		case <-done:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	readIO := func() (uint64, error) {
-		n, err := supervisor.ProcIO(pid)
+		n, err := io()
 		if errors.Is(err, errors.ErrUnsupported) {
 			return 0, nil
 		}
 		return n, err
 	}
-	if w.watch(ctx, stallPeriod(w.timeout), readIO) && stop() {
+	if w.watch(done, stallPeriod(w.timeout), readIO) && stop() {
 		log.Warn("claude stalled: no output, no tool call open and no I/O; killing it",
-			"pid", pid, "quiet", w.quiet(time.Now()).Round(time.Millisecond), "stall_timeout", w.timeout)
+			"quiet", w.quiet(time.Now()).Round(time.Millisecond), "stall_timeout", w.timeout)
 	}
 }

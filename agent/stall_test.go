@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -115,20 +114,20 @@ func TestStallWatchWatch(t *testing.T) {
 	constant := func() (uint64, error) { return 42, nil }
 	t.Run("stalled", func(t *testing.T) {
 		w := newStallWatch(20*time.Millisecond, time.Now())
-		if !w.watch(context.Background(), time.Millisecond, constant) {
+		if !w.watch(nil, time.Millisecond, constant) {
 			t.Error("watch = false over a quiet CLI; want true")
 		}
 	})
 	t.Run("disabled", func(t *testing.T) {
 		w := newStallWatch(0, time.Now())
-		if w.watch(context.Background(), time.Millisecond, constant) {
+		if w.watch(nil, time.Millisecond, constant) {
 			t.Error("watch = true with the watchdog off")
 		}
 	})
 	t.Run("cli gone", func(t *testing.T) {
 		w := newStallWatch(time.Hour, time.Now())
 		gone := func() (uint64, error) { return 0, errors.New("no such process") }
-		if w.watch(context.Background(), time.Millisecond, gone) {
+		if w.watch(nil, time.Millisecond, gone) {
 			t.Error("watch = true once the CLI is gone")
 		}
 	})
@@ -136,11 +135,11 @@ func TestStallWatchWatch(t *testing.T) {
 		// The stream reader feeds events while watch reads: -race checks
 		// the locking.
 		w := newStallWatch(time.Hour, time.Now())
-		ctx, cancel := context.WithCancel(context.Background())
+		stop := make(chan struct{})
 		var n atomic.Int64
 		done := make(chan bool)
 		go func() {
-			done <- w.watch(ctx, time.Millisecond, func() (uint64, error) { return uint64(n.Add(1)), nil })
+			done <- w.watch(stop, time.Millisecond, func() (uint64, error) { return uint64(n.Add(1)), nil })
 		}()
 		for i := 0; n.Load() < 10; i++ {
 			id := fmt.Sprint(i)
@@ -148,9 +147,25 @@ func TestStallWatchWatch(t *testing.T) {
 			w.toolResult(id, time.Now())
 			w.event(time.Now())
 		}
-		cancel()
+		close(stop)
 		if <-done {
 			t.Error("watch = true; want false once cancelled")
 		}
 	})
+}
+
+// A machine suspended mid-turn (Fly.io) comes back with its clock far
+// ahead: the time away is no sign of a stall.
+func TestStallWatchRestartsAfterAJump(t *testing.T) {
+	t0 := time.Unix(0, 0)
+	w := newStallWatch(10*time.Second, t0)
+	w.ioTotal(100, t0)
+	back := t0.Add(time.Hour)
+	w.restart(100, back)
+	if w.stalled(back.Add(9 * time.Second)) {
+		t.Error("stalled 9 s after the machine came back; want the quiet time counted from then")
+	}
+	if !w.stalled(back.Add(10 * time.Second)) {
+		t.Error("not stalled 10 s after the machine came back, quiet since; want stalled")
+	}
 }

@@ -1,14 +1,10 @@
 package agent
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
-	"sync"
-	"time"
 	"unicode/utf8"
 
 	"github.com/hashicorp/go-hclog"
@@ -40,9 +36,14 @@ type Report struct {
 	// IsError is the CLI's verdict. Its subtype says "success" even on API
 	// errors, and its exit code is 0 on some failures: only this counts.
 	IsError bool
-	// Subtype is "success" or an error kind such as "error_max_turns".
+	// Subtype is "success" or an error kind such as "error_max_turns",
+	// "error_max_budget_usd" (max_cost_usd stopped the run) or
+	// "error_during_execution" (an interrupted turn).
 	Subtype string
-	// CostUSD is what the run cost, when the CLI says.
+	// CostUSD is what the turn cost, when the CLI says: its
+	// model_usage_since_last_result, or, from a CLI without it, the part
+	// of total_cost_usd (the session's total so far) this process had not
+	// reported before.
 	CostUSD *float64
 	// NumTurns counts the agent's turns.
 	NumTurns int
@@ -60,33 +61,6 @@ type Tokens struct {
 	CacheRead     int `json:"cache_read_input_tokens"`
 }
 
-// EventKind tells events apart.
-type EventKind int
-
-// The events of a command, in the order they can come.
-const (
-	// EventStart: the CLI has started its session (or ended without
-	// one). Exactly one per command that started.
-	EventStart EventKind = iota
-	// EventMessage: the assistant said something or called tools.
-	EventMessage
-	// EventImage: a new image is complete in the images directory.
-	EventImage
-)
-
-// Event is progress of a running command, for a live view.
-type Event struct {
-	Kind EventKind
-	// Pid and SessionID (when known) come with EventStart.
-	Pid       int
-	SessionID string
-	// Text and Tools (names of the tools called) come with EventMessage.
-	Text  string
-	Tools []string
-	// Image is the file name of an EventImage.
-	Image string
-}
-
 // line is the part of a stream-json line vmd reads.
 type line struct {
 	Type       string          `json:"type"`
@@ -101,7 +75,14 @@ type line struct {
 	NumTurns     int             `json:"num_turns"`
 	Usage        json.RawMessage `json:"usage"`
 	Errors       json.RawMessage `json:"errors"`
+	// SinceLast is the turn's cost by model (costUSD), where the CLI says.
+	SinceLast map[string]struct {
+		CostUSD float64 `json:"costUSD"`
+	} `json:"model_usage_since_last_result"`
 }
+
+// BudgetExhausted is the subtype of a result that --max-budget-usd ended.
+const BudgetExhausted = "error_max_budget_usd"
 
 type mcpServer struct {
 	Name   string `json:"name"`
@@ -116,29 +97,16 @@ type assistantMessage struct {
 	} `json:"content"`
 }
 
-// transcript reads the CLI's stdout as it comes: it keeps the assistant's
-// text so far (the partial answer of a command stopped early), the session
-// id, the warnings and the result, and tells the caller as things happen.
-// Output that is not stream-json (another CLI, a crash message) is kept as
-// it is, up to max bytes: it is the answer when nothing else is.
+// transcript is what one turn's output says: the assistant's text so far
+// (the partial answer of a turn stopped early), the session id, the
+// warnings and the result. Output that is not stream-json (another CLI, a
+// crash message) is kept as it is, up to max bytes: it is the answer when
+// nothing else is. One goroutine at a time reads it (the turn's lock).
 type transcript struct {
-	max     int // bytes of text, and of other output, kept
-	maxLine int // the longest JSON line read; longer ones are skipped
-	log     hclog.Logger
-	emit    func(Event) // nil: nobody is watching
-	pid     int
-	// onToolResult, if set, hears that a tool's result was read: the tool
-	// is done and its files whole (see capture.announce).
-	onToolResult func()
-	// watch, if set, hears every sign of life and every tool call opened
-	// and closed (see stall.go).
-	watch *stallWatch
-	// queue, if set, takes the events to tell in place of emit, so that
-	// they are told in order with the images (see capture.announce).
-	queue func(Event)
+	max int // bytes of text, and of other output, kept
+	log hclog.Logger
 
 	sessionID    string
-	started      bool // EventStart sent
 	warnings     []string
 	text         []byte // the assistant's text, messages separated by a blank line
 	sawAssistant bool
@@ -148,116 +116,44 @@ type transcript struct {
 	badLines     int
 	skipped      int // JSON lines too long to read: the result may be one
 	report       *Report
-
-	mu      sync.Mutex // guards pending: the images watcher adds to it
-	pending []string   // images seen, not yet announced
-
-	emitMu sync.Mutex // one emit at a time: images are told from another goroutine
-	sent   map[string]bool
+	total        *float64 // the result's total_cost_usd: the session's so far
 }
 
-func newTranscript(limit int, log hclog.Logger, emit func(Event)) *transcript {
-	return &transcript{max: limit, maxLine: max(4*limit, 1<<20), log: log, emit: emit, sent: map[string]bool{}}
+func newTranscript(limit int, log hclog.Logger) *transcript {
+	return &transcript{max: limit, log: log}
 }
 
-// fill reads r to its end, a line at a time. A line that starts with '{' is
-// collected (up to maxLine) and parsed; any other output is kept as it
-// streams, without waiting for its end of line.
-func (t *transcript) fill(r io.Reader) {
-	chunk := make([]byte, readChunk)
-	var cur []byte // the JSON line being collected
-	const (
-		atStart = iota
-		inJSON
-		inRaw
-		skipping // a JSON line too long to keep
-	)
-	state := atStart
-	for {
-		n, err := r.Read(chunk)
-		b := chunk[:n]
-		if n > 0 {
-			t.watch.event(time.Now())
-		}
-		for len(b) > 0 {
-			if state == atStart {
-				state = inRaw
-				if b[0] == '{' {
-					state = inJSON
-				}
-			}
-			end := bytes.IndexByte(b, '\n')
-			part := b
-			if end >= 0 {
-				part = b[:end+1]
-			}
-			b = b[len(part):]
-			switch state {
-			case inRaw:
-				t.keepRaw(part)
-			case inJSON:
-				if len(cur)+len(part) > t.maxLine {
-					t.log.Warn("stream-json line too long; skipped", "limit", t.maxLine, "start", string(cur[:min(len(cur), 60)]))
-					t.skipped++
-					cur, state = cur[:0], skipping
-				} else {
-					cur = append(cur, part...)
-				}
-			}
-			if end >= 0 {
-				if state == inJSON {
-					t.parse(cur)
-				}
-				cur, state = cur[:0], atStart
-			}
-		}
-		if err != nil {
-			if state == inJSON && len(cur) > 0 {
-				t.parse(cur)
-			}
-			return
-		}
+// parse reads one line that looks like JSON and returns it, and the event
+// it makes, if any. A line that is not valid stream-json is logged and
+// kept as other output, never fatal: ok is false. A nil line is one too
+// long to read.
+func (t *transcript) parse(b []byte) (l line, ev *Event, ok bool) {
+	if b == nil {
+		t.skipped++
+		return l, nil, false
 	}
-}
-
-// parse handles one line that looks like JSON. One that is not valid JSON is
-// logged and kept as other output, never fatal.
-func (t *transcript) parse(b []byte) {
-	var l line
 	if err := json.Unmarshal(b, &l); err != nil || l.Type == "" {
 		t.badLines++
 		if t.badLines <= maxBadLinesLogged {
 			t.log.Warn("claude output line is not stream-json; kept as text", "line", string(b[:min(len(b), 200)]))
 		}
 		t.keepRaw(b)
-		return
-	}
-	// Images are written by tools. A tool's result (a user event) means the
-	// tool is done and its files whole: that is where they are announced,
-	// once the watcher has caught up with what it wrote (off this path, see
-	// capture.announce). Not at any line: lines written before the image
-	// may be read after the watcher saw it.
-	switch {
-	case l.Type != "user" && l.Type != "result":
-	case t.onToolResult != nil:
-		t.onToolResult()
-	default:
-		t.announceImages()
+		return l, nil, false
 	}
 	if l.SessionID != "" && t.sessionID == "" {
 		t.sessionID = l.SessionID
 	}
-	t.watch.line(l, time.Now())
 	switch l.Type {
 	case "system":
 		if l.Subtype == "init" {
 			t.init(l)
 		}
 	case "assistant":
-		t.assistant(l)
+		ev = t.assistant(l)
 	case "result":
 		t.result(l)
 	}
+	return l, ev, true
 }
 
 // init reads the system/init event: the MCP servers that failed are
@@ -270,14 +166,14 @@ func (t *transcript) init(l line) {
 			t.log.Warn("MCP server failed to start", "server", s.Name, "status", s.Status)
 		}
 	}
-	t.start()
 }
 
-// assistant reads a message of the assistant: its text and tool calls.
-func (t *transcript) assistant(l line) {
+// assistant reads a message of the assistant: its text and tool calls,
+// which it returns as an event, if it has either.
+func (t *transcript) assistant(l line) *Event {
 	var m assistantMessage
 	if err := json.Unmarshal(l.Message, &m); err != nil {
-		return
+		return nil
 	}
 	var text strings.Builder
 	var tools []string
@@ -298,14 +194,23 @@ func (t *transcript) assistant(l line) {
 	}
 	t.log.Debug("message", "text_bytes", len(kept), "tools", tools)
 	if kept != "" || len(tools) > 0 {
-		t.send(Event{Kind: EventMessage, Text: kept, Tools: tools})
+		return &Event{Kind: EventMessage, Text: kept, Tools: tools}
 	}
+	return nil
 }
 
 // result reads the result event: the CLI's report.
 func (t *transcript) result(l line) {
 	r := &Report{SessionID: l.SessionID, IsError: l.IsError, Subtype: l.Subtype,
 		CostUSD: l.TotalCostUSD, NumTurns: l.NumTurns, Usage: l.Usage}
+	t.total = l.TotalCostUSD
+	if l.SinceLast != nil {
+		sum := 0.0
+		for _, m := range l.SinceLast {
+			sum += m.CostUSD
+		}
+		r.CostUSD = &sum
+	}
 	if r.SessionID == "" {
 		r.SessionID = t.sessionID
 	}
@@ -324,36 +229,6 @@ func (t *transcript) result(l line) {
 		r.Text = "claude reported an error: " + r.Subtype
 	}
 	t.report = r
-}
-
-// start sends EventStart once.
-func (t *transcript) start() {
-	if t.started {
-		return
-	}
-	t.started = true
-	t.send(Event{Kind: EventStart, Pid: t.pid, SessionID: t.sessionID})
-}
-
-// send tells the watcher of an event, one at a time.
-func (t *transcript) send(ev Event) {
-	if t.emit == nil {
-		return
-	}
-	if t.queue != nil {
-		t.queue(ev)
-		return
-	}
-	t.emitMu.Lock()
-	defer t.emitMu.Unlock()
-	t.emit(ev)
-}
-
-// emitOne tells the watcher of an event, bypassing the queue.
-func (t *transcript) emitOne(ev Event) {
-	t.emitMu.Lock()
-	defer t.emitMu.Unlock()
-	t.emit(ev)
 }
 
 // keepText adds a message's text to the text so far, up to max, and
@@ -388,40 +263,12 @@ func (t *transcript) keepRaw(b []byte) {
 	t.rawDropped += int64(len(b) - max(room, 0))
 }
 
-// image is called by the images watcher for each new image of the command.
-func (t *transcript) image(name string) {
-	t.mu.Lock()
-	t.pending = append(t.pending, name)
-	t.mu.Unlock()
-}
-
-func (t *transcript) announceImages() {
-	t.mu.Lock()
-	names := t.pending
-	t.pending = nil
-	t.mu.Unlock()
-	for _, n := range names {
-		t.announce(n)
-	}
-}
-
-func (t *transcript) announce(name string) {
-	t.emitMu.Lock()
-	defer t.emitMu.Unlock()
-	if t.sent[name] {
-		return
-	}
-	t.sent[name] = true
-	if t.emit != nil {
-		t.emit(Event{Kind: EventImage, Image: name})
-	}
-}
-
 // answer is the text to answer with and whether it was cut: the result's
-// when there is one, else the assistant's so far, else the other output.
-func (t *transcript) answer() (string, bool) {
+// when there is one (but for a turn stopped early, whose result says only
+// that), else the assistant's so far, else the other output.
+func (t *transcript) answer(stopped bool) (string, bool) {
 	switch {
-	case t.report != nil:
+	case t.report != nil && !stopped:
 		if len(t.report.Text) > t.max {
 			return cutUTF8(t.report.Text, t.max), true
 		}
@@ -442,4 +289,17 @@ func cutUTF8(s string, n int) string {
 		n--
 	}
 	return s[:n]
+}
+
+// PartialText is the assistant's text in a turn's message events, joined
+// and cut at max bytes as a turn's own answer is: for a turn whose process
+// is gone, rebuilt from its stored events.
+func PartialText(evs []Event, max int) (string, bool) {
+	t := newTranscript(max, nil)
+	for _, e := range evs {
+		if e.Kind == EventMessage && e.Text != "" {
+			t.keepText(e.Text)
+		}
+	}
+	return t.answer(true)
 }

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"fmt"
+	"io"
 	"reflect"
 	"strings"
 	"testing"
@@ -13,7 +14,7 @@ import (
 const (
 	initLine   = `{"type":"system","subtype":"init","session_id":"s-1","mcp_servers":[{"name":"playwright","status":"connected"},{"name":"db","status":"failed"}]}`
 	textLine   = `{"type":"assistant","message":{"content":[{"type":"text","text":"Looking."},{"type":"tool_use","name":"mcp__playwright__browser_navigate","input":{}}]},"session_id":"s-1"}`
-	userLine   = `{"type":"user","message":{"role":"user","content":[{"type":"tool_result","content":[{"type":"image","source":{"data":"aGk="}}]}]},"session_id":"s-1"}`
+	toolLine   = `{"type":"user","message":{"role":"user","content":[{"type":"tool_result","content":[{"type":"image","source":{"data":"aGk="}}]}]},"session_id":"s-1"}`
 	secondLine = `{"type":"assistant","message":{"content":[{"type":"text","text":"Done: 4."}]},"session_id":"s-1"}`
 	resultLine = `{"type":"result","subtype":"success","is_error":false,"result":"Done: 4.","session_id":"s-1","total_cost_usd":0.5,"num_turns":2,"usage":{"input_tokens":3}}`
 )
@@ -22,17 +23,28 @@ const (
 // crosses reads.
 func read(t *testing.T, max int, out string) (*transcript, []Event) {
 	t.Helper()
+	tr, evs := feed(max, iotest.OneByteReader(strings.NewReader(out)))
+	return tr, *evs
+}
+
+// feed reads r into a transcript as a turn does, and returns it with the
+// events it made.
+func feed(max int, r io.Reader) (*transcript, *[]Event) {
 	var evs []Event
-	tr := newTranscript(max, hclog.NewNullLogger(), func(e Event) { evs = append(evs, e) })
-	tr.pid = 42
-	tr.fill(iotest.OneByteReader(strings.NewReader(out)))
-	return tr, evs
+	tr := newTranscript(max, hclog.NewNullLogger())
+	json := func(b []byte) {
+		if _, ev, _ := tr.parse(b); ev != nil {
+			evs = append(evs, *ev)
+		}
+	}
+	newLines(max, hclog.NewNullLogger(), json, tr.keepRaw, func() {}).fill(r)
+	return tr, &evs
 }
 
 func TestTranscript(t *testing.T) {
-	out := strings.Join([]string{initLine, textLine, "not json at all", "{broken", userLine, secondLine, resultLine}, "\n") + "\n"
+	out := strings.Join([]string{initLine, textLine, "not json at all", "{broken", toolLine, secondLine, resultLine}, "\n") + "\n"
 	tr, evs := read(t, 1<<20, out)
-	text, cut := tr.answer()
+	text, cut := tr.answer(false)
 	if text != "Done: 4." || cut {
 		t.Errorf("answer = %q %v; want the result", text, cut)
 	}
@@ -46,8 +58,7 @@ func TestTranscript(t *testing.T) {
 	if string(tr.raw) != "not json at all\n{broken\n" || tr.badLines != 1 {
 		t.Errorf("other output = %q (%d bad JSON lines); want both lines kept", tr.raw, tr.badLines)
 	}
-	want := []Event{{Kind: EventStart, Pid: 42, SessionID: "s-1"},
-		{Kind: EventMessage, Text: "Looking.", Tools: []string{"mcp__playwright__browser_navigate"}},
+	want := []Event{{Kind: EventMessage, Text: "Looking.", Tools: []string{"mcp__playwright__browser_navigate"}},
 		{Kind: EventMessage, Text: "Done: 4."}}
 	if fmt.Sprint(evs) != fmt.Sprint(want) {
 		t.Errorf("events = %v; want %v", evs, want)
@@ -58,15 +69,15 @@ func TestTranscript(t *testing.T) {
 // with no stream-json at all, the output as it is.
 func TestTranscriptPartial(t *testing.T) {
 	tr, _ := read(t, 1<<20, initLine+"\n"+textLine+"\n"+secondLine+"\n")
-	if text, _ := tr.answer(); text != "Looking.\n\nDone: 4." {
+	if text, _ := tr.answer(false); text != "Looking.\n\nDone: 4." {
 		t.Errorf("partial answer = %q", text)
 	}
 	tr, _ = read(t, 1<<20, "plain answer\nsecond line")
-	if text, _ := tr.answer(); text != "plain answer\nsecond line" {
+	if text, _ := tr.answer(false); text != "plain answer\nsecond line" {
 		t.Errorf("plain answer = %q", text)
 	}
 	tr, _ = read(t, 5, "plain answer")
-	if text, cut := tr.answer(); text != "plain" || !cut {
+	if text, cut := tr.answer(false); text != "plain" || !cut {
 		t.Errorf("cut plain answer = %q %v", text, cut)
 	}
 }
@@ -76,7 +87,7 @@ func TestTranscriptPartial(t *testing.T) {
 func TestTranscriptLongLine(t *testing.T) {
 	long := `{"type":"user","message":"` + strings.Repeat("x", 3<<20) + `"}`
 	tr, _ := read(t, 10, long+"\n"+resultLine+"\n")
-	if text, cut := tr.answer(); text != "Done: 4." || cut || len(tr.raw) != 0 {
+	if text, cut := tr.answer(false); text != "Done: 4." || cut || len(tr.raw) != 0 {
 		t.Errorf("answer after a long line = %q %v, other output %d bytes", text, cut, len(tr.raw))
 	}
 }
@@ -86,7 +97,7 @@ func TestTranscriptLongLine(t *testing.T) {
 func TestTranscriptLongResult(t *testing.T) {
 	long := `{"type":"result","result":"` + strings.Repeat("x", 3<<20) + `"}`
 	tr, _ := read(t, 10, textLine+"\n"+long+"\n")
-	if text, cut := tr.answer(); text != "Looking." || !cut || tr.report != nil {
+	if text, cut := tr.answer(false); text != "Looking." || !cut || tr.report != nil {
 		t.Errorf("answer after a skipped result = %q, truncated %v, report %v; want the text so far, truncated", text, cut, tr.report)
 	}
 }
@@ -98,7 +109,7 @@ func TestTranscriptBoundsEvents(t *testing.T) {
 	for _, e := range evs {
 		told += e.Text
 	}
-	if text, cut := tr.answer(); text != "Looking.\n\nDo" || !cut || told != "Looking.Do" {
+	if text, cut := tr.answer(false); text != "Looking.\n\nDo" || !cut || told != "Looking.Do" {
 		t.Errorf("answer %q (cut %v), told %q; want both within 12 bytes", text, cut, told)
 	}
 }
@@ -121,18 +132,16 @@ func FuzzTranscript(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, out []byte, max int) {
 		max = max&0xffff + 1
-		var evs []Event
-		tr := newTranscript(max, hclog.NewNullLogger(), func(e Event) { evs = append(evs, e) })
-		tr.fill(strings.NewReader(string(out)))
-		text, cut := tr.answer()
+		tr, evsp := feed(max, strings.NewReader(string(out)))
+		evs := *evsp
+		text, cut := tr.answer(false)
 		if len(text) > max || len(tr.raw) > max || len(tr.text) > max {
 			t.Errorf("kept %d/%d/%d bytes; the limit is %d", len(text), len(tr.raw), len(tr.text), max)
 		}
 		// However the output is split into reads, it reads the same.
-		var evs1 []Event
-		tr1 := newTranscript(max, hclog.NewNullLogger(), func(e Event) { evs1 = append(evs1, e) })
-		tr1.fill(iotest.OneByteReader(strings.NewReader(string(out))))
-		text1, cut1 := tr1.answer()
+		tr1, evs1p := feed(max, iotest.OneByteReader(strings.NewReader(string(out))))
+		evs1 := *evs1p
+		text1, cut1 := tr1.answer(false)
 		if text1 != text || cut1 != cut || fmt.Sprint(evs1) != fmt.Sprint(evs) || !reflect.DeepEqual(tr1.report, tr.report) {
 			t.Errorf("a byte at a time: %q %v %v; at once: %q %v %v", text1, cut1, evs1, text, cut, evs)
 		}

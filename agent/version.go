@@ -13,8 +13,7 @@ import (
 
 // Asking the CLI for its version (`claude_bin --version`): the readiness
 // check's proof that a command can start, and what /status reports. The
-// probe runs through the supervisor like any child, outside the command
-// slot, beside a command if need be; the sweep after a command spares it.
+// probe runs through the supervisor like any process, beside the agents.
 
 const (
 	// versionTimeout bounds one probe; past it the CLI is killed. The real
@@ -58,7 +57,7 @@ func (r *versionRun) stale(retry time.Duration) bool {
 // supervisor; a failure is answered again, without a new run, for a few
 // seconds. Concurrent callers share one run; ctx bounds only the caller's
 // wait, not the run. Once vmd is stopping, with no version known, it
-// returns ErrDraining rather than start a process.
+// returns ErrStopped rather than start a process.
 func (a *Agent) Version(ctx context.Context) (string, error) {
 	p := &a.ver
 	p.mu.Lock()
@@ -108,7 +107,7 @@ func (a *Agent) probeVersion(run *versionRun, timeout time.Duration) {
 	p.mu.Unlock()
 	close(run.done)
 	switch {
-	case errors.Is(err, ErrDraining):
+	case errors.Is(err, ErrStopped):
 	case err != nil:
 		a.log.Warn("claude --version failed", "error", err)
 	default:
@@ -123,26 +122,41 @@ func (a *Agent) runVersion(timeout time.Duration) (string, error) {
 		return "", err
 	}
 	out, errTail := tail{max: versionOutput}, tail{max: versionOutput}
-	res, err := a.sup.Exec(supervisor.Spec{Path: bin, Args: []string{"--version"}, Env: a.opts.Env, Dir: a.opts.Dir,
-		Timeout: timeout, Stdout: out.fill, Stderr: errTail.fill})
-	if err != nil {
-		return "", err
+	p, err := a.sup.Start(supervisor.Spec{Path: bin, Args: []string{"--version"}, Env: a.opts.Env, Dir: a.opts.Dir,
+		Stdout: out.fill, Stderr: errTail.fill})
+	if errors.Is(err, supervisor.ErrStopped) {
+		return "", ErrStopped
 	}
+	if err != nil {
+		return "", fmt.Errorf("%s --version: %w", bin, err)
+	}
+	p.Stdin().Close()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	timedOut, stopped := false, false
+	select {
+	case <-p.Done():
+	case <-t.C:
+		timedOut = true
+		p.Kill()
+	case <-a.sup.Stopping():
+		stopped = true
+		p.Kill()
+	}
+	ex := p.Wait()
 	switch {
-	case res.Outcome == supervisor.StartFailed:
-		return "", fmt.Errorf("%s --version: %w", bin, res.Err)
-	case res.Outcome == supervisor.TimedOut:
-		return "", fmt.Errorf("%s --version did not answer within %s", bin, timeout)
-	case res.Outcome == supervisor.Drained:
+	case stopped:
 		return "", fmt.Errorf("%s --version was stopped: vmd is shutting down", bin)
-	case res.Signal != 0:
-		return "", fmt.Errorf("%s --version was killed by %s", bin, res.SignalName())
-	case res.ExitCode != 0:
+	case timedOut:
+		return "", fmt.Errorf("%s --version did not answer within %s", bin, timeout)
+	case ex.Signal != 0:
+		return "", fmt.Errorf("%s --version was killed by %s", bin, ex.SignalName())
+	case ex.Code != 0:
 		msg := bytes.TrimSpace(errTail.bytes())
 		if len(msg) == 0 {
 			msg = bytes.TrimSpace(out.bytes())
 		}
-		return "", fmt.Errorf("%s --version exited with status %d: %s", bin, res.ExitCode, msg)
+		return "", fmt.Errorf("%s --version exited with status %d: %s", bin, ex.Code, msg)
 	}
 	line, _, _ := bytes.Cut(bytes.TrimSpace(out.bytes()), []byte("\n"))
 	if v := string(bytes.TrimSpace(line)); v != "" {

@@ -36,6 +36,8 @@ type conversation struct {
 	running     bool
 	prompts     []string // its prompt and those folded into it
 	interrupted bool     // an interrupt ended it
+	charged     bool     // the turn made a model call: it cost turnCost
+	spentBefore bool     // the budget was spent before the turn began
 	inTool      bool     // a tool call is running
 	spent       bool     // it reached the budget
 
@@ -173,9 +175,10 @@ func (c *conversation) turn(m message) {
 	}()
 	st.save(append(slices.Clone(st.history), c.prompts...))
 	st.init(m.text)
+	c.charged, c.spentBefore = false, false
 	if c.overBudget(c.cost) {
 		// Refused before any model call: no replay, no cost.
-		c.spent = true
+		c.spent, c.spentBefore = true, true
 		c.result()
 		return
 	}
@@ -198,7 +201,8 @@ func (c *conversation) turn(m message) {
 	}
 	// A turn interrupted before the model said anything cost nothing, as
 	// a model call cut short costs nothing.
-	if !c.interrupted || st.turns > 0 {
+	c.charged = !c.interrupted || st.turns > 0
+	if c.charged {
 		c.cost += turnCost
 		c.total += turnCost
 		os.WriteFile(c.costFile(), []byte(strconv.FormatFloat(c.total, 'f', -1, 64)), 0o600)
@@ -217,6 +221,12 @@ func (c *conversation) run(s step) {
 		st.Flush()
 		d, _ := time.ParseDuration(s.arg)
 		c.wait(d)
+	case s.verb == "wedge":
+		// A CLI wedged inside a call: it reads no input meanwhile, so an
+		// interrupt waits unheard.
+		st.Flush()
+		d, _ := time.ParseDuration(s.arg)
+		time.Sleep(d)
 	case st.verb(s.verb, s.arg):
 	default:
 		act(st, s.verb, s.arg)
@@ -261,7 +271,13 @@ func (c *conversation) result() {
 			ev["terminal_reason"] = "api_error"
 		}
 	}
-	ev["total_cost_usd"], ev["result_index"] = c.total, c.results
+	// This turn's cost by model, as the CLI says it beside the session's
+	// total; {} for a turn that made no model call.
+	since := map[string]any{}
+	if c.charged && !c.spentBefore {
+		since["fake-claude"] = map[string]any{"costUSD": turnCost}
+	}
+	ev["total_cost_usd"], ev["result_index"], ev["model_usage_since_last_result"] = c.total, c.results, since
 	c.results++
 	st.emit(ev)
 }

@@ -62,6 +62,10 @@
 //     its own;
 //   - --replay-user-messages writes each user line back when a turn takes
 //     it;
+//   - wedge DUR sleeps without reading input: an interrupt waits unheard,
+//     as with a CLI wedged inside a call;
+//   - each result says the turn's own cost in model_usage_since_last_result,
+//     as the CLI does;
 //   - --max-budget-usd X ends the turn that brings this process's spend to
 //     X, at its next tool call (which then does not run) or its end, with
 //     an error_max_budget_usd result, and refuses every later turn so;
@@ -218,7 +222,7 @@ func finish(out output, st *stream) {
 
 var verbs = map[string]bool{"say": true, "err": true, "bytes": true, "sleep": true, "ignore-term": true,
 	"hold": true, "escape": true, "escape-hold": true, "orphans": true, "image": true, "args": true, "pwd": true,
-	"tmpdir": true, "env": true, "die": true, "exit": true,
+	"tmpdir": true, "env": true, "die": true, "exit": true, "wedge": true,
 	"tool": true, "slow-tool": true, "screenshot": true, "agent-error": true, "status": true, "mcp-failed": true, "recall": true, "raw": true}
 
 func isScript(prompt string) bool {
