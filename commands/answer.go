@@ -1,15 +1,20 @@
-package httpapi
+package commands
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/url"
 
-	"github.com/valyala/fasthttp"
-
-	"github.com/vmd-dev/vmd/agent"
-	"github.com/vmd-dev/vmd/commands"
+	"github.com/vmd-dev/vmd/outcome"
 )
+
+// A command's answer is a pure function of its record once it has ended
+// (Answer): the HTTP status and the exact body the synchronous call
+// answers, stored with the record, sent in its completion webhook, and
+// given again to a retry of its idempotency key. The table below is the
+// one place an outcome becomes a status, an error code and a metric label.
 
 // StatusCancelled answers a command stopped by DELETE /command or by its
 // client going away (nginx's "client closed request").
@@ -21,9 +26,9 @@ const StatusCancelled = 499
 type answer struct {
 	status  int
 	code    string // "" for a success
-	metric  string // vmd_commands_total's outcome label
+	metric  string // vmd_commands_total's outcome label; "" for one never counted
 	members member
-	message func(commands.Record) string
+	message func(Record) string
 }
 
 // member is a set of the command body's members.
@@ -33,78 +38,60 @@ const (
 	mText     member = 1 << iota // text, truncated
 	mExitCode                    // exitCode, and signal when a signal ended the CLI
 	mFigures                     // costUsd, numTurns, usage: what the CLI reported
-	mOutput                      // images, durationMs, sessionId (the run's), warnings
+	mOutput                      // images, durationMs, sessionId (the run's), warnings, warm
 	mResumed                     // sessionId: the one asked for
 )
 
 // answers is the one table from a command's outcome to its answer.
-var answers = map[agent.Outcome]answer{
-	agent.OK: {fasthttp.StatusOK, "", outcomeOK, mText | mExitCode | mFigures | mOutput, nil},
-	agent.AgentError: {fasthttp.StatusBadGateway, "agent_error", outcomeAgentError, mExitCode | mFigures | mOutput,
-		func(r commands.Record) string { return r.Result.Message }},
-	agent.SessionNotFound: {fasthttp.StatusNotFound, "session_not_found", outcomeSessionNotFound, mResumed,
-		func(r commands.Record) string {
+var answers = map[outcome.Outcome]answer{
+	outcome.Succeeded: {http.StatusOK, "", "ok", mText | mExitCode | mFigures | mOutput, nil},
+	outcome.AgentError: {http.StatusBadGateway, "agent_error", "agent_error", mExitCode | mFigures | mOutput,
+		func(r Record) string { return r.Result.Message }},
+	outcome.SessionNotFound: {http.StatusNotFound, "session_not_found", "session_not_found", mResumed,
+		func(r Record) string {
 			return "No session " + r.Resume + " here: start a new conversation by leaving sessionId out"
 		}},
-	agent.TimedOut: {fasthttp.StatusRequestTimeout, "timeout", outcomeTimeout, mText | mOutput,
-		func(r commands.Record) string {
+	outcome.Timeout: {http.StatusRequestTimeout, "timeout", "timeout", mText | mOutput,
+		func(r Record) string {
 			return fmt.Sprintf("Command timed out after %dms", r.Result.Timeout.Milliseconds())
 		}},
-	agent.Cancelled: {StatusCancelled, "cancelled", outcomeCancelled, mText | mOutput,
-		func(commands.Record) string { return "The command was cancelled" }},
-	agent.Drained: {fasthttp.StatusServiceUnavailable, "shutting_down", outcomeDrained, mText | mOutput,
-		func(commands.Record) string {
+	outcome.Cancelled: {StatusCancelled, "cancelled", "cancelled", mText | mOutput,
+		func(Record) string { return "The command was cancelled" }},
+	outcome.Drained: {http.StatusServiceUnavailable, "shutting_down", "drained", mText | mOutput,
+		func(Record) string {
 			return "vmd is shutting down; the command was stopped before it finished"
 		}},
-	agent.Stalled: {fasthttp.StatusGatewayTimeout, "agent_stalled", outcomeStalled, mText | mOutput,
-		func(commands.Record) string {
+	outcome.Stalled: {http.StatusGatewayTimeout, "agent_stalled", "stalled", mText | mOutput,
+		func(Record) string {
 			return "claude stopped making progress (no output, no tool call open, no I/O) and was killed; " +
 				"resume its session to go on"
 		}},
-	agent.Crashed: {fasthttp.StatusInternalServerError, "execution_error", outcomeError, mText | mExitCode | mOutput,
-		func(r commands.Record) string { return r.Result.Message }},
-	agent.StartFailed: {fasthttp.StatusInternalServerError, "execution_error", outcomeStartFailed, mText | mExitCode | mOutput,
-		func(r commands.Record) string { return r.Result.Message }},
+	outcome.Failed: {http.StatusInternalServerError, "execution_error", "error", mText | mExitCode | mOutput,
+		func(r Record) string { return r.Result.Message }},
+	outcome.StartFailed: {http.StatusInternalServerError, "execution_error", "start_failed", mText | mExitCode | mOutput,
+		func(r Record) string { return r.Result.Message }},
+	// Found running when vmd started: it was killed or its machine
+	// restarted mid-command. 503, as for a drained command, since the
+	// server, not the request, is why it has no end; its text is what the
+	// agent had said by then, from the stored events.
+	outcome.Interrupted: {http.StatusServiceUnavailable, "interrupted", "", mText,
+		func(Record) string {
+			return "vmd stopped before the command finished (killed or restarted); text is what the agent had said by then"
+		}},
 }
 
-// interrupted answers a command vmd found running when it started: it was
-// killed or its machine restarted mid-command. 503, as for a drained
-// command, since the server, not the request, is why it has no end; its
-// text is what the agent had said by then, from the stored events.
-var interrupted = answer{fasthttp.StatusServiceUnavailable, "interrupted", "", mText,
-	func(commands.Record) string {
-		return "vmd stopped before the command finished (killed or restarted); text is what the agent had said by then"
-	}}
-
-// Render is a command's answer once it has ended: the status and the
-// exact body the synchronous call answers, which the commands service
-// stores with the record (commands.Options.Render). A command that ran
-// here is counted in the metrics.
-func (a *API) Render(rec commands.Record) (int, []byte) {
-	if rec.Result == nil {
-		return fasthttp.StatusInternalServerError, []byte(`{"error":"internal_error","message":"the command has no result"}` + "\n")
+// Answer is an ended command's answer: the status and the exact body the
+// synchronous call answers.
+func Answer(rec Record) (int, []byte) {
+	row, ok := answers[rec.Outcome]
+	if !ok || rec.Result == nil {
+		return http.StatusInternalServerError, []byte(`{"error":"internal_error","message":"the command has no result"}` + "\n")
 	}
-	row := interrupted
-	if rec.State != commands.Interrupted {
-		row = answers[rec.Result.Outcome]
-		a.count(row, rec.Result)
-	}
-	b, err := marshal(row.body(rec))
+	b, err := Marshal(row.body(rec))
 	if err != nil {
-		return fasthttp.StatusInternalServerError, []byte(`{"error":"internal_error","message":"cannot encode the response"}` + "\n")
+		return http.StatusInternalServerError, []byte(`{"error":"internal_error","message":"cannot encode the response"}` + "\n")
 	}
 	return row.status, b
-}
-
-// count counts a command that ran.
-func (a *API) count(row answer, res *agent.Result) {
-	a.metrics.commandRan(row.metric, res.Duration)
-	if r := res.Report; r != nil {
-		a.metrics.observeReport(r)
-	}
-	if row.status >= fasthttp.StatusInternalServerError {
-		a.log.Debug("command answered", "status", row.status, "error", row.code)
-	}
 }
 
 // commandBody is every answer of a command that ran. A member left at its
@@ -123,6 +110,7 @@ type commandBody struct {
 	NumTurns   present[*int]            `json:"numTurns,omitzero"`
 	Usage      present[json.RawMessage] `json:"usage,omitzero"`
 	Warnings   present[[]string]        `json:"warnings,omitzero"`
+	Warm       present[bool]            `json:"warm,omitzero"`
 	Truncated  bool                     `json:"truncated,omitempty"`
 }
 
@@ -141,7 +129,7 @@ func (p present[T]) IsZero() bool { return !p.ok }
 func (p present[T]) MarshalJSON() ([]byte, error) { return marshalCompact(p.v) }
 
 // body is the answer's body for a finished command.
-func (a answer) body(rec commands.Record) commandBody {
+func (a answer) body(rec Record) commandBody {
 	res := rec.Result
 	b := commandBody{Error: a.code}
 	if a.message != nil {
@@ -158,12 +146,12 @@ func (a answer) body(rec commands.Record) commandBody {
 		b.ExitCode, b.Signal = has(code), res.Signal
 	}
 	if a.members&mOutput != 0 {
-		warnings := res.Warnings
-		if warnings == nil {
-			warnings = []string{} // never null: an empty list when all went well
+		warnings := append([]string{}, res.Warnings...) // never null: an empty list when all went well
+		if rec.unstored != "" {
+			warnings = append(warnings, rec.unstored)
 		}
 		b.Images, b.DurationMs = has(imageURLs(res.Images)), has(res.Duration.Milliseconds())
-		b.SessionID, b.Warnings = has(optional(res.SessionID)), has(warnings)
+		b.SessionID, b.Warnings, b.Warm = has(optional(res.SessionID)), has(warnings), has(res.Warm)
 	}
 	if a.members&mFigures != 0 {
 		var cost *float64
@@ -186,12 +174,13 @@ func (a answer) body(rec commands.Record) commandBody {
 func imageURLs(names []string) []string {
 	urls := make([]string, 0, len(names))
 	for _, n := range names {
-		urls = append(urls, imageURL(n))
+		urls = append(urls, ImageURL(n))
 	}
 	return urls
 }
 
-func imageURL(name string) string { return "/images/" + url.PathEscape(name) }
+// ImageURL is where /images/ serves an image.
+func ImageURL(name string) string { return "/images/" + url.PathEscape(name) }
 
 // optional is s, or nil (JSON null) when empty.
 func optional(s string) *string {
@@ -199,4 +188,20 @@ func optional(s string) *string {
 		return nil
 	}
 	return &s
+}
+
+// Marshal encodes v as JSON the way vmd writes every body: < > & kept
+// readable (answers are full of code), and a newline after.
+func Marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	err := enc.Encode(v)
+	return buf.Bytes(), err
+}
+
+// marshalCompact is Marshal without the newline.
+func marshalCompact(v any) ([]byte, error) {
+	b, err := Marshal(v)
+	return bytes.TrimRight(b, "\n"), err
 }

@@ -8,118 +8,187 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/vmd-dev/vmd/agent"
+	"github.com/vmd-dev/vmd/outcome"
 )
 
-// Command is one command the service has taken.
+// Command is one command the service has taken. It has two moments at its
+// end: answered (its answer is made and the slot free) and done (its end
+// stored, or no store to keep it).
 type Command struct {
 	svc     *Service
-	run     *agent.Run
-	max     int
+	prompt  string
+	timeout time.Duration
 	hash    []byte // the request body's hash, for its idempotency key
+	queued  bool   // it waited in the queue
 	log     hclog.Logger
-	journal *journal // nil when the command is not in the store
-	// recorded is closed once Submit has written the record (or failed
-	// to): its end comes after. answered is closed once the record holds
-	// its answer (Status, Body), before the end is stored; done once it is
-	// stored and the slot free.
-	recorded chan struct{}
-	answered chan struct{}
-	done     chan struct{}
 
-	mu        sync.Mutex // guards rec, seq, kept, subs and discarded
-	rec       Record
-	seq       int64 // the last event's seq
-	kept      int   // bytes of rec.Events
-	subs      []*Subscription
-	discarded bool // Submit stopped it before it got its prompt
-	webhook   bool // Finish queued a completion webhook
+	recorded chan struct{} // closed once Submit has written the record (or failed to)
+	answered chan struct{} // closed once the record holds its answer
+	done     chan struct{} // closed once its end is stored
+	dropped  bool          // set before recorded is closed: it never runs
+
+	mu      sync.Mutex // guards the fields below
+	rec     Record
+	turn    *agent.Turn
+	pending outcome.Outcome // a stop asked for before its turn began
+	kept    int             // bytes of rec.Events
+	subs    []*Subscription
+	journal []agent.Event // events not yet stored
+	created bool          // its record is in the store
+	endKept bool          // its end is in the store (or there is none)
+	// startWritten: the store knows it left the queue; lostEvents and
+	// endFailed: its events, its end could not be stored (logged once).
+	startWritten, lostEvents, endFailed bool
 }
 
-// finish ends the command: its record's state and answer, then the
-// slot, then the store. The slot is free once the answer is made; until
-// its end is stored, the command is among the service's closing ones, so
-// a retry of its key or a read of its id still finds it, ended.
-func (c *Command) finish(run *agent.Run) {
-	s := c.svc
-	defer s.ending.Done()
-	rec, answer := c.end(run.Wait())
-	s.mu.Lock()
-	if s.cur == c {
-		s.cur = nil
-	}
-	s.closing = append(s.closing, c)
-	s.mu.Unlock()
-	close(c.answered)
-	if answer && c.journal != nil {
-		last := c.journal.close() // the events go with the end: an ended record takes no more
-		c.webhook = s.storeEnd(rec, s.opts.Machine, c.hash, last)
-	}
-	s.mu.Lock()
-	s.closing = slices.DeleteFunc(s.closing, func(e *Command) bool { return e == c })
-	s.mu.Unlock()
-	s.settle.Reset(settleDelay)
-	close(c.done)
-	if c.webhook {
-		s.opts.Webhook()
-	}
-}
-
-// end makes the record final, its state and its answer, and returns it;
-// answer is false for a discarded command, which has none.
-func (c *Command) end(res *agent.Result) (rec Record, answer bool) {
-	<-c.recorded // a CLI may end before its record is written
+// markKept notes that the command's end is stored.
+func (c *Command) markKept() {
 	c.mu.Lock()
-	c.rec.Result, c.rec.State, c.rec.Ended = res, stateOf(res.Outcome), time.Now()
+	c.endKept = true
+	c.mu.Unlock()
+}
+
+// noteEventsLost reports whether this is the first time the command's
+// events could not be stored.
+func (c *Command) noteEventsLost() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	first := !c.lostEvents
+	c.lostEvents = true
+	return first
+}
+
+// noteEndFailed reports whether this is the first time the command's end
+// could not be stored.
+func (c *Command) noteEndFailed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	first := !c.endFailed
+	c.endFailed = true
+	return first
+}
+
+func (s *Service) newCommand(id string, req Request, queued bool) *Command {
+	log := req.Log
+	if log == nil {
+		log = s.log
+	}
+	timeout := s.opts.CommandTimeout
+	if req.Timeout > 0 && (timeout <= 0 || req.Timeout < timeout) {
+		timeout = req.Timeout
+	}
+	state := Running
+	if queued {
+		state = Queued
+	}
+	c := &Command{svc: s, prompt: req.Prompt, timeout: timeout, hash: req.BodyHash, queued: queued,
+		log:      log.With("command_id", id),
+		recorded: make(chan struct{}), answered: make(chan struct{}), done: make(chan struct{})}
+	c.rec = Record{ID: id, State: state, Created: time.Now(), PromptLength: len(req.Prompt),
+		Resume: req.SessionID, SessionID: req.SessionID, IdempotencyKey: req.Key}
+	if !queued {
+		c.rec.Started = c.rec.Created
+	}
+	return c
+}
+
+// started hands the command its turn; a stop asked for before goes to
+// the turn now. It reports whether this is the command's first turn.
+func (c *Command) started(t *agent.Turn) bool {
+	c.mu.Lock()
+	first := c.turn == nil
+	c.turn = t
+	c.rec.State, c.rec.Warm = Running, t.Warm()
+	if c.rec.Started.IsZero() {
+		c.rec.Started = time.Now()
+	}
+	pending := c.pending
+	c.mu.Unlock()
+	if pending != "" {
+		t.Stop(pending)
+	}
+	return first
+}
+
+// stop stops the command's turn for why; it reports whether it did. A
+// command whose turn has not begun is stopped as it begins.
+func (c *Command) stop(why outcome.Outcome) bool {
+	c.mu.Lock()
+	t, ended := c.turn, c.rec.Result != nil
+	if !ended && c.pending == "" {
+		c.pending = why // for a turn to come, as for a turn begun
+	}
+	c.mu.Unlock()
+	if t == nil {
+		return !ended
+	}
+	return t.Stop(why)
+}
+
+// never is the result of a command that ended without a turn.
+func (c *Command) never(o outcome.Outcome) *agent.Result {
+	return &agent.Result{Outcome: o, ExitCode: -1, SessionID: c.rec.Resume}
+}
+
+// finish makes the record final: how it ended and its answer, which the
+// caller lets out (answered) once the slot is free.
+func (c *Command) finish(res *agent.Result) {
+	c.mu.Lock()
+	c.rec.Result, c.rec.Outcome, c.rec.Ended = res, res.Outcome, time.Now()
+	c.rec.State = State(res.Outcome)
 	c.rec.Pid = res.Pid
 	if res.SessionID != "" {
 		c.rec.SessionID = res.SessionID
 	}
 	c.subs = nil
-	rec, discarded := c.rec, c.discarded
+	c.rec.Status, c.rec.Body = Answer(c.rec)
 	c.mu.Unlock()
-	if discarded { // nobody asked for it
-		return rec, false
-	}
-	status, body := c.svc.opts.Render(rec)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.rec.Status, c.rec.Body = status, body
-	return c.rec, true
 }
 
-// discard stops a command Submit must not run, which never got its
-// prompt, and returns once it is over; it has no answer and no record.
-func (c *Command) discard() {
+// unstore notes that the command's record could not be created: it runs,
+// its answer says so, and its end is written whole once the store takes
+// it.
+func (c *Command) unstore(err error) {
+	c.log.Error("cannot store the command; it runs, and is stored once the store works again", "error", err)
 	c.mu.Lock()
-	c.discarded = true
+	c.rec.unstored = "The command store could not record this command (" + err.Error() +
+		"); it is kept in memory and stored once the store works again, but would not survive a restart before that"
 	c.mu.Unlock()
-	c.run.Cancel()
-	close(c.recorded)
-	<-c.done
 }
 
-// event records an event of the agent's and hands it to the subscribers
-// and to the store's journal, neither of which it waits for.
-func (c *Command) event(ev agent.Event) {
-	e := fromAgent(ev)
+func (c *Command) unstored() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.seq++
-	e.Seq = c.seq
-	if e.Kind == EventStart && e.SessionID != "" {
+	return c.rec.unstored != ""
+}
+
+// event records an event of the turn's and hands it to the subscribers
+// and to the store, neither of which it waits for.
+func (c *Command) event(e agent.Event) {
+	c.mu.Lock()
+	c.rec.Seq++
+	e.Seq = c.rec.Seq
+	if e.Kind == agent.EventStart && e.SessionID != "" {
 		c.rec.SessionID = e.SessionID
 	}
-	if n := e.size(); c.rec.EventsDropped == 0 && c.kept+n <= c.max {
+	if e.Kind == agent.EventStart {
+		c.rec.Pid = e.Pid
+	}
+	kept := false
+	if n := e.Size(); c.rec.EventsDropped == 0 && c.kept+n <= c.svc.opts.RecordBytes {
 		c.rec.Events = append(c.rec.Events, e)
 		c.kept += n
-		if c.journal != nil {
-			c.journal.add(e)
-		}
+		c.journal = append(c.journal, e)
+		kept = true
 	} else {
 		c.rec.EventsDropped++
 	}
 	for _, s := range c.subs {
 		s.push(e)
+	}
+	c.mu.Unlock()
+	if kept {
+		c.svc.out.dirty(c)
 	}
 }
 
@@ -148,13 +217,12 @@ func (c *Command) SubscribeAfter(after int64) *Subscription {
 	return s
 }
 
-// Done is closed when the command is over and its end stored (or the
-// store failed to take it); the slot was freed at its answer.
-func (c *Command) Done() <-chan struct{} { return c.done }
-
-// Answered is closed once the command has ended and its answer is made,
-// a moment before Done: the end may still be being stored.
+// Answered is closed once the command has ended and its answer is made;
+// its end may still be being stored (see Done).
 func (c *Command) Answered() <-chan struct{} { return c.answered }
+
+// Done is closed once the command's end is stored (or there is no store).
+func (c *Command) Done() <-chan struct{} { return c.done }
 
 // Answer waits for the command's answer: the HTTP status and the exact
 // body the synchronous call answers.
@@ -165,24 +233,21 @@ func (c *Command) Answer() (status int, body []byte) {
 	return c.rec.Status, c.rec.Body
 }
 
-// Wait waits for the command to end and returns its final record.
+// Wait waits for the command's end to be stored and returns its record.
 func (c *Command) Wait() Record {
 	<-c.done
 	return c.Record()
 }
 
-// Cancel stops the command if it still runs; it does not wait. It reports
-// whether it stopped it: then, and only then, the command ends cancelled.
-func (c *Command) Cancel() bool { return c.run.Cancel() }
+// Cancel stops the command, queued or running, and waits for its end; it
+// reports whether it was this call that stopped it.
+func (c *Command) Cancel() bool { return c.svc.CancelCommand(c) }
 
 // Record is a copy of the command's record as it is now.
 func (c *Command) Record() Record {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	r := c.rec
-	r.Events = append([]Event(nil), r.Events...)
-	if r.Pid == 0 && c.run != nil {
-		r.Pid = c.run.Pid()
-	}
+	r.Events = slices.Clone(r.Events)
 	return r
 }

@@ -1,17 +1,20 @@
-// Package commands runs one command end to end for any transport: it takes
-// the agent's slot, gives the command an id and a record, fans its events
-// out to subscribers through byte-bounded queues, and holds its result.
-// With a store, every command is a record there, created before the CLI
-// starts, its events appended in order and its answer kept once it ends; a
-// request's idempotency key finds its command again, running or ended.
+// Package commands runs commands end to end for any transport. It owns the
+// one slot (one turn runs at a time, across every agent), the queue of
+// commands waiting for it, draining, and which agent process serves which
+// message (pool.go). Each command gets an id and a record, its events go to
+// subscribers through byte-bounded queues, and its answer is a pure
+// function of how it ended (answer.go). With a store, every command is a
+// record there before its CLI gets the prompt, its events and end follow
+// in order (persist.go), and a request's idempotency key finds its command
+// again, running or ended (keys.go).
 package commands
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"time"
 
@@ -19,8 +22,10 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/vmd-dev/vmd/agent"
+	"github.com/vmd-dev/vmd/internal/metric"
+	"github.com/vmd-dev/vmd/internal/ready"
+	"github.com/vmd-dev/vmd/outcome"
 	"github.com/vmd-dev/vmd/store"
-	"github.com/vmd-dev/vmd/workspace"
 )
 
 const (
@@ -30,46 +35,31 @@ const (
 	defaultRecordBytes = 4 << 20
 	// settleDelay is how long after a command vmd returns freed memory.
 	settleDelay = time.Second
+	// tick is how often the service looks after its agents and its store
+	// (idle agents, the spare, ends waiting to be stored).
+	tick = time.Second
 )
 
 var (
-	// ErrBusy is returned by Submit while another command runs.
-	ErrBusy = agent.ErrBusy
+	// ErrBusy is returned by Submit while a command runs and the request
+	// did not ask to queue.
+	ErrBusy = errors.New("a command is already in progress")
 	// ErrDraining is returned by Submit once vmd is stopping.
-	ErrDraining = agent.ErrDraining
+	ErrDraining = errors.New("shutting down")
+	// ErrQueueFull is returned by Submit for a request that asked to queue
+	// when queue_max commands wait already.
+	ErrQueueFull = errors.New("the queue is full")
 	// ErrKeyReused is returned by Submit for a request whose idempotency
 	// key an earlier request with another body holds.
 	ErrKeyReused = errors.New("idempotency key already used by another request")
+	// ErrStoreUnavailable is returned by Submit for a request with an
+	// idempotency key when the store cannot say whether the key is taken,
+	// or cannot record it: the request is not run, rather than risk
+	// running it twice.
+	ErrStoreUnavailable = errors.New("the command store is unavailable")
 	// ErrNotFound: no command with that id.
 	ErrNotFound = store.ErrNotFound
 )
-
-// Options shape the service; zero values are the defaults.
-type Options struct {
-	// SubscriberBytes bounds the events one subscriber has not read yet.
-	SubscriberBytes int
-	// RecordBytes bounds the events one record keeps, in memory and in the
-	// store (main sets max_output).
-	RecordBytes int
-	// Keep is how many records are kept.
-	Keep int
-	// Disk, if set, is asked before each command whether the disks have
-	// room for it; a running command is never checked again.
-	Disk *workspace.Guard
-	// Store keeps the records. Nil keeps nothing past the running command:
-	// no idempotency across commands, no history (this package's tests).
-	Store *store.Store
-	// Render makes an ended record's answer: its HTTP status and the exact
-	// body the synchronous call answers (httpapi's one table). Nil answers
-	// nothing.
-	Render func(Record) (status int, body []byte)
-	// Webhook, when set, turns completion webhooks on: Finish queues one
-	// with each ended record, and Webhook (the sender's Notify) is called
-	// after it.
-	Webhook func()
-	// Machine names this machine in records; empty is store.Machine().
-	Machine string
-}
 
 // StorageError refuses a command for want of disk space: Err names the
 // filesystem and what it has left.
@@ -80,21 +70,73 @@ func (e *StorageError) Error() string { return fmt.Sprintf("insufficient storage
 // Unwrap is the guard's error.
 func (e *StorageError) Unwrap() error { return e.Err }
 
-// Service runs commands through the agent, one at a time.
+// Options shape the service; zero values are the defaults.
+type Options struct {
+	// SubscriberBytes bounds the events one subscriber has not read yet.
+	SubscriberBytes int
+	// RecordBytes bounds the events one record keeps, in memory and in the
+	// store (main sets max_output).
+	RecordBytes int
+	// CommandTimeout bounds a command's turn, and caps what a request asks.
+	CommandTimeout time.Duration
+	// Disk, if set, is asked before each command whether the disks have
+	// room for it; a running command is never checked again.
+	Disk func() error
+	// Store keeps the records. Nil keeps nothing past a command's end: no
+	// idempotency across commands, no history.
+	Store *store.Store
+	// Webhook, when set, turns completion webhooks on: each stored end
+	// queues one, and Webhook (the sender's Notify) is called after.
+	Webhook func()
+	// Machine names this machine in records; empty is store.Machine().
+	Machine string
+	// Warm keeps each conversation's CLI process alive between its turns,
+	// up to WarmConversations of them, each until it has been idle for
+	// WarmIdle; Prewarm keeps a spare started for the next new
+	// conversation. See pool.go.
+	Warm, Prewarm     bool
+	WarmConversations int
+	WarmIdle          time.Duration
+	// MaxCostUSD is the agent's --max-budget-usd (see agent.Options): an
+	// agent with less than half of it left is replaced before a turn.
+	MaxCostUSD float64
+	// QueueMax bounds the commands waiting for the slot.
+	QueueMax int
+	// SpendLimitUSD, if above zero, refuses new commands while the
+	// commands that ended within SpendWindow cost that much or more.
+	SpendLimitUSD float64
+	SpendWindow   time.Duration
+	// Metrics and Prober, if set, are where the service registers its
+	// metrics and readiness checks.
+	Metrics *metric.Registry
+	Prober  *ready.Prober
+}
+
+// Service runs commands through the agent, one turn at a time. Run is its
+// actor, Drain its interrupt.
 type Service struct {
 	agent *agent.Agent
 	log   hclog.Logger
 	opts  Options
 	st    *store.Store // nil: nothing kept
+	m     *metrics
+	spend *spending
+	out   *persister
 
-	submitMu sync.Mutex // serialises Submit: a key is looked up and taken at once
+	mu       sync.Mutex // guards the fields below
+	draining bool
+	drainBy  time.Time
+	running  *Command            // holds the slot: its turn runs
+	queue    []*Command          // waiting for the slot, oldest first
+	live     map[string]*Command // every command whose end is not stored yet
+	keys     keys                // idempotency keys: see keys.go
+	pool     pool                // the agents: see pool.go
 
-	mu      sync.Mutex // guards cur and closing
-	cur     *Command   // holds the slot: running, or ended and not yet answered
-	closing []*Command // answered, their end still being stored
-
-	ending sync.WaitGroup // commands still writing their end
-	settle *time.Timer    // returns freed memory to the OS after commands
+	drained chan struct{} // closed once Drain has begun
+	hurry   chan struct{} // closed by Hurry: the drain's deadline is now
+	hurried sync.Once
+	done    chan struct{} // closed once Run has returned
+	settle  *time.Timer   // returns freed memory to the OS after commands
 }
 
 // New makes a service over an agent.
@@ -105,19 +147,38 @@ func New(a *agent.Agent, log hclog.Logger, opts Options) *Service {
 	if opts.RecordBytes <= 0 {
 		opts.RecordBytes = defaultRecordBytes
 	}
-	if opts.Render == nil {
-		opts.Render = func(Record) (int, []byte) { return 0, nil }
-	}
 	if opts.Machine == "" {
 		opts.Machine = store.Machine()
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = metric.New()
+	}
+	if opts.Prober == nil {
+		opts.Prober = &ready.Prober{}
+	}
+	s := &Service{agent: a, log: log, opts: opts, st: opts.Store, live: map[string]*Command{},
+		drained: make(chan struct{}), hurry: make(chan struct{}), done: make(chan struct{})}
+	s.keys.init()
+	s.pool.s = s
+	s.spend = newSpending(opts.SpendLimitUSD, opts.SpendWindow)
+	s.out = newPersister(s)
+	s.m = newMetrics(s, opts.Metrics)
+	opts.Prober.Add("draining", func(context.Context) ready.Status {
+		if s.Draining() {
+			return ready.Status{Message: "vmd is shutting down"}
+		}
+		return ready.Status{OK: true}
+	})
+	if opts.SpendLimitUSD > 0 {
+		opts.Prober.Add("spend", s.spendCheck)
 	}
 	// A second after the last command, hand the memory it freed back to the
 	// OS: vmd idles most of its life, and resident memory is what a small VM
 	// has to fit. Not sooner, so a burst of commands pays for one
 	// collection, not one each.
-	settle := time.AfterFunc(time.Hour, debug.FreeOSMemory)
-	settle.Stop()
-	return &Service{agent: a, log: log, opts: opts, st: opts.Store, settle: settle}
+	s.settle = time.AfterFunc(time.Hour, debug.FreeOSMemory)
+	s.settle.Stop()
+	return s
 }
 
 // Request is one command.
@@ -126,8 +187,12 @@ type Request struct {
 	Prompt string
 	// SessionID, if set, continues that session.
 	SessionID string
-	// Timeout bounds the command; zero is the agent's default.
+	// Timeout bounds the command's turn, from when it starts; zero or more
+	// than Options.CommandTimeout is that.
 	Timeout time.Duration
+	// Queue waits for the slot when a command runs, rather than fail with
+	// ErrBusy.
+	Queue bool
 	// Key is the request's idempotency key, or "": a second request with
 	// the same key and BodyHash gets the same command.
 	Key      string
@@ -138,134 +203,187 @@ type Request struct {
 
 // Submission is what Submit made of a request.
 type Submission struct {
-	// Command runs the request: a new one, or, for a key whose command
-	// still runs, that one (then Attached is set).
+	// Command runs the request: a new one, or, for a key whose command is
+	// still live (running, queued, or ended and its end not stored yet),
+	// that one (then Attached is set).
 	Command  *Command
 	Attached bool
-	// Ended is, for a key whose command has ended, its stored record: its
-	// Status and Body are the answer to give again. Command is nil then.
+	// Ended is, for a key whose command has ended and been stored, its
+	// record: its Status and Body are the answer to give again. Command is
+	// nil then.
 	Ended *store.Record
 }
 
-// Start submits a request without a key and returns its new command.
-func (s *Service) Start(req Request) (*Command, error) {
-	req.Key = ""
-	sub, err := s.Submit(req)
-	return sub.Command, err
-}
-
-// Submit finds the command of req's key, or starts a new one: it returns
-// ErrKeyReused for a key held by another body, a *StorageError when a disk
-// runs low, ErrBusy at once while another command runs and ErrDraining
-// once vmd is stopping.
-func (s *Service) Submit(req Request) (Submission, error) {
-	s.submitMu.Lock()
-	defer s.submitMu.Unlock()
+// Submit finds the command of req's key, or takes a new one: it runs at
+// once, or, asked to, waits in the queue. It returns ErrKeyReused for a key
+// held by another body, ErrStoreUnavailable for a key the store cannot
+// look up or record, a *StorageError when a disk runs low, a *SpendError
+// past the spend limit, ErrBusy while a command runs (ErrQueueFull past
+// queue_max when asked to queue) and ErrDraining once vmd is stopping.
+// ctx bounds the lookups, never the command.
+func (s *Service) Submit(ctx context.Context, req Request) (Submission, error) {
+	var key *keyEntry
 	if req.Key != "" {
-		if sub, ok, err := s.byKey(req); ok || err != nil {
+		sub, reserved, err := s.findKey(ctx, req)
+		if err != nil || reserved == nil {
+			s.m.refusedFor(err)
 			return sub, err // a retry gets its command's answer, disk low or not
 		}
+		key = reserved
 	}
-	// Before the slot, so a full disk is said as such, busy or not.
-	if s.opts.Disk != nil {
-		if err := s.opts.Disk.Check(); err != nil {
-			return Submission{}, &StorageError{Err: err}
-		}
-	}
-	if s.occupied() {
-		return Submission{}, ErrBusy
-	}
-	id, err := uuid.NewV7()
+	c, err := s.take(req)
 	if err != nil {
+		s.keys.release(&s.mu, key)
+		s.m.refusedFor(err)
 		return Submission{}, err
 	}
-	log := req.Log
-	if log == nil {
-		log = s.log
+	if err := s.record(ctx, c); err != nil {
+		if key != nil {
+			s.drop(c)
+			s.keys.release(&s.mu, key)
+			s.m.refusedFor(ErrStoreUnavailable)
+			return Submission{}, ErrStoreUnavailable
+		}
+		c.unstore(err) // it runs; its answer says it is not kept yet
 	}
-	c := &Command{svc: s, max: s.opts.RecordBytes, hash: req.BodyHash,
-		recorded: make(chan struct{}), answered: make(chan struct{}), done: make(chan struct{}),
-		log: log.With("command_id", id.String()),
-		rec: Record{ID: id.String(), State: Running, Created: time.Now(), PromptLength: len(req.Prompt),
-			Resume: req.SessionID, SessionID: req.SessionID, IdempotencyKey: req.Key}}
-	// The CLI starts while the record is written, but gets its prompt only
-	// once the record exists: a vmd killed in between leaves no record and
-	// a CLI that never read its prompt (and dies with vmd).
-	hold := make(chan struct{})
-	if err := s.start(c, req, hold); err != nil {
-		return Submission{}, err
-	}
-	if old, created := s.create(c); !created {
-		c.discard() // not reached while Submits are serialised: byKey saw no record
-		return s.answerKey(old, req.BodyHash)
-	}
+	s.keys.hold(&s.mu, key, c)
 	close(c.recorded)
-	close(hold)
 	return Submission{Command: c}, nil
 }
 
-// byKey finds the command holding req's key: the running one, or a stored
-// one. ok is false when no command holds it (or the store cannot say:
-// the request then runs, since a store fault never fails a request).
-func (s *Service) byKey(req Request) (Submission, bool, error) {
-	for _, c := range s.live() {
-		if c.rec.IdempotencyKey != req.Key {
-			continue
+// take checks that a request may run and gives it the slot, or a place in
+// the queue.
+func (s *Service) take(req Request) (*Command, error) {
+	if s.opts.Disk != nil {
+		// Before the slot, so a full disk is said as such, busy or not.
+		if err := s.opts.Disk(); err != nil {
+			return nil, &StorageError{Err: err}
 		}
-		if !bytes.Equal(c.hash, req.BodyHash) {
-			return Submission{}, true, ErrKeyReused
-		}
-		return Submission{Command: c, Attached: true}, true, nil
 	}
-	if s.st == nil {
-		return Submission{}, false, nil
+	if err := s.spend.check(time.Now()); err != nil {
+		return nil, err
 	}
-	rec, err := s.st.ByKey(context.Background(), req.Key)
-	if errors.Is(err, store.ErrNotFound) {
-		return Submission{}, false, nil
-	}
+	id, err := uuid.NewV7()
 	if err != nil {
-		s.log.Error("cannot look up an idempotency key; running the request", "error", err)
-		return Submission{}, false, nil
+		return nil, err
 	}
-	sub, err := s.answerKey(rec, req.BodyHash)
-	return sub, true, err
-}
-
-// answerKey answers a request whose key a stored record holds.
-func (s *Service) answerKey(rec store.Record, hash []byte) (Submission, error) {
-	if !bytes.Equal(rec.BodyHash, hash) {
-		return Submission{}, ErrKeyReused
-	}
-	return Submission{Ended: &rec}, nil
-}
-
-// start takes the slot and starts the CLI, its prompt held until hold is
-// closed. It fails only when the slot cannot be had (busy, draining):
-// nothing ran, and nothing is recorded.
-func (s *Service) start(c *Command, req Request, hold <-chan struct{}) error {
-	// The slot and cur change together: whoever sees one sees the other.
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	run, err := s.agent.Start(agent.Request{Prompt: req.Prompt, SessionID: req.SessionID, Timeout: req.Timeout,
-		Log: c.log, OnEvent: c.event, Hold: hold})
-	if err != nil {
-		return err
+	busy := s.running != nil || len(s.queue) > 0
+	switch {
+	case s.draining:
+		return nil, ErrDraining
+	case busy && !req.Queue:
+		return nil, ErrBusy
+	case busy && len(s.queue) >= s.opts.QueueMax:
+		return nil, ErrQueueFull
 	}
-	c.mu.Lock()
-	c.run, c.rec.Started = run, time.Now()
-	c.mu.Unlock()
-	s.cur = c
-	s.ending.Add(1)
-	go c.finish(run)
-	return nil
+	c := s.newCommand(id.String(), req, busy)
+	if busy {
+		s.queue = append(s.queue, c)
+	} else {
+		s.running = c
+		go s.run(c)
+	}
+	s.live[c.rec.ID] = c
+	return c, nil
 }
 
-// Current is the record of the command running now, if there is one. A
-// command whose answer is out is over, even while its end is being stored.
+// drop takes back a command Submit could not record: it never runs.
+func (s *Service) drop(c *Command) {
+	s.mu.Lock()
+	c.dropped = true
+	if s.running == c {
+		s.running = nil
+		s.nextLocked()
+	}
+	s.queue = slices.DeleteFunc(s.queue, func(q *Command) bool { return q == c })
+	delete(s.live, c.rec.ID)
+	s.mu.Unlock()
+	close(c.recorded) // its run, if started, ends at once
+}
+
+// nextLocked gives the free slot to the oldest queued command.
+func (s *Service) nextLocked() {
+	if s.running != nil || s.draining || len(s.queue) == 0 {
+		return
+	}
+	s.running = s.queue[0]
+	s.queue = s.queue[1:]
+	go s.run(s.running)
+}
+
+// run serves a command that holds the slot: its turn on an agent, then
+// its end.
+func (s *Service) run(c *Command) {
+	<-c.recorded
+	if c.dropped {
+		return
+	}
+	for retried := false; ; retried = true {
+		proc, err := s.pool.acquire(c, retried)
+		if err != nil { // vmd is stopping: nothing can start
+			s.end(c, c.never(outcome.Drained))
+			return
+		}
+		t := proc.Turn(agent.TurnRequest{Prompt: c.prompt, Timeout: c.timeout, OnEvent: c.event, Log: c.log})
+		if c.started(t) && c.queued {
+			s.out.dirty(c) // its record says running now
+		}
+		res := t.Result()
+		s.pool.release(proc, res, c)
+		if res.Unheard && !retried && res.Outcome == outcome.Failed {
+			// Its agent died between turns, before it began this one: the
+			// message goes to a new agent, which resumes the session.
+			c.log.Info("the conversation's agent died between turns; resuming it in a new one", "pid", res.Pid)
+			continue
+		}
+		s.end(c, res)
+		return
+	}
+}
+
+// end makes a command's end final, frees the slot for the next, and only
+// then lets its answer out: a client that has the answer and sends the
+// next command at once finds the slot free. The end is stored after.
+func (s *Service) end(c *Command, res *agent.Result) {
+	c.finish(res)
+	s.m.ended(c)
+	s.spend.add(c.rec.Ended, res)
+	s.mu.Lock()
+	if s.running == c {
+		s.running = nil
+	}
+	s.nextLocked()
+	s.mu.Unlock()
+	close(c.answered)
+	s.settle.Reset(settleDelay)
+	s.out.dirty(c)
+}
+
+// stored is called once a command's end is in the store (or, without a
+// store, at once): it is no longer live.
+func (s *Service) stored(c *Command) {
+	s.mu.Lock()
+	delete(s.live, c.rec.ID)
+	s.keys.stored(c)
+	s.mu.Unlock()
+	close(c.done)
+}
+
+// Live returns a command that is running, queued, or ended with its end
+// not stored yet.
+func (s *Service) Live(id string) (*Command, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.live[id]
+	return c, ok
+}
+
+// Current is the record of the command running now, if there is one.
 func (s *Service) Current() (Record, bool) {
 	s.mu.Lock()
-	c := s.cur
+	c := s.running
 	s.mu.Unlock()
 	if c == nil {
 		return Record{}, false
@@ -274,89 +392,144 @@ func (s *Service) Current() (Record, bool) {
 	return r, r.Result == nil
 }
 
-// Live returns the command with that id if it is running, or has ended
-// and its end is still being stored.
-func (s *Service) Live(id string) (*Command, bool) {
-	c, ok := s.live()[id]
-	return c, ok
-}
-
-// live returns the running and closing commands, by id.
-func (s *Service) live() map[string]*Command {
+// Busy reports whether a command holds the slot.
+func (s *Service) Busy() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	m := make(map[string]*Command, 1+len(s.closing))
-	if s.cur != nil {
-		m[s.cur.rec.ID] = s.cur
-	}
-	for _, c := range s.closing {
-		m[c.rec.ID] = c
-	}
-	return m
+	return s.running != nil
 }
 
-// Cancel stops the running command and returns once it is over, with its
-// record as it was when cancelled; false if none was running, or if it
-// ended by itself (or timed out) before Cancel could stop it: the command's
-// own answer then says how it ended, and Cancel must not claim it.
+// Queued counts the commands waiting for the slot.
+func (s *Service) Queued() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.queue)
+}
+
+// Draining reports whether vmd is stopping: no new command is taken.
+func (s *Service) Draining() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.draining
+}
+
+// Cancel stops the running command and returns once it has ended, with
+// its record as it was when cancelled; false if none was running, or if it
+// ended by itself (or timed out) before Cancel could stop it: the
+// command's own answer then says how it ended, and Cancel must not claim
+// it. The queue goes on.
 func (s *Service) Cancel() (Record, bool) {
 	s.mu.Lock()
-	c := s.cur
+	c := s.running
 	s.mu.Unlock()
 	if c == nil {
 		return Record{}, false
 	}
-	select {
-	case <-c.answered:
-		return Record{}, false // over already, its place just freed
-	default:
-	}
 	r := c.Record()
-	stopped := c.Cancel()
-	<-c.done
+	stopped := s.CancelCommand(c)
 	return r, stopped
 }
 
-// Busy reports whether a command is running.
-func (s *Service) Busy() bool {
+// CancelCommand stops a command: a queued one ends cancelled without ever
+// running, a running one is stopped (its agent asked to interrupt the
+// turn, killed if it will not). It returns once the command has ended,
+// reporting whether it was this call that stopped it.
+func (s *Service) CancelCommand(c *Command) bool {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.cur != nil
-}
-
-// endWait bounds how long Submit waits for an ended command to make its
-// answer (microseconds, as a rule): a stuck Render must not hold every
-// submit.
-const endWait = time.Second
-
-// occupied reports whether a command holds the slot, for Submit. One that
-// has ended and is making its answer holds it for a moment more; Submit
-// waits for that (up to endWait), so a client that has seen the end (its
-// result event, its record) and sends the next command is not told busy.
-// Storing the end does not hold the slot.
-func (s *Service) occupied() bool {
-	s.mu.Lock()
-	c := s.cur
+	if i := slices.Index(s.queue, c); i >= 0 {
+		s.queue = slices.Delete(s.queue, i, i+1)
+		s.mu.Unlock()
+		s.end(c, c.never(outcome.Cancelled))
+		return true
+	}
 	s.mu.Unlock()
-	if c == nil {
-		return false
+	stopped := c.stop(outcome.Cancelled)
+	<-c.answered
+	return stopped
+}
+
+// Drain makes Submit refuse new commands and starts vmd's stop: queued
+// commands end drained without running, idle agents and the spare are
+// closed, and the running command may go on until deadline, when it is
+// stopped. Run returns once all of that is over.
+func (s *Service) Drain(deadline time.Time) {
+	s.mu.Lock()
+	if s.draining {
+		s.mu.Unlock()
+		return
 	}
-	c.mu.Lock()
-	ended := c.rec.Result != nil
-	c.mu.Unlock()
-	if !ended {
-		return true
+	s.draining, s.drainBy = true, deadline
+	queued := s.queue
+	s.queue = nil
+	running := s.running
+	s.mu.Unlock()
+	close(s.drained)
+	for _, c := range queued {
+		s.end(c, c.never(outcome.Drained))
 	}
-	t := time.NewTimer(endWait)
+	if running != nil {
+		s.log.Info("draining", "until", deadline)
+	}
+	s.pool.closeIdle()
+}
+
+// Run looks after the agents and the store until Drain, then waits for
+// the drain: the running command ended (stopped at the deadline), every
+// agent gone, every end stored, or given up on at the deadline.
+func (s *Service) Run() error {
+	defer close(s.done)
+	s.pool.refill()
+	go s.out.run()
+	t := time.NewTicker(tick)
 	defer t.Stop()
-	select {
-	case <-c.answered: // the slot is free once the answer is made
-		return false
-	case <-t.C:
-		return true
+	last := time.Now()
+	for {
+		select {
+		case now := <-t.C:
+			s.pool.tick(now.Sub(last))
+			last = now
+		case <-s.drained:
+			s.finishDrain()
+			return nil
+		}
 	}
 }
 
-// Wait returns once every command has written its end: call it after the
-// supervisor is done and before the store closes.
-func (s *Service) Wait() { s.ending.Wait() }
+// finishDrain waits out the drain: the command running until the
+// deadline (or Hurry), then the agents, closed, until the deadline too;
+// then it kills what is left and has the store take every end it will.
+func (s *Service) finishDrain() {
+	s.mu.Lock()
+	running, by := s.running, s.drainBy
+	s.mu.Unlock()
+	deadline := time.NewTimer(time.Until(by))
+	defer deadline.Stop()
+	late := false
+	if running != nil {
+		select {
+		case <-running.answered:
+		case <-deadline.C:
+			late = true
+		case <-s.hurry:
+			late = true
+		}
+		if late {
+			running.stop(outcome.Drained)
+			<-running.answered
+		}
+	}
+	s.pool.closeIdle() // the one that served the last turn too
+	if !late {
+		s.pool.wait(deadline.C, s.hurry)
+	}
+	s.pool.killAll()
+	s.pool.wait(nil, nil)
+	s.out.stop(by)
+}
+
+// Hurry makes the drain's deadline now, for a second SIGTERM or SIGINT:
+// the running command is stopped, every agent killed.
+func (s *Service) Hurry() { s.hurried.Do(func() { close(s.hurry) }) }
+
+// Done is closed once Run has returned: no command runs and none will.
+func (s *Service) Done() <-chan struct{} { return s.done }

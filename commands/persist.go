@@ -3,58 +3,211 @@ package commands
 import (
 	"context"
 	"errors"
-	"strings"
+	"slices"
 	"sync"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
-
 	"github.com/vmd-dev/vmd/agent"
+	"github.com/vmd-dev/vmd/outcome"
 	"github.com/vmd-dev/vmd/store"
 	"github.com/vmd-dev/vmd/webhook"
 )
 
-// A store that fails is logged and counted (the store counts its write
-// errors, /ready names it) and never fails the live answer: the command
-// runs and answers as it would without a store.
+// Storing commands. A command's record is created by Submit, before its
+// CLI gets the prompt; everything after (its events, its start once it
+// leaves the queue, its end and completion webhook) is written in order by
+// one goroutine, the persister, so that a slow or failing disk delays the
+// record, never the command or its answer.
+//
+// An end the store will not take is kept: the command stays live (Get,
+// key retries, events and /status answer from memory) and the persister
+// writes it again, backing off, until the store takes it; its webhook goes
+// out once it is stored. A command whose record could not be created at
+// all (without an idempotency key: one with a key is refused instead) is
+// written whole, the same way, once it has ended.
 
-// create stores c's record before its CLI starts. created is false when
-// another record holds c's key (old): the caller answers with it. A store
-// that cannot write leaves c unstored.
-func (s *Service) create(c *Command) (old store.Record, created bool) {
+const (
+	// retryFirst and retryMost bound the wait between two tries of an end
+	// the store would not take.
+	retryFirst = 100 * time.Millisecond
+	retryMost  = 30 * time.Second
+	// lastTry bounds the persister's last writes at vmd's stop.
+	lastTry = time.Second
+)
+
+// record creates a new command's record in the store.
+func (s *Service) record(ctx context.Context, c *Command) error {
 	if s.st == nil {
-		return store.Record{}, true
+		return nil
 	}
-	c.mu.Lock() // the CLI runs: its events change the record
+	c.mu.Lock()
 	r := c.rec
 	c.mu.Unlock()
-	old, created, err := s.st.Create(context.Background(), store.NewRecord{ID: r.ID, CreatedAt: r.Created,
+	_, created, err := s.st.Create(ctx, store.NewRecord{ID: r.ID, State: r.State, CreatedAt: r.Created,
 		StartedAt: r.Started, PromptLen: r.PromptLength, SessionID: r.SessionID, IdempotencyKey: r.IdempotencyKey,
 		BodyHash: c.hash, Machine: s.opts.Machine})
+	if err == nil && !created {
+		// Only another writer of the store could have taken the key since
+		// findKey looked; there is none (one vmd per state_dir).
+		err = errors.New("idempotency key taken by another writer of the store")
+	}
 	if err != nil {
-		c.log.Error("cannot store the command; it runs, but will not survive a restart", "error", err)
-		return store.Record{}, true
+		return err
 	}
-	if created {
-		// The CLI has started meanwhile (the record says when): the
-		// journal takes any event it made so far, and the rest as they
-		// come.
-		c.mu.Lock()
-		c.journal = newJournal(s.st, r.ID, c.log)
-		for _, e := range c.rec.Events {
-			c.journal.add(e)
-		}
-		c.mu.Unlock()
-	}
-	return old, created
+	c.mu.Lock()
+	c.created = true
+	c.mu.Unlock()
+	return nil
 }
 
-// storeEnd ends a record in the store, with its completion webhook when
-// webhooks are on, and reports whether one was queued.
-func (s *Service) storeEnd(rec Record, machine string, hash []byte, events []store.Event) bool {
-	sr := rec.stored(machine, hash)
-	end := store.End{State: rec.State, Status: rec.Status, Body: rec.Body, EndedAt: rec.Ended, SessionID: rec.SessionID,
-		Events: events}
+// persister writes commands' events, starts and ends, in order.
+type persister struct {
+	s    *Service
+	mu   sync.Mutex
+	todo []*Command // commands with something to write, oldest first
+	wake chan struct{}
+	quit chan time.Time // the stop deadline, once
+	done chan struct{}
+}
+
+func newPersister(s *Service) *persister {
+	return &persister{s: s, wake: make(chan struct{}, 1), quit: make(chan time.Time, 1), done: make(chan struct{})}
+}
+
+// dirty notes that c has something to write.
+func (p *persister) dirty(c *Command) {
+	p.mu.Lock()
+	if !slices.Contains(p.todo, c) {
+		p.todo = append(p.todo, c)
+	}
+	p.mu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run writes until stop, backing off while ends fail.
+func (p *persister) run() {
+	defer close(p.done)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	backoff := time.Duration(0)
+	for {
+		select {
+		case <-p.wake:
+		case <-retry.C:
+		case by := <-p.quit:
+			ctx, cancelLast := context.WithDeadline(ctx, by.Add(lastTry))
+			defer cancelLast()
+			if left := p.flush(ctx); left > 0 {
+				p.s.log.Error("command ends the store would not take by the stop; a restart marks them interrupted",
+					"commands", left)
+			}
+			return
+		}
+		if p.flush(ctx) == 0 {
+			backoff = 0
+			continue
+		}
+		backoff = min(max(2*backoff, retryFirst), retryMost)
+		retry.Reset(backoff)
+	}
+}
+
+// stop has run write what it can until by (and a moment after), then
+// return; it waits for that.
+func (p *persister) stop(by time.Time) {
+	p.quit <- by
+	<-p.done
+}
+
+// flush writes what every dirty command has to write; it returns how many
+// ends the store would not take (they stay dirty).
+func (p *persister) flush(ctx context.Context) int {
+	p.mu.Lock()
+	todo := p.todo
+	p.todo = nil
+	p.mu.Unlock()
+	var failed []*Command
+	for _, c := range todo {
+		if !p.write(ctx, c) {
+			failed = append(failed, c)
+		}
+	}
+	if len(failed) > 0 {
+		p.mu.Lock()
+		p.todo = append(failed, p.todo...)
+		p.mu.Unlock()
+	}
+	return len(failed)
+}
+
+// write writes what c has to write; false when its end could not be
+// stored.
+func (p *persister) write(ctx context.Context, c *Command) bool {
+	s := p.s
+	c.mu.Lock()
+	if c.endKept {
+		c.mu.Unlock()
+		return true // its end is stored: a dirty mark from before it was
+	}
+	evs := c.journal
+	ended, created, started := c.rec.Result != nil, c.created, c.queued && c.rec.State == Running && !c.startWritten
+	rec := c.rec
+	if created || ended {
+		c.journal = nil
+	}
+	if started {
+		c.startWritten = true
+	}
+	c.mu.Unlock()
+	if s.st == nil {
+		if ended {
+			c.markKept()
+			s.stored(c)
+		}
+		return true
+	}
+	if !ended {
+		if !created {
+			return true // its events go with its end
+		}
+		if started {
+			if err := s.st.Start(ctx, rec.ID, rec.Started); err != nil {
+				c.log.Error("cannot store that the command started; its end will say so", "error", err)
+			}
+		}
+		if len(evs) > 0 {
+			if _, err := s.st.AppendEvents(ctx, rec.ID, toStore(evs)...); err != nil && c.noteEventsLost() {
+				c.log.Error("cannot store the command's events; its answer is unaffected", "error", err)
+			}
+		}
+		return true
+	}
+	if err := s.storeEnd(ctx, rec, c.hash, evs, created); err != nil {
+		if c.noteEndFailed() {
+			c.log.Error("cannot store the end of the command; it is kept and written again", "error", err)
+		}
+		return false
+	}
+	c.markKept()
+	s.stored(c)
+	if s.opts.Webhook != nil {
+		s.opts.Webhook()
+	}
+	return true
+}
+
+// storeEnd writes an ended record: its end (and last events) over its
+// stored record, or, when it never was stored, the whole of it; with its
+// completion webhook when webhooks are on.
+func (s *Service) storeEnd(ctx context.Context, rec Record, hash []byte, evs []Event, created bool) error {
+	sr := rec.stored(s.opts.Machine, hash)
+	end := store.End{State: rec.State, Status: rec.Status, Body: rec.Body, EndedAt: rec.Ended, StartedAt: rec.Started,
+		SessionID: rec.SessionID, Warm: rec.Warm, CostUSD: costOf(rec.Result), Events: toStore(evs)}
 	if s.opts.Webhook != nil {
 		sr.Webhook = store.Delivery{State: store.DeliveryPending}
 		payload, err := webhook.Payload(MarshalRecord(sr), rec.Ended)
@@ -63,105 +216,45 @@ func (s *Service) storeEnd(rec Record, machine string, hash []byte, events []sto
 		}
 		end.Webhook = payload
 	}
-	err := s.st.Finish(context.Background(), rec.ID, end)
-	if err != nil && len(end.Events) > 0 {
+	if !created {
+		return s.st.Put(ctx, store.NewRecord{ID: rec.ID, State: Running, CreatedAt: rec.Created, StartedAt: rec.Started,
+			PromptLen: rec.PromptLength, SessionID: rec.SessionID, IdempotencyKey: rec.IdempotencyKey, BodyHash: hash,
+			Machine: s.opts.Machine}, end)
+	}
+	err := s.st.Finish(ctx, rec.ID, end)
+	if err != nil && len(end.Events) > 0 && !errors.Is(err, store.ErrNotRunning) {
 		// The end matters more than the last events: without it, the
 		// record would be "interrupted" after a restart.
-		s.log.Error("cannot store the command's last events; its answer is unaffected", "command_id", rec.ID, "error", err)
 		end.Events = nil
-		err = s.st.Finish(context.Background(), rec.ID, end)
+		err = s.st.Finish(ctx, rec.ID, end)
 	}
-	if err != nil {
-		s.log.Error("cannot store the end of the command; its answer was given but will not survive a restart",
-			"command_id", rec.ID, "error", err)
-		return false
+	if errors.Is(err, store.ErrNotRunning) {
+		return nil // stored by an earlier try whose answer was lost
 	}
-	return end.Webhook != nil
+	return err
 }
 
-// journal writes one command's events to the store off the hot path: the
-// agent's reader hands an event over and goes on; one goroutine per
-// command stores what has piled up meanwhile with one AppendEvents (one
-// commit), so a slow disk delays the record, never the live stream.
-type journal struct {
-	st  *store.Store
-	id  string
-	log hclog.Logger
-
-	mu      sync.Mutex
-	pending []Event
-	closed  bool
-	wake    chan struct{}
-	done    chan struct{}
-	rest    []store.Event // what was pending at close, for Finish
-}
-
-func newJournal(st *store.Store, id string, log hclog.Logger) *journal {
-	j := &journal{st: st, id: id, log: log, wake: make(chan struct{}, 1), done: make(chan struct{})}
-	go j.run()
-	return j
-}
-
-func (j *journal) signal() {
-	select {
-	case j.wake <- struct{}{}:
-	default:
+// costOf is what a turn cost, or 0.
+func costOf(res *agent.Result) float64 {
+	if res == nil || res.Report == nil || res.Report.CostUSD == nil {
+		return 0
 	}
+	return *res.Report.CostUSD
 }
 
-// add queues an event.
-func (j *journal) add(e Event) {
-	j.mu.Lock()
-	j.pending = append(j.pending, e)
-	j.mu.Unlock()
-	j.signal()
-}
-
-// close returns once every queued write is done but the last events',
-// which it returns: Finish stores them with the end, in one commit.
-func (j *journal) close() []store.Event {
-	j.mu.Lock()
-	j.closed = true
-	j.mu.Unlock()
-	j.signal()
-	<-j.done
-	return j.rest
-}
-
-func (j *journal) run() {
-	defer close(j.done)
-	ctx := context.Background()
-	failed := false
-	for range j.wake {
-		j.mu.Lock()
-		evs, closed := j.pending, j.closed
-		j.pending = nil
-		j.mu.Unlock()
-		batch := make([]store.Event, len(evs))
-		for i, e := range evs {
-			batch[i] = e.toStore()
-		}
-		var err error
-		if closed {
-			j.rest = batch // Finish stores them
-		} else if len(evs) > 0 {
-			_, err = j.st.AppendEvents(ctx, j.id, batch...)
-		}
-		if err != nil && !failed {
-			failed = true // once per command: a full disk fails every write
-			j.log.Error("cannot store the command's events; its answer is unaffected", "error", err)
-		}
-		if closed {
-			return
-		}
+func toStore(evs []Event) []store.Event {
+	out := make([]store.Event, len(evs))
+	for i, e := range evs {
+		out[i] = store.Event{Seq: e.Seq, Type: e.Kind.String(), Data: e.Data()}
 	}
+	return out
 }
 
-// Get returns a command's stored record; for the running command, its
-// record as it is now.
+// Get returns a command's record as the store shows records; a live
+// command's as it is now.
 func (s *Service) Get(ctx context.Context, id string) (store.Record, error) {
 	if c, ok := s.Live(id); ok {
-		return c.stored(), nil
+		return c.Stored(), nil
 	}
 	if s.st == nil {
 		return store.Record{}, ErrNotFound
@@ -169,31 +262,32 @@ func (s *Service) Get(ctx context.Context, id string) (store.Record, error) {
 	return s.st.Get(ctx, id)
 }
 
-// stored is the running command's record as the store shows records.
-func (c *Command) stored() store.Record {
+// Stored is the command's record as the store shows records.
+func (c *Command) Stored() store.Record {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.rec.stored(c.svc.opts.Machine, c.hash)
 }
 
-// Stored is the command's record as Get shows it.
-func (c *Command) Stored() store.Record { return c.stored() }
-
 // List returns up to limit stored records, newest first, older than the
 // id before when it is set, and the cursor of the next page ("" at the
-// end). The running command is shown as Get shows it: its answer may be
-// out a moment before its end is stored.
+// end). A live command is shown as Get shows it.
 func (s *Service) List(ctx context.Context, limit int, before string) ([]store.Record, string, error) {
 	if s.st == nil {
 		return nil, "", nil
 	}
 	// The live commands first: one whose end is stored meanwhile is then
 	// shown ended either way, never as the running row read before.
-	live := s.live()
+	s.mu.Lock()
+	live := make(map[string]*Command, len(s.live))
+	for id, c := range s.live {
+		live[id] = c
+	}
+	s.mu.Unlock()
 	recs, next, err := s.st.List(ctx, limit, before)
 	for i := range recs {
 		if c, ok := live[recs[i].ID]; ok {
-			recs[i] = c.stored()
+			recs[i] = c.Stored()
 		}
 	}
 	return recs, next, err
@@ -210,16 +304,17 @@ func (s *Service) Events(ctx context.Context, id string, after int64) ([]Event, 
 	}
 	evs := make([]Event, 0, len(stored))
 	for _, se := range stored {
-		if e, ok := fromStore(se); ok {
+		if e, ok := agent.ParseEvent(se.Type, se.Seq, se.Data); ok {
 			evs = append(evs, e)
 		}
 	}
 	return evs, nil
 }
 
-// Recover ends the records a stopped vmd left running as Interrupted, each
-// with the text its stored events hold, before any command is taken. It
-// returns how many it ended; a record it cannot end is logged and left.
+// Recover ends the records a stopped vmd left running or queued as
+// Interrupted, each with the text its stored events hold, before any
+// command is taken. It returns how many it ended; a record it cannot end
+// is logged and left.
 func (s *Service) Recover(ctx context.Context) (int, error) {
 	if s.st == nil {
 		return 0, nil
@@ -234,38 +329,20 @@ func (s *Service) Recover(ctx context.Context) (int, error) {
 		if err != nil {
 			s.log.Error("cannot read an interrupted command's events", "command_id", sr.ID, "error", err)
 		}
-		rec := Record{ID: sr.ID, State: Interrupted, Created: sr.CreatedAt, Started: sr.StartedAt,
-			Ended: time.Now(), PromptLength: sr.PromptLen, SessionID: sr.SessionID,
-			IdempotencyKey: sr.IdempotencyKey, Events: evs}
-		rec.Result = &agent.Result{Outcome: agent.Crashed, ExitCode: -1, SessionID: sr.SessionID}
-		rec.Result.Text, rec.Result.Truncated = partialText(evs, s.opts.RecordBytes)
-		rec.Status, rec.Body = s.opts.Render(rec)
-		if s.storeEnd(rec, sr.Machine, sr.BodyHash, nil) && s.opts.Webhook != nil {
+		res := &agent.Result{Outcome: outcome.Interrupted, ExitCode: -1, SessionID: sr.SessionID}
+		res.Text, res.Truncated = agent.PartialText(evs, s.opts.RecordBytes)
+		rec := Record{ID: sr.ID, State: State(outcome.Interrupted), Outcome: outcome.Interrupted, Created: sr.CreatedAt,
+			Started: sr.StartedAt, Ended: time.Now(), PromptLength: sr.PromptLen, SessionID: sr.SessionID,
+			IdempotencyKey: sr.IdempotencyKey, Result: res}
+		rec.Status, rec.Body = Answer(rec)
+		if err := s.storeEnd(ctx, rec, sr.BodyHash, nil, true); err != nil {
+			s.log.Error("cannot end an interrupted command", "command_id", sr.ID, "error", err)
+			continue
+		}
+		if s.opts.Webhook != nil {
 			s.opts.Webhook()
 		}
 		n++
 	}
 	return n, nil
 }
-
-// partialText is the assistant's text in evs, as the agent joins it, cut
-// at max bytes.
-func partialText(evs []Event, max int) (string, bool) {
-	var b strings.Builder
-	for _, e := range evs {
-		if e.Kind != EventMessage || e.Text == "" {
-			continue
-		}
-		if b.Len() > 0 {
-			b.WriteString("\n\n")
-		}
-		b.WriteString(e.Text)
-	}
-	if b.Len() > max {
-		return strings.ToValidUTF8(b.String()[:max], ""), true
-	}
-	return b.String(), false
-}
-
-// IsNotFound reports whether err means no such command.
-func IsNotFound(err error) bool { return errors.Is(err, ErrNotFound) }

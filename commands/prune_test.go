@@ -9,6 +9,7 @@ import (
 
 	"github.com/vmd-dev/vmd/commands"
 	"github.com/vmd-dev/vmd/internal/vmdtest"
+	"github.com/vmd-dev/vmd/outcome"
 	"github.com/vmd-dev/vmd/store"
 )
 
@@ -23,7 +24,7 @@ func TestPruner(t *testing.T) {
 	for range 3 {
 		rec, _, err := st.Create(ctx, store.NewRecord{})
 		if err == nil {
-			err = st.Finish(ctx, rec.ID, store.End{State: store.Succeeded, Status: 200, Body: []byte(`{}`)})
+			err = st.Finish(ctx, rec.ID, store.End{State: store.State(outcome.Succeeded), Status: 200, Body: []byte(`{}`)})
 		}
 		if err != nil {
 			t.Fatal(err)

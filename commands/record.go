@@ -4,53 +4,30 @@ import (
 	"time"
 
 	"github.com/vmd-dev/vmd/agent"
+	"github.com/vmd-dev/vmd/outcome"
 	"github.com/vmd-dev/vmd/store"
 )
 
-// State is where a command is in its life, as its record says. The names
-// are the store's: a record reads the same live and stored.
+// State is where a command is in its life: Queued, Running, or, once it
+// has ended, the name of its outcome. The store keeps it as it is.
 type State = store.State
 
-// The states of a command.
+// The states of a command that has not ended.
 const (
-	Running     = store.Running
-	Succeeded   = store.Succeeded
-	AgentError  = store.AgentError
-	Failed      = store.Failed // crashed, could not start, or no such session
-	TimedOut    = store.Timeout
-	Cancelled   = store.Cancelled
-	Drained     = store.Drained
-	Interrupted = store.Interrupted // vmd stopped without ending it (killed, restarted)
-	Stalled     = store.Stalled     // the CLI hung and was killed (issue 11)
+	Queued  = store.Queued
+	Running = store.Running
 )
 
-// stateOf is the state a command's outcome leaves it in.
-func stateOf(o agent.Outcome) State {
-	switch o {
-	case agent.OK:
-		return Succeeded
-	case agent.AgentError:
-		return AgentError
-	case agent.TimedOut:
-		return TimedOut
-	case agent.Cancelled:
-		return Cancelled
-	case agent.Drained:
-		return Drained
-	case agent.Stalled:
-		return Stalled
-	}
-	return Failed
-}
-
-// Record is a command as the service holds it while it runs: what was
+// Record is a command as the service holds it while it is live: what was
 // asked, what happened, in order, and how it ended.
 type Record struct {
 	// ID names the command; IDs sort in the order commands were made.
 	ID    string
 	State State
-	// Created is when the command was asked for; Started when the CLI
-	// started; Ended when the command was over, slot free.
+	// Outcome is how it ended; "" while it has not.
+	Outcome outcome.Outcome
+	// Created is when the command was asked for; Started when its turn
+	// began; Ended when its answer was made.
 	Created, Started, Ended time.Time
 	// PromptLength is the prompt's size in bytes.
 	PromptLength int
@@ -60,24 +37,29 @@ type Record struct {
 	SessionID string
 	// IdempotencyKey is the request's Idempotency-Key, or "".
 	IdempotencyKey string
-	// Pid is the CLI's, once started.
+	// Pid is the CLI's, once its turn has begun.
 	Pid int
-	// Events are the command's events in order, up to a byte bound;
-	// EventsDropped counts those past it.
-	Events        []Event
+	// Warm is set when its turn went to an agent already running.
+	Warm bool
+	// Seq is the last event's seq. Events are the command's events in
+	// order, up to a byte bound; EventsDropped counts those past it.
+	Seq           int64
+	Events        []agent.Event
 	EventsDropped int
 	// Result is how the command ended; nil while it runs. For a command
 	// found interrupted at start-up it holds the partial text alone.
 	Result *agent.Result
-	// Status and Body are the answer Options.Render made of the ended
-	// record: what the synchronous call answers, stored with the record.
+	// Status and Body are its answer once ended (see Answer): what the
+	// synchronous call answers, stored with the record.
 	Status int
 	Body   []byte
+
+	unstored string // why the store does not have it yet, for its answer
 }
 
 // stored is the record as the store would hold it now.
 func (r Record) stored(machine string, hash []byte) store.Record {
 	return store.Record{ID: r.ID, State: r.State, CreatedAt: r.Created, StartedAt: r.Started, EndedAt: r.Ended,
 		PromptLen: r.PromptLength, SessionID: r.SessionID, IdempotencyKey: r.IdempotencyKey, BodyHash: hash,
-		Machine: machine, Status: r.Status, Body: r.Body}
+		Machine: machine, Status: r.Status, Body: r.Body, EventSeq: r.Seq, Warm: r.Warm}
 }

@@ -6,6 +6,7 @@ import (
 	"log"
 	"time"
 
+	"github.com/vmd-dev/vmd/outcome"
 	"github.com/vmd-dev/vmd/store"
 )
 
@@ -28,7 +29,7 @@ func Example() {
 	}
 	total, _ := st.AppendEvent(ctx, rec.ID, store.Event{Seq: 1, Type: "message", Data: []byte(`{"text":"hi"}`)})
 	_ = st.Finish(ctx, rec.ID, store.End{
-		State: store.Succeeded, Status: 200, Body: []byte(`{"result":"hi"}`),
+		State: store.State(outcome.Succeeded), Status: 200, Body: []byte(`{"result":"hi"}`),
 		Webhook: nil, // webhook.Payload(recordJSON, ended) when webhooks are on; then Sender.Notify()
 	})
 

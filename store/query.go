@@ -71,7 +71,7 @@ func (s *Store) LeftRunning(ctx context.Context) ([]Record, error) {
 		if err != nil {
 			return nil, err
 		}
-		if rec.State == Running {
+		if !rec.State.Ended() {
 			recs = append(recs, rec)
 		}
 	}
@@ -79,7 +79,7 @@ func (s *Store) LeftRunning(ctx context.Context) ([]Record, error) {
 }
 
 func (s *Store) runningIDs(ctx context.Context) ([]string, error) {
-	rows, err := s.w.QueryContext(ctx, "SELECT id FROM commands WHERE state = 'running' ORDER BY id")
+	rows, err := s.w.QueryContext(ctx, "SELECT id FROM commands WHERE state IN ('running', 'queued') ORDER BY id")
 	if err != nil {
 		return nil, fmt.Errorf("find running records: %w", err)
 	}
@@ -133,7 +133,7 @@ func scanRecord(row interface{ Scan(...any) error }) (Record, error) {
 	err := row.Scan(&r.ID, &r.State, &created, &started, &ended, &r.PromptLen,
 		&r.SessionID, &key, &r.BodyHash, &r.Machine, &r.Status, &r.Body,
 		&r.EventSeq, &r.EventBytes, &r.Webhook.State, &r.Webhook.Attempts,
-		&r.Webhook.LastStatus, &delivered)
+		&r.Webhook.LastStatus, &delivered, &r.Warm, &r.CostUSD)
 	if err != nil {
 		return Record{}, err
 	}

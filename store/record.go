@@ -9,31 +9,20 @@ import (
 	"time"
 )
 
-// State is where a command is in its life: Running, then one of the ended
-// states.
+// State is where a command is in its life: Queued, Running, or, once it
+// has ended, the name of how it ended, which the store keeps as it is
+// given (the callers' vocabulary: see package outcome).
 type State string
 
-// The states of a command. Running is the only one that is not final.
+// The states of a command that has not ended: the store finds these left
+// by a vmd that stopped without ending them.
 const (
-	Running     State = "running"
-	Succeeded   State = "succeeded"
-	AgentError  State = "agent_error"
-	Failed      State = "failed"
-	Timeout     State = "timeout"
-	Cancelled   State = "cancelled"
-	Drained     State = "drained"
-	Interrupted State = "interrupted" // vmd stopped without ending it
-	Stalled     State = "stalled"
+	Queued  State = "queued"
+	Running State = "running"
 )
 
-// Ended reports whether st is a known final state.
-func (st State) Ended() bool {
-	switch st {
-	case Succeeded, AgentError, Failed, Timeout, Cancelled, Drained, Interrupted, Stalled:
-		return true
-	}
-	return false
-}
+// Ended reports whether st is a state of a command that has ended.
+func (st State) Ended() bool { return st != "" && st != Queued && st != Running }
 
 // Record is one command as stored.
 type Record struct {
@@ -50,6 +39,8 @@ type Record struct {
 	EventSeq                      int64  // the last stored event's seq
 	EventBytes                    int64  // the stored events' data bytes
 	Webhook                       Delivery
+	Warm                          bool    // its turn went to an agent already running
+	CostUSD                       float64 // what it cost, once ended
 }
 
 // Delivery is the completion webhook as the record shows it.
@@ -63,6 +54,7 @@ type Delivery struct {
 // NewRecord is what Create needs to know about a command.
 type NewRecord struct {
 	ID             string    // optional: NewID() when empty, else ParseID-checked
+	State          State     // optional: Running; or Queued
 	CreatedAt      time.Time // optional: time.Now()
 	StartedAt      time.Time // optional: a CLI started before its record was written
 	PromptLen      int
@@ -78,7 +70,10 @@ type End struct {
 	Status    int
 	Body      []byte
 	EndedAt   time.Time // optional: time.Now()
+	StartedAt time.Time // optional: replaces the stored one when set
 	SessionID string    // optional: replaces the stored one when set
+	Warm      bool
+	CostUSD   float64
 	// Webhook is the completion webhook's payload. When not nil, Finish
 	// queues it in the outbox in the same transaction as the end.
 	Webhook []byte
@@ -94,7 +89,7 @@ const recordColumns = `id, state, created_at, started_at, ended_at, prompt_len,
 	session_id, idem_key, body_hash, machine, status, answer,
 	(SELECT COALESCE(MAX(seq), 0) FROM events WHERE command_id = commands.id),
 	(SELECT COALESCE(SUM(length(data)), 0) FROM events WHERE command_id = commands.id),
-	wh_state, wh_attempts, wh_last_status, wh_delivered_at`
+	wh_state, wh_attempts, wh_last_status, wh_delivered_at, warm, cost_usd`
 
 // queryer is what *sql.DB and *sql.Tx share for reads.
 type queryer interface {
@@ -151,8 +146,14 @@ func (n NewRecord) record() (Record, error) {
 	if n.Machine == "" {
 		n.Machine = machine()
 	}
+	if n.State == "" {
+		n.State = Running
+	}
+	if n.State.Ended() {
+		return Record{}, fmt.Errorf("create record: %q is not the state of a new command", n.State)
+	}
 	return Record{
-		ID: n.ID, State: Running, CreatedAt: fromNanos(nanos(n.CreatedAt)), StartedAt: fromNanos(nanos(n.StartedAt)),
+		ID: n.ID, State: n.State, CreatedAt: fromNanos(nanos(n.CreatedAt)), StartedAt: fromNanos(nanos(n.StartedAt)),
 		PromptLen: n.PromptLen, SessionID: n.SessionID,
 		IdempotencyKey: n.IdempotencyKey, BodyHash: n.BodyHash, Machine: n.Machine,
 	}, nil
@@ -194,7 +195,7 @@ func (s *Store) finish(ctx context.Context, id string, e End) error {
 		wh = DeliveryPending
 	}
 	res, err := tx.StmtContext(ctx, s.st.finish).ExecContext(ctx,
-		e.State, e.Status, e.Body, nanos(e.EndedAt), wh, e.SessionID, id)
+		e.State, e.Status, e.Body, nanos(e.EndedAt), wh, e.SessionID, id, nanos(e.StartedAt), e.Warm, e.CostUSD)
 	if err != nil {
 		return err
 	}
@@ -227,4 +228,69 @@ func oneRow(ctx context.Context, q queryer, res sql.Result, id string) error {
 		return err
 	}
 	return ErrNotRunning
+}
+
+// Start notes that a queued command has started: its state is running
+// from startedAt.
+func (s *Store) Start(ctx context.Context, id string, startedAt time.Time) error {
+	res, err := s.w.ExecContext(ctx, "UPDATE commands SET state = ?, started_at = ? WHERE id = ? AND state = ?",
+		Running, nanos(startedAt), id, Queued)
+	if err == nil {
+		err = oneRow(ctx, s.w, res, id)
+	}
+	if err != nil {
+		return s.wrote(fmt.Errorf("start record %s: %w", id, err))
+	}
+	return s.wrote(nil)
+}
+
+// Put stores a command that ended before its record could be created: n
+// and its end e (events and webhook included), in one transaction. A
+// record already stored under n's id is ErrNotRunning if it has ended,
+// and is ended with e if not.
+func (s *Store) Put(ctx context.Context, n NewRecord, e End) error {
+	rec, err := n.record()
+	if err != nil {
+		return err
+	}
+	if !e.State.Ended() {
+		return fmt.Errorf("put record %s: %q is not an ended state", rec.ID, e.State)
+	}
+	if e.EndedAt.IsZero() {
+		e.EndedAt = time.Now()
+	}
+	_, err = s.st.insert.ExecContext(ctx, rec.ID, rec.State, nanos(rec.CreatedAt), nanos(rec.StartedAt), rec.PromptLen,
+		rec.SessionID, nullable(rec.IdempotencyKey), rec.BodyHash, rec.Machine)
+	if err != nil && !isUnique(err) {
+		return s.wrote(fmt.Errorf("put record %s: %w", rec.ID, err))
+	}
+	return s.Finish(ctx, rec.ID, e)
+}
+
+// Cost is what one ended command cost.
+type Cost struct {
+	EndedAt time.Time
+	CostUSD float64
+}
+
+// Costs lists what the commands that ended after since cost, oldest first,
+// leaving out those that cost nothing.
+func (s *Store) Costs(ctx context.Context, since time.Time) ([]Cost, error) {
+	rows, err := s.r.QueryContext(ctx, "SELECT ended_at, cost_usd FROM commands WHERE ended_at > ? AND cost_usd > 0 ORDER BY ended_at",
+		nanos(since))
+	if err != nil {
+		return nil, fmt.Errorf("read costs: %w", err)
+	}
+	defer rows.Close()
+	var out []Cost
+	for rows.Next() {
+		var at int64
+		var c Cost
+		if err := rows.Scan(&at, &c.CostUSD); err != nil {
+			return nil, fmt.Errorf("read costs: %w", err)
+		}
+		c.EndedAt = fromNanos(at)
+		out = append(out, c)
+	}
+	return out, rows.Err()
 }

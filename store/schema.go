@@ -60,6 +60,11 @@ var migrations = []string{
 		done_at    INTEGER NOT NULL DEFAULT 0
 	);
 	CREATE INDEX outbox_due ON outbox(next_at) WHERE done_at = 0;`,
+
+	// 3: whether a command's turn went to a warm agent, and what it cost
+	// (the spend limit sums it).
+	`ALTER TABLE commands ADD COLUMN warm     INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE commands ADD COLUMN cost_usd REAL    NOT NULL DEFAULT 0;`,
 }
 
 // migrate brings db up to len(steps). A database newer than this binary

@@ -29,8 +29,10 @@ func prepare(ctx context.Context, db *sql.DB) (*stmts, error) {
 			ON CONFLICT(idem_key) WHERE idem_key IS NOT NULL DO NOTHING`},
 		{&st.finish, `UPDATE commands SET state = ?1, status = ?2, answer = ?3,
 			ended_at = ?4, wh_state = ?5,
-			session_id = CASE WHEN ?6 = '' THEN session_id ELSE ?6 END
-			WHERE id = ?7 AND state = 'running'`},
+			session_id = CASE WHEN ?6 = '' THEN session_id ELSE ?6 END,
+			started_at = CASE WHEN ?8 = 0 THEN started_at ELSE ?8 END,
+			warm = ?9, cost_usd = ?10
+			WHERE id = ?7 AND state IN ('running', 'queued')`},
 		{&st.outbox, `INSERT INTO outbox (command_id, payload, created_at, next_at)
 			VALUES (?1, ?2, ?3, ?3)`},
 		{&st.eventTotals, `SELECT COALESCE(MAX(seq), 0), COALESCE(SUM(length(data)), 0)

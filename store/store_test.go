@@ -219,7 +219,7 @@ func TestStartedAndFinish(t *testing.T) {
 func TestFinishRefusesNonFinalState(t *testing.T) {
 	s := open(t, Memory)
 	rec := create(t, s, "")
-	for _, st := range []State{Running, "", "done"} {
+	for _, st := range []State{Running, Queued, ""} {
 		if err := s.Finish(context.Background(), rec.ID, End{State: st}); err == nil {
 			t.Errorf("Finish(state %q) = nil; want an error", st)
 		}

@@ -12,6 +12,7 @@ import (
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
+	"github.com/vmd-dev/vmd/outcome"
 	"github.com/vmd-dev/vmd/store"
 )
 
@@ -89,7 +90,7 @@ func ended(t *testing.T, st *store.Store) (string, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = st.Finish(ctx, rec.ID, store.End{State: store.Succeeded, Status: 200, Body: []byte("{}"), Webhook: payload})
+	err = st.Finish(ctx, rec.ID, store.End{State: store.State(outcome.Succeeded), Status: 200, Body: []byte("{}"), Webhook: payload})
 	if err != nil {
 		t.Fatal(err)
 	}
