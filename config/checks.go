@@ -224,3 +224,10 @@ func notNegativeSize(n int64) error {
 	}
 	return nil
 }
+
+func notNegativeMoney(v float64) error {
+	if v < 0 {
+		return errors.New("must not be negative")
+	}
+	return nil
+}

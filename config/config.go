@@ -15,6 +15,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/hcl/v2"
+
+	"github.com/vmd-dev/vmd/store"
 )
 
 // The defaults. The table in settings.go uses them; vm.hcl at the
@@ -61,7 +63,7 @@ const (
 	DefaultStateDir = "$HOME/.vmd"
 	// MemoryStateDir as state_dir keeps the store in memory: nothing
 	// survives a restart.
-	MemoryStateDir = ":memory:"
+	MemoryStateDir = store.Memory
 	// DefaultCommandRetention keeps a week of records: long enough for a
 	// relay to come back for an answer after any outage worth surviving.
 	DefaultCommandRetention = 7 * 24 * time.Hour
@@ -75,6 +77,23 @@ const (
 	// DefaultMinFreeDisk leaves room for vmd, Chromium and the images when
 	// the agent fills the disk.
 	DefaultMinFreeDisk = 1 << 30
+	// DefaultWarmIdle is how long a conversation's agent waits for its
+	// next message: a chat's pauses are minutes, and an idle agent costs
+	// memory, not API calls.
+	DefaultWarmIdle = 10 * time.Minute
+	// DefaultWarmConversations is how many conversations keep an agent: one
+	// warm tree with its browser is about 1 GB resident (see
+	// docs/operations.md), and the image is sized for two plus the spare.
+	DefaultWarmConversations = 2
+	// DefaultQueueMax bounds the messages waiting for the one running: a
+	// chat's burst, not a backlog.
+	DefaultQueueMax = 16
+	// DefaultInterruptGrace is how long an interrupted turn may take to end
+	// (the CLI answers in tens of milliseconds) before its process is
+	// killed.
+	DefaultInterruptGrace = 3 * time.Second
+	// DefaultSpendWindow is the rolling window the spend limit sums over.
+	DefaultSpendWindow = 24 * time.Hour
 	// DefaultLogLevel and DefaultLogFormat suit `docker logs`.
 	DefaultLogLevel  = "info"
 	DefaultLogFormat = "text"
@@ -155,6 +174,25 @@ type Config struct {
 	// MinFreeDisk is the free space, in bytes, below which new commands are
 	// refused; 0 disables the guard.
 	MinFreeDisk int64
+	// Warm keeps each conversation's CLI process alive between its
+	// messages; WarmIdle is how long one waits for the next; at most
+	// WarmConversations are kept; Prewarm keeps a spare started for the
+	// next new conversation.
+	Warm              bool
+	WarmIdle          time.Duration
+	WarmConversations int
+	Prewarm           bool
+	// QueueMax bounds the commands waiting for the running one.
+	QueueMax int
+	// InterruptGrace is how long an interrupted turn may take to end before
+	// its process group is killed.
+	InterruptGrace time.Duration
+	// SpendLimitUSD, above zero, refuses new commands once those that ended
+	// within SpendWindow cost that much.
+	SpendLimitUSD float64
+	SpendWindow   time.Duration
+	// MaxCostUSD, above zero, is passed to the CLI as --max-budget-usd.
+	MaxCostUSD float64
 	// LogLevel is trace, debug, info, warn or error.
 	LogLevel string
 	// LogFormat is text or json.

@@ -75,6 +75,11 @@ func TestErrors(t *testing.T) {
 			[]string{`^api_token: not set while host "0.0.0.0" reaches beyond loopback, where anyone who reaches the port could run anything: set API_TOKEN (openssl rand -hex 32), or listen on loopback (HOST=127.0.0.1), or set ALLOW_UNAUTHENTICATED=true if nothing but you can reach it`}},
 		{"every interface", "", []string{"HOST", "::"}, []string{`^api_token: not set while host "::" reaches beyond loopback`}},
 		{"a name is not loopback", "host = \"myhost\"\n", nil, []string{`^api_token: not set while host "myhost" reaches beyond loopback`}},
+		{"warm without stream-json", "claude_args = [\"-p\"]\n", nil, []string{`^warm: needs --output-format stream-json in claude_args`}},
+		{"input format is vmd's", "claude_args = [\"-p\", \"--output-format\", \"stream-json\", \"--input-format\", \"text\"]\n", nil,
+			[]string{`vm.hcl:1:15: claude_args: must not set --input-format: vmd sets it`}},
+		{"money", "spend_limit_usd = -1\n", []string{"MAX_COST_USD", "lots"},
+			[]string{`MAX_COST_USD="lots": not an amount of dollars (0.5)`, `vm.hcl:1:19: spend_limit_usd: must not be negative`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -134,6 +135,25 @@ func number(get func(*Config) *int, def int, check func(int) error) *field[int] 
 		},
 		hcl: strconv.Itoa,
 		env: strconv.Itoa,
+	}}
+}
+
+// money is an amount in US dollars, not negative: 0.5 in vm.hcl and in the
+// environment.
+func money(get func(*Config) *float64, def float64) *field[float64] {
+	format := func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+	return &field[float64]{get: get, def: def, check: notNegativeMoney, kind: kind[float64]{
+		decode: decodeAs[float64],
+		parse: func(s string) (float64, error) {
+			v, err := strconv.ParseFloat(s, 64)
+			if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+				return 0, errors.New("not an amount of dollars (0.5)")
+			}
+			return v, nil
+		},
+		hcl:  format,
+		env:  format,
+		unit: "US dollars",
 	}}
 }
 

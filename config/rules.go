@@ -16,6 +16,30 @@ var rules = []func(c *Config) (string, error){
 	checkMCPConfigFile,
 	checkWebhookPair,
 	checkExposure,
+	checkWarmArgs,
+}
+
+// checkWarmArgs: a warm process takes its messages as stream-json lines
+// (vmd adds --input-format) and ends each turn with a result line, which
+// only --output-format stream-json writes.
+func checkWarmArgs(c *Config) (string, error) {
+	switch {
+	case slices.Contains(c.ClaudeArgs, "--input-format"):
+		return "claude_args", errors.New("must not set --input-format: vmd sets it for warm processes, and gives a cold one its prompt on stdin")
+	case c.Warm && !hasPair(c.ClaudeArgs, "--output-format", "stream-json"):
+		return "warm", errors.New("needs --output-format stream-json in claude_args, which ends each turn with a result line; keep it there, or set warm = false (WARM=false)")
+	}
+	return "", nil
+}
+
+// hasPair reports whether args hold flag followed by value.
+func hasPair(args []string, flag, value string) bool {
+	for i := 0; i+1 < len(args); i++ {
+		if args[i] == flag && args[i+1] == value {
+			return true
+		}
+	}
+	return false
 }
 
 // checkMCPConfigFile: a relative mcp_config is taken from workspace_dir;
@@ -39,7 +63,7 @@ func checkWebhookPair(c *Config) (string, error) {
 	return "", nil
 }
 
-// checkExposure is issue 11's secure default: an API without a token is
+// checkExposure is the secure default: an API without a token is
 // offered to loopback only, unless allow_unauthenticated says otherwise on
 // purpose.
 func checkExposure(c *Config) (string, error) {

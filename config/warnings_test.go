@@ -44,7 +44,7 @@ func TestWarnings(t *testing.T) {
 			}
 			path := ""
 			if tt.name == "root without the flag" {
-				path = writeFile(t, `claude_args = ["-p"]`+"\n")
+				path = writeFile(t, `claude_args = ["-p", "--output-format", "stream-json"]`+"\n")
 			}
 			c, err := Load(path, env(append([]string{"CLAUDE_BIN", "/bin/true", "GITHUB_TOKEN", "ghp_test"}, tt.env...)...))
 			if err != nil {

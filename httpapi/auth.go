@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"crypto/subtle"
-	"net"
 	"sync"
 	"time"
 
@@ -114,12 +113,4 @@ func (l *refusalLog) take(now time.Time) (warn bool, quieted int) {
 	}
 	quieted, l.quieted, l.last = l.quieted, 0, now
 	return true, quieted
-}
-
-// Exposed reports whether a listener's address is reachable from beyond
-// this machine: anything but a loopback address (0.0.0.0 is every
-// interface).
-func Exposed(addr net.Addr) bool {
-	tcp, ok := addr.(*net.TCPAddr)
-	return !ok || !tcp.IP.IsLoopback()
 }

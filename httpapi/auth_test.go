@@ -2,12 +2,9 @@ package httpapi_test
 
 import (
 	"encoding/json"
-	"net"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/vmd-dev/vmd/httpapi"
 )
 
 const token = "s3cret-T0ken_with.all~kinds/of+chars="
@@ -71,7 +68,7 @@ func TestAuthRequired(t *testing.T) {
 			})
 		}
 	}
-	if s.Supervisor.Stats().Busy || s.do(t, "GET", "/health", "").status != 200 {
+	if s.Commands.Busy() || s.do(t, "GET", "/health", "").status != 200 {
 		t.Error("vmd is not idle and well after all that")
 	}
 }
@@ -140,21 +137,6 @@ func TestAuthBeforeBody(t *testing.T) {
 	got = s.raw(t, "POST /command HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nAuthorization: Bearer "+token+"\r\nContent-Length: 15\r\n\r\n{\"text\":\"say\"}\n")
 	if got.status != 200 {
 		t.Errorf("POST /command with the token = %d %q; want 200", got.status, got.body)
-	}
-}
-
-func TestExposed(t *testing.T) {
-	for addr, want := range map[string]bool{
-		"127.0.0.1:3001": false, "127.0.0.2:3001": false, "[::1]:3001": false,
-		"0.0.0.0:3001": true, "[::]:3001": true, "10.0.0.5:3001": true,
-	} {
-		a, err := net.ResolveTCPAddr("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := httpapi.Exposed(a); got != want {
-			t.Errorf("httpapi.Exposed(%s) = %v; want %v", addr, got, want)
-		}
 	}
 }
 

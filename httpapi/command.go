@@ -2,10 +2,12 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"math"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,11 +23,15 @@ type CommandRequest struct {
 	Text string
 	// SessionID continues that session; empty starts a new one.
 	SessionID string
-	// Timeout is the caller's bound, already capped; zero is the default.
+	// Timeout is the caller's bound (the commands service caps it); zero
+	// is the default.
 	Timeout time.Duration
 	// CancelOnDisconnect cancels the command when its client goes away;
 	// by default it runs to its end, its record keeping the answer.
 	CancelOnDisconnect bool
+	// Queue waits for the running command to end rather than answer 409
+	// ("whenBusy": "queue").
+	Queue bool
 }
 
 // sessionIDPattern is the CLI's session id: a UUID.
@@ -36,14 +42,19 @@ const (
 	msgSessionID = "'sessionId' must be the session id (a UUID) of an earlier answer"
 	msgTimeout   = "'timeoutMs' must be a positive whole number of milliseconds"
 	msgCancel    = "'cancelOnDisconnect' must be true or false"
+	msgWhenBusy  = "'whenBusy' must be \"reject\" or \"queue\""
 )
 
+// maxTimeout is the largest timeout a request can say: far past any cap.
+const maxTimeout = time.Duration(math.MaxInt64)
+
 // ParseCommand reads a /command body: a JSON object whose "text" member is
-// a string that is not blank, with an optional "sessionId" (a UUID) and an
-// optional "timeoutMs" (a positive whole number; above maxTimeout it is
-// maxTimeout, however large) and an optional "cancelOnDisconnect" (a boolean). Other
+// a string that is not blank, with an optional "sessionId" (a UUID), an
+// optional "timeoutMs" (a positive whole number, however large: the
+// commands service caps it), an optional "cancelOnDisconnect" (a boolean)
+// and an optional "whenBusy" ("reject", the default, or "queue"). Other
 // members are ignored. A bad body gets the reason.
-func ParseCommand(body []byte, maxTimeout time.Duration) (CommandRequest, error) {
+func ParseCommand(body []byte) (CommandRequest, error) {
 	var req CommandRequest
 	var members map[string]json.RawMessage
 	if err := json.Unmarshal(body, &members); err != nil || members == nil {
@@ -65,6 +76,13 @@ func ParseCommand(body []byte, maxTimeout time.Duration) (CommandRequest, error)
 		if json.Unmarshal(raw, &req.CancelOnDisconnect) != nil {
 			return req, errors.New(msgCancel)
 		}
+	}
+	if raw, ok := members["whenBusy"]; ok && string(raw) != "null" {
+		var when string
+		if json.Unmarshal(raw, &when) != nil || when != "reject" && when != "queue" {
+			return req, errors.New(msgWhenBusy)
+		}
+		req.Queue = when == "queue"
 	}
 	if raw, ok := members["timeoutMs"]; ok && string(raw) != "null" {
 		if raw[0] != '-' && (raw[0] < '0' || raw[0] > '9') { // "5" is not a number
@@ -142,11 +160,7 @@ func (a *API) command(ctx *fasthttp.RequestCtx) {
 // the commands service; ok is false once a refusal has been answered.
 func (a *API) takeSubmit(ctx *fasthttp.RequestCtx) (CommandRequest, commands.Submission, bool) {
 	log := a.reqLog(ctx)
-	if a.isDraining() {
-		a.refuse(ctx, commands.ErrDraining)
-		return CommandRequest{}, commands.Submission{}, false
-	}
-	req, err := ParseCommand(ctx.PostBody(), a.opts.CommandTimeout)
+	req, err := ParseCommand(ctx.PostBody())
 	var idem submission
 	if err == nil {
 		idem, err = readSubmission(ctx)
@@ -156,15 +170,15 @@ func (a *API) takeSubmit(ctx *fasthttp.RequestCtx) (CommandRequest, commands.Sub
 		return req, commands.Submission{}, false
 	}
 	log.Info("command received", "prompt_length", len(req.Text), "session_id", req.SessionID,
-		"timeout", req.Timeout, "stream", wantsStream(ctx), "idempotency_key", idem.key)
-	sub, err := a.cmds.Submit(commands.Request{Prompt: req.Text, SessionID: req.SessionID, Timeout: req.Timeout,
-		Key: idem.key, BodyHash: idem.hash, Log: log})
+		"timeout", req.Timeout, "stream", wantsStream(ctx), "idempotency_key", idem.key, "queue", req.Queue)
+	sub, err := a.cmds.Submit(ctx, commands.Request{Prompt: req.Text, SessionID: req.SessionID, Timeout: req.Timeout,
+		Queue: req.Queue, Key: idem.key, BodyHash: idem.hash, Log: log})
 	if err != nil {
 		a.refuse(ctx, err)
 		return req, sub, false
 	}
 	if sub.Ended != nil || sub.Attached {
-		a.metrics.replayed.Inc()
+		a.cmds.Replayed()
 		ctx.Response.Header.Set(HeaderReplayed, "true")
 	}
 	return req, sub, true
@@ -172,15 +186,16 @@ func (a *API) takeSubmit(ctx *fasthttp.RequestCtx) (CommandRequest, commands.Sub
 
 // badRequest answers 400 with the reason.
 func (a *API) badRequest(ctx *fasthttp.RequestCtx, err error) {
-	a.metrics.commandRefused(outcomeBadRequest)
+	a.cmds.Refused(commands.RefusedBadRequest)
 	writeJSON(ctx, fasthttp.StatusBadRequest, errorBody{Error: "bad_request", Message: err.Error()})
 }
 
 // replay answers a submit whose key's command has ended: its stored
 // answer, or its stored events and then that answer as the result event.
 func (a *API) replay(ctx *fasthttp.RequestCtx, rec store.Record, stream bool, after int64) {
-	if rec.Status == 0 { // left running by a store that failed to end it
-		writeJSON(ctx, fasthttp.StatusAccepted, commands.ViewOf(rec))
+	if rec.Status == 0 { // left running by a vmd whose end could not be stored, not yet recovered
+		writeJSON(ctx, fasthttp.StatusServiceUnavailable, errorBody{Error: "store_unavailable",
+			Message: "The command holding this Idempotency-Key has no stored end yet; try again later"})
 		return
 	}
 	if !stream {
@@ -206,25 +221,48 @@ var (
 	errBusy         = errorBody{Error: "busy", Message: "A command is already in progress"}
 )
 
-// refuse answers a command that was not taken.
+// Retry-After of the refusals that pass: the queue drains as commands end,
+// the store's health is probed every few seconds.
+const (
+	retryQueueFull = 10 * time.Second
+	retryStore     = 5 * time.Second
+)
+
+// refuse answers a command that was not taken (the commands service
+// counted it).
 func (a *API) refuse(ctx *fasthttp.RequestCtx, err error) {
 	var storage *commands.StorageError
+	var spend *commands.SpendError
 	switch {
 	case errors.Is(err, commands.ErrBusy):
-		a.metrics.commandRefused(outcomeBusy)
 		writeJSON(ctx, fasthttp.StatusConflict, errBusy)
 	case errors.Is(err, commands.ErrKeyReused):
-		a.metrics.commandRefused(outcomeKeyReused)
 		writeJSON(ctx, fasthttp.StatusUnprocessableEntity, errorBody{Error: "idempotency_key_reused",
 			Message: "This Idempotency-Key was used with another request body; use a new key for a new request"})
 	case errors.Is(err, commands.ErrDraining):
-		a.metrics.commandRefused(outcomeShuttingDown)
 		writeJSON(ctx, fasthttp.StatusServiceUnavailable, errShuttingDown)
+	case errors.Is(err, commands.ErrQueueFull):
+		retryAfter(ctx, retryQueueFull)
+		writeJSON(ctx, fasthttp.StatusTooManyRequests, errorBody{Error: "queue_full",
+			Message: "Too many commands are waiting already; try again later"})
+	case errors.Is(err, commands.ErrStoreUnavailable):
+		retryAfter(ctx, retryStore)
+		writeJSON(ctx, fasthttp.StatusServiceUnavailable, errorBody{Error: "store_unavailable",
+			Message: "The command store cannot look up or record this Idempotency-Key, so the command was not run (it would risk running twice); try again later"})
+	case errors.As(err, &spend):
+		retryAfter(ctx, spend.RetryAfter)
+		writeJSON(ctx, fasthttp.StatusTooManyRequests, errorBody{Error: "spend_limit_reached", Message: spend.Error()})
 	case errors.As(err, &storage):
-		a.metrics.commandRefused(outcomeNoStorage)
 		writeJSON(ctx, fasthttp.StatusInsufficientStorage, errorBody{Error: "insufficient_storage", Message: storage.Err.Error()})
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		writeJSON(ctx, fasthttp.StatusServiceUnavailable, errorBody{Error: "request_cancelled",
+			Message: "The request ended before its command could be looked up"})
 	default:
-		a.metrics.commandRefused(outcomeInternal)
 		writeJSON(ctx, fasthttp.StatusInternalServerError, errorBody{Error: "internal_error", Message: err.Error()})
 	}
+}
+
+// retryAfter says when to try again, in whole seconds, at least one.
+func retryAfter(ctx *fasthttp.RequestCtx, d time.Duration) {
+	ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, strconv.Itoa(max(int(math.Ceil(d.Seconds())), 1)))
 }

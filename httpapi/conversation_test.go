@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vmd-dev/vmd/commands"
 	"github.com/vmd-dev/vmd/httpapi"
 	"github.com/vmd-dev/vmd/internal/vmdtest"
 )
@@ -156,7 +157,7 @@ func TestCancel(t *testing.T) {
 	}
 	// The slot is free the moment DELETE answers, and the escaped process
 	// is gone.
-	if s.Supervisor.Busy() {
+	if s.Commands.Busy() {
 		t.Error("still busy after DELETE answered")
 	}
 	for _, pid := range escaped {
@@ -177,7 +178,7 @@ func TestCancel(t *testing.T) {
 	// A plain request answers 499 the same way.
 	running := s.background(t, `{"text":"sleep 1h"}`)
 	s.do(t, "DELETE", "/command", "")
-	if r := <-running; r.status != httpapi.StatusCancelled || !strings.Contains(r.body, `"error":"cancelled"`) {
+	if r := <-running; r.status != commands.StatusCancelled || !strings.Contains(r.body, `"error":"cancelled"`) {
 		t.Errorf("cancelled plain request = %d %s; want 499 cancelled", r.status, r.body)
 	}
 	if got := s.do(t, "POST", "/command", `{"text":"say next"}`); got.status != 200 {
@@ -244,7 +245,8 @@ func TestStatus(t *testing.T) {
 	get()
 	want := map[string]int64{"ok": 1, "error": 1, "busy": 1, "cancelled": 1, "agent_error": 0, "timeout": 0,
 		"drained": 0, "stalled": 0, "start_failed": 0, "session_not_found": 0, "bad_request": 0, "shutting_down": 0,
-		"insufficient_storage": 0, "internal_error": 0, "idempotency_key_reused": 0}
+		"insufficient_storage": 0, "internal_error": 0, "idempotency_key_reused": 0, "queue_full": 0, "store_unavailable": 0,
+		"spend_limit_reached": 0}
 	if fmt.Sprint(st.Commands) != fmt.Sprint(want) || st.State != "idle" {
 		t.Errorf("counts = %v; want %v", st.Commands, want)
 	}

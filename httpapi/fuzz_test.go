@@ -15,12 +15,12 @@ func FuzzParseCommand(f *testing.F) {
 		`{"text":"\u0000"}`, `{"text":"\ud800"}`, `{"text":"a","text":" "}`, `{"TEXT":"a"}`, "\xff",
 		`{"text":"a","sessionId":"0b6a2f4e-3c1d-4e5f-8a9b-0c1d2e3f4a5b"}`, `{"text":"a","sessionId":"../x"}`,
 		`{"text":"a","sessionId":null,"timeoutMs":null}`, `{"text":"a","timeoutMs":1.5}`, `{"text":"a","timeoutMs":1e3}`,
-		`{"text":"a","timeoutMs":-1}`, `{"text":"a","timeoutMs":99999999999999999999}`, `{"text":"a","timeoutMs":"5"}`} {
+		`{"text":"a","timeoutMs":-1}`, `{"text":"a","timeoutMs":99999999999999999999}`, `{"text":"a","timeoutMs":"5"}`,
+		`{"text":"a","whenBusy":"queue"}`, `{"text":"a","whenBusy":"later"}`} {
 		f.Add([]byte(s))
 	}
-	const maxTimeout = time.Minute
 	f.Fuzz(func(t *testing.T, body []byte) {
-		req, err := ParseCommand(body, maxTimeout)
+		req, err := ParseCommand(body)
 		if err != nil {
 			return
 		}
@@ -39,6 +39,9 @@ func FuzzParseCommand(f *testing.F) {
 		}
 		if req.Timeout < 0 || req.Timeout > maxTimeout {
 			t.Errorf("ParseCommand(%q) timeout = %v; want within (0, %v]", body, req.Timeout, maxTimeout)
+		}
+		if req.Queue != (m["whenBusy"] == "queue") {
+			t.Errorf("ParseCommand(%q) queue = %v; the body's whenBusy is %#v", body, req.Queue, m["whenBusy"])
 		}
 		if req.Timeout > 0 && req.Timeout < maxTimeout {
 			if n, isNumber := m["timeoutMs"].(float64); !isNumber || time.Duration(n)*time.Millisecond != req.Timeout {

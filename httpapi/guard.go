@@ -9,8 +9,8 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// guard refuses the requests a web page could make a browser send to vmd
-// (issue 11): without a token, a Host that is not a loopback name or address
+// guard refuses the requests a web page could make a browser send to vmd:
+// without a token, a Host that is not a loopback name or address
 // or listed in allowed_hosts (DNS rebinding points a page's own name at
 // 127.0.0.1, so its requests carry that name); with or without a token, an
 // Origin not listed in allowed_origins (the relay is not a browser, and a

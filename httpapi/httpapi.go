@@ -1,9 +1,10 @@
-// Package httpapi is vmd's HTTP API: /health, /command, /status, /images/,
-// /ready, /metrics and /openapi.json, its OpenAPI document. It speaks HTTP
-// only: routing, auth, request parsing, JSON and SSE encoding, and one
-// table from a command's outcome to its status and body (answer.go). It
-// asks the commands service to run commands and the images store for
-// files; it starts, waits for and touches nothing itself.
+// Package httpapi is vmd's HTTP API: /health, /command, /commands,
+// /status, /images/, /ready, /metrics and /openapi.json, its OpenAPI
+// document. It speaks HTTP only: routing, auth, request parsing, JSON and
+// SSE encoding. It asks the commands service to run commands (whose
+// answers that service makes) and the images store for files, serves the
+// metrics and readiness checks the parts registered, and starts, waits for
+// and touches nothing itself.
 package httpapi
 
 import (
@@ -15,19 +16,16 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/valyala/fasthttp"
 
-	"github.com/vmd-dev/vmd/agent"
 	"github.com/vmd-dev/vmd/commands"
+	"github.com/vmd-dev/vmd/disk"
 	"github.com/vmd-dev/vmd/images"
-	"github.com/vmd-dev/vmd/store"
-	"github.com/vmd-dev/vmd/supervisor"
-	"github.com/vmd-dev/vmd/webhook"
-	"github.com/vmd-dev/vmd/workspace"
+	"github.com/vmd-dev/vmd/internal/metric"
+	"github.com/vmd-dev/vmd/internal/ready"
 )
 
 const (
@@ -36,8 +34,8 @@ const (
 	// writeTimeout bounds writing a response once the handler has returned
 	// (fasthttp starts it then), so it need not cover the command itself.
 	writeTimeout = 30 * time.Second
-	// shutdownGrace is the least time the last responses get to go out
-	// after a drain.
+	// shutdownGrace is how long the last responses get to go out once no
+	// command runs.
 	shutdownGrace = time.Second
 	// defaultKeepAlive is how often an idle event stream gets a comment
 	// line, well inside the idle timeouts of common proxies (60 s).
@@ -51,8 +49,6 @@ const (
 type Options struct {
 	// MaxRequestBody is the largest body accepted, in bytes.
 	MaxRequestBody int
-	// CommandTimeout caps the timeout a request asks for.
-	CommandTimeout time.Duration
 	// Version is vmd's, for /status.
 	Version string
 	// KeepAlive is how often an idle event stream gets a comment line;
@@ -61,9 +57,6 @@ type Options struct {
 	// APIToken, when set, is the bearer token every route but /health
 	// requires (see auth.go).
 	APIToken string
-	// MCPConfig is the MCP servers file /ready checks, by absolute path;
-	// empty is none.
-	MCPConfig string
 	// AllowedHosts are Host headers accepted besides loopback ones when
 	// APIToken is empty; AllowedOrigins the Origin headers accepted. "*"
 	// allows any. See guard.go.
@@ -71,42 +64,32 @@ type Options struct {
 	// MaxConns is the most connections the listener lets in at once
 	// (netguard.Listener.MaxConns); zero is 16384.
 	MaxConns int
-	// FastConns is how many connections at once are served keeping their
-	// buffers between requests (see servers.go); zero is 64.
-	FastConns int
 }
 
 // Deps are what the API serves from.
 type Deps struct {
 	// Commands runs commands.
 	Commands *commands.Service
-	// Agent answers the CLI's version, for /ready and /status.
-	Agent *agent.Agent
-	// Supervisor's counters go into /metrics.
-	Supervisor *supervisor.Supervisor
 	// Images serves /images/; nil is none.
 	Images *images.Store
-	// Disk measures the free space /ready, /status and /metrics show;
-	// nil is none.
-	Disk *workspace.Guard
-	// Store keeps the command records: /ready checks it, /metrics counts
-	// it; nil is none.
-	Store *store.Store
-	// Webhook delivers completion webhooks, for /metrics; nil is none.
-	Webhook *webhook.Sender
+	// Metrics are served at /metrics; Prober's checks at /ready.
+	Metrics *metric.Registry
+	Prober  *ready.Prober
+	// ClaudeVersion is the CLI's version once known, for /status; Disk the
+	// disk guard's state, measured now (nil: no guard).
+	ClaudeVersion func() string
+	Disk          func() *disk.Status
 }
 
 // API serves vmd's endpoints.
 type API struct {
+	d    Deps
 	cmds *commands.Service
-	ag   *agent.Agent
-	sup  *supervisor.Supervisor
 	img  *images.Store
-	disk *workspace.Guard
-	st   *store.Store
 	log  hclog.Logger
 	opts Options
-	srvs atomic.Pointer[servers] // the HTTP servers, once serving: see servers.go
+	srv  *fasthttp.Server
+	reqs *requestMetrics // see metrics.go
 
 	started time.Time
 
@@ -118,12 +101,6 @@ type API struct {
 	refusals   refusalLog    // see auth.go
 	guard      *guard        // see guard.go
 	admissions admissions    // see middleware.go
-	metrics    *metrics      // see metrics.go
-
-	draining  chan struct{}
-	drainOnce sync.Once
-	drainBy   time.Time // set once, before draining is closed: when the command in flight is stopped
-	drainBusy bool      // a command was running when the drain began
 }
 
 // New builds the API.
@@ -134,51 +111,46 @@ func New(d Deps, log hclog.Logger, opts Options) *API {
 	if opts.MaxConns <= 0 {
 		opts.MaxConns = defaultMaxConns
 	}
-	if opts.FastConns <= 0 {
-		opts.FastConns = defaultFastConns
+	if d.Metrics == nil {
+		d.Metrics = metric.New()
 	}
-	a := &API{cmds: d.Commands, ag: d.Agent, sup: d.Supervisor, img: d.Images, st: d.Store, disk: d.Disk,
-		log: log, opts: opts, draining: make(chan struct{}), started: time.Now(),
+	if d.Prober == nil {
+		d.Prober = &ready.Prober{}
+	}
+	if d.ClaudeVersion == nil {
+		d.ClaudeVersion = func() string { return "" }
+	}
+	a := &API{d: d, cmds: d.Commands, img: d.Images, log: log, opts: opts, started: time.Now(),
 		auth:  newAuthenticator(opts.APIToken),
-		guard: newGuard(opts.APIToken != "", opts.AllowedHosts, opts.AllowedOrigins), metrics: newMetrics(d)}
+		guard: newGuard(opts.APIToken != "", opts.AllowedHosts, opts.AllowedOrigins),
+		reqs:  newRequestMetrics(d.Metrics)}
+	a.srv = a.newServer()
 	return a
 }
 
-// shutdownDeadline is when the servers must have let their last answers
-// out: the drain deadline plus a grace if a command was in flight, else
-// the grace from now.
-func (a *API) shutdownDeadline() time.Time {
-	deadline := time.Now().Add(shutdownGrace)
-	if last := a.drainBy.Add(shutdownGrace); a.drainBusy && last.After(deadline) {
-		deadline = last
-	}
-	return deadline
-}
-
-// Serve answers requests on ln until the drain is over: after Drain, new
-// commands get 503 while the one in flight may finish; once stopped is
-// closed (no command runs, and none will) the server closes, letting the
-// last responses go out first.
+// Serve answers requests on ln until stopped is closed (no command runs,
+// and none will: the commands service has drained), then closes the
+// listener, so that new connections are refused at once, and lets the last
+// responses go out within a grace. Commands asked for meanwhile get 503
+// from the commands service; everything else still answers.
 func (a *API) Serve(ln net.Listener, stopped <-chan struct{}) error {
-	srvs := a.startServers(ln)
-	a.srvs.Store(srvs)
+	served := make(chan error, 1)
+	go func() { served <- a.srv.Serve(ln) }()
 	select {
-	case <-srvs.done:
-		return srvs.err
-	case <-a.draining:
-	}
-	select {
-	case <-srvs.done:
-		return srvs.err
+	case err := <-served:
+		return err
 	case <-stopped:
 	}
-	// The answer of a command in flight may be large and its client slow:
-	// it gets until the drain deadline plus a grace. Otherwise, and at
-	// least, the grace: an idle vmd exits at once, whatever half-open
-	// connections clients hold.
-	ctx, cancel := context.WithDeadline(context.Background(), a.shutdownDeadline())
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
-	err := srvs.shutdown(ctx)
+	// Closing ln ends Serve; fasthttp's Shutdown counts a Serve still
+	// returning as an open connection and looks again only 100 ms later,
+	// so it is waited for first.
+	ln.Close()
+	if err := <-served; err != nil && !isClosed(err) {
+		return err
+	}
+	err := a.srv.ShutdownWithContext(ctx)
 	// Event streams live on hijacked connections fasthttp no longer
 	// tracks; their command is over, their last event on its way.
 	select {
@@ -186,39 +158,16 @@ func (a *API) Serve(ln net.Listener, stopped <-chan struct{}) error {
 	case <-ctx.Done():
 		a.log.Warn("event streams still open at exit")
 	}
-	if srvs.err != nil {
-		return srvs.err
-	}
 	if err != nil {
 		a.log.Warn("connections still open at exit", "error", err)
 	}
 	return nil
 }
 
-// Drain makes the API refuse new commands with 503; the rest still answers.
-// deadline is when the command in flight, if any, is stopped: its answer
-// may go out until a moment after.
-func (a *API) Drain(deadline time.Time) {
-	a.drainOnce.Do(func() {
-		a.drainBy = deadline
-		a.drainBusy = a.cmds != nil && a.cmds.Busy()
-		close(a.draining)
-	})
-}
-
-func (a *API) isDraining() bool {
-	select {
-	case <-a.draining:
-		return true
-	default:
-		return false
-	}
-}
-
 // Handler routes a request. Routing looks at the path as sent, before any
 // decoding or dot-segment cleaning, so that /images/..%2f.. is seen for what
 // it is rather than cleaned into some other route. The server calls it
-// through serve, which has checked the token first.
+// through serve, which has admitted the request first.
 func (a *API) Handler(ctx *fasthttp.RequestCtx) {
 	path := string(ctx.Request.URI().PathOriginal())
 	switch {
@@ -372,4 +321,12 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return strings.ToValidUTF8(s[:n], "") + "…"
+}
+
+// optional is s, or nil (JSON null) when empty.
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }

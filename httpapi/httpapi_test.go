@@ -53,6 +53,8 @@ type setup struct {
 	origins  []string // Options.AllowedOrigins
 	stall    time.Duration
 	quiet    bool // log at warn, as vmd does by default (benchmarks)
+	reap     bool // reap every child of the test process: no t.Parallel then
+	warm     bool // keep agents between turns
 }
 
 // serve runs the stack and tears it down when the test ends.
@@ -63,7 +65,8 @@ func serve(t testing.TB, s setup) *server {
 	}
 	return &server{vmdtest.Start(t, vmdtest.Options{Bin: s.bin, Plain: s.plain, Env: s.env, Timeout: s.timeout,
 		Drain: s.drain, MaxBody: s.maxBody, MaxOutput: s.maxOut, KeepAlive: s.keep, Token: s.token, MCP: s.mcp,
-		Loopback: s.loopback, Commands: commands.Options{SubscriberBytes: s.subBytes}, MinFreeDisk: s.minFree, Quiet: s.quiet,
+		Loopback: s.loopback, Commands: func(o *commands.Options) { o.SubscriberBytes = s.subBytes }, MinFreeDisk: s.minFree, Quiet: s.quiet,
+		Reap: s.reap, Warm: s.warm,
 		Tweak: func(o *stack.Options) {
 			o.API.AllowedHosts, o.API.AllowedOrigins, o.Agent.StallTimeout = s.hosts, s.origins, s.stall
 		}})}
@@ -203,7 +206,7 @@ func fieldsOf(t *testing.T, body string) map[string]any {
 
 // agentFields are what the fake CLI reports about a run.
 var agentFields = map[string]any{"sessionId": uuid, "costUsd": 0.0123, "numTurns": 1.0,
-	"usage": map[string]any{"input_tokens": 10.0, "output_tokens": 5.0}, "warnings": []any{}}
+	"usage": map[string]any{"input_tokens": 10.0, "output_tokens": 5.0}, "warnings": []any{}, "warm": false}
 
 func with(m map[string]any, more map[string]any) map[string]any {
 	out := map[string]any{}
@@ -220,7 +223,7 @@ func TestCommandOutcomes(t *testing.T) {
 	// Only the timeout case has a short timeout, its own: a short one for
 	// all would time out the others on a loaded machine.
 	s := serve(t, setup{maxOut: 1000})
-	failed := map[string]any{"error": "execution_error", "images": []any{}, "sessionId": uuid, "warnings": []any{}}
+	failed := map[string]any{"error": "execution_error", "images": []any{}, "sessionId": uuid, "warnings": []any{}, "warm": false}
 	tests := []struct {
 		name   string
 		s      *server
@@ -242,15 +245,18 @@ func TestCommandOutcomes(t *testing.T) {
 			map[string]any{"text": "ok\n", "images": []any{}, "exitCode": 0.0})},
 		{"API error, exit 1", s, "agent-error API Error: 401 invalid x-api-key", 502, with(agentFields, map[string]any{"error": "agent_error",
 			"message": "API Error: 401 invalid x-api-key", "images": []any{}, "exitCode": 1.0})},
+		// Answered at the result line, before the CLI exits: the exit
+		// code is the one the CLI gives an error result, whatever it
+		// exits with after.
 		{"API error, exit 0", s, "agent-error API Error: Overloaded\nstatus 0", 502, with(agentFields, map[string]any{"error": "agent_error",
-			"message": "API Error: Overloaded", "images": []any{}, "exitCode": 0.0})},
+			"message": "API Error: Overloaded", "images": []any{}, "exitCode": 1.0})},
 		{"crash with stderr", s, "say out\nerr first\nerr boom\nexit 3", 500, with(failed, map[string]any{
 			"message": "first\nboom", "exitCode": 3.0, "text": "out\n"})},
 		{"killed", s, "die KILL", 500, with(failed, map[string]any{
 			"message": "claude was killed by SIGKILL", "exitCode": nil, "signal": "SIGKILL", "text": ""})},
 		{"silent failure", s, "exit 4", 500, with(failed, map[string]any{
 			"message": "claude exited with status 4", "exitCode": 4.0, "text": ""})},
-		{"timeout", s, "image early.png\nsay partial\nsleep 1h", 408, map[string]any{"error": "timeout", "sessionId": uuid, "warnings": []any{},
+		{"timeout", s, "image early.png\nsay partial\nsleep 1h", 408, map[string]any{"error": "timeout", "sessionId": uuid, "warnings": []any{}, "warm": false,
 			"message": "Command timed out after 500ms", "text": "partial\n", "images": []any{"/images/early.png"}}},
 	}
 	for _, tt := range tests {
@@ -279,10 +285,10 @@ func TestPlainCLI(t *testing.T) {
 		want   map[string]any
 	}{
 		{"say hi", 200, map[string]any{"text": "hi\n", "images": []any{}, "exitCode": 0.0,
-			"sessionId": nil, "costUsd": nil, "numTurns": nil, "usage": nil, "warnings": []any{}}},
+			"sessionId": nil, "costUsd": nil, "numTurns": nil, "usage": nil, "warnings": []any{}, "warm": false}},
 		{"say API Error: 401 invalid x-api-key\nexit 1", 500, map[string]any{"error": "execution_error",
 			"message": "API Error: 401 invalid x-api-key", "exitCode": 1.0, "text": "API Error: 401 invalid x-api-key\n",
-			"images": []any{}, "sessionId": nil, "warnings": []any{}}},
+			"images": []any{}, "sessionId": nil, "warnings": []any{}, "warm": false}},
 	}
 	for _, tt := range tests {
 		body, _ := json.Marshal(map[string]string{"text": tt.prompt})
@@ -449,7 +455,7 @@ func TestBusy(t *testing.T) {
 		}
 		first <- r
 	}()
-	vmdtest.Eventually(t, "the first command to run", s.Supervisor.Busy)
+	vmdtest.Eventually(t, "the first command to run", s.Commands.Busy)
 	got := s.do(t, "POST", "/command", `{"text":"say second"}`)
 	if got.status != 409 || got.body != `{"error":"busy","message":"A command is already in progress"}`+"\n" {
 		t.Errorf("second command = %d %q; want 409 busy", got.status, got.body)
@@ -464,7 +470,16 @@ func TestBusy(t *testing.T) {
 
 func TestDrainRefusesNewCommands(t *testing.T) {
 	s := serve(t, setup{})
-	s.API.Drain(time.Now().Add(time.Hour))
+	// A command in flight holds the drain open: an idle vmd stops at once.
+	running := s.background(t, `{"text":"say working\nsleep 1h"}`)
+	s.running(t, "working")
+	s.Commands.Drain(time.Now().Add(time.Hour))
+	defer func() {
+		s.Commands.Hurry()
+		if r := <-running; r.status != 503 {
+			t.Errorf("the command in flight = %d %s; want 503 drained", r.status, r.body)
+		}
+	}()
 	got := s.do(t, "POST", "/command", `{"text":"hi"}`)
 	if got.status != 503 || got.body != `{"error":"shutting_down","message":"vmd is shutting down"}`+"\n" {
 		t.Errorf("command while draining = %d %q; want 503 shutting_down", got.status, got.body)
@@ -497,7 +512,6 @@ func TestServeAfterDrain(t *testing.T) {
 			t.Fatal(err)
 		}
 		a := httpapi.New(httpapi.Deps{}, hclog.NewNullLogger(), httpapi.Options{MaxRequestBody: 1 << 20})
-		a.Drain(time.Now())
 		stopped := make(chan struct{})
 		close(stopped)
 		done := make(chan error, 1)

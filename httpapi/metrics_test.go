@@ -11,7 +11,6 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/valyala/fasthttp"
 
-	"github.com/vmd-dev/vmd/httpapi"
 	"github.com/vmd-dev/vmd/internal/vmdtest"
 )
 
@@ -75,7 +74,9 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("no %s", name)
 		}
 	}
-	for _, o := range httpapi.Outcomes {
+	for _, o := range []string{"ok", "agent_error", "error", "timeout", "cancelled", "drained", "stalled", "start_failed",
+		"session_not_found", "busy", "shutting_down", "bad_request", "insufficient_storage", "internal_error",
+		"idempotency_key_reused", "queue_full", "store_unavailable", "spend_limit_reached"} {
 		if v := value(mfs, "vmd_commands_total", "outcome", o); v != 0 {
 			t.Errorf("vmd_commands_total{outcome=%q} at start = %v; want 0", o, v)
 		}
@@ -106,7 +107,7 @@ func TestMetrics(t *testing.T) {
 		s.Client.Do(req, resp)
 		first <- resp.StatusCode()
 	}()
-	vmdtest.Eventually(t, "the command to run", s.Supervisor.Busy)
+	vmdtest.Eventually(t, "the command to run", s.Commands.Busy)
 	if v := value(s.scrape(t), "vmd_command_busy"); v != 1 {
 		t.Errorf("vmd_command_busy during a command = %v; want 1", v)
 	}
@@ -155,9 +156,10 @@ func TestMetrics(t *testing.T) {
 	}
 }
 
-// The supervisor's counters: orphans reaped, strays killed.
+// The supervisor's counters: orphans reaped, strays killed. Not parallel:
+// the stack reaps every child of the test process, as vmd does.
 func TestProcessMetrics(t *testing.T) {
-	s := serve(t, setup{})
+	s := serve(t, setup{reap: true})
 	if got := s.do(t, "POST", "/command", `{"text":"orphans 3\nsleep 200ms\nescape\nsay ok"}`); got.status != 200 {
 		t.Fatalf("command = %d %q", got.status, got.body)
 	}
@@ -176,19 +178,19 @@ func TestStartFailedMetric(t *testing.T) {
 	}
 }
 
-// The hook for what the CLI reports a command cost.
-func TestObserveUsage(t *testing.T) {
+// What the CLI reports commands cost, and the tokens they used.
+func TestUsageMetrics(t *testing.T) {
 	s := serve(t, setup{})
-	s.API.ObserveUsage(0.25, 1000, 200, 30, 4000)
-	s.API.ObserveUsage(0.5, 1, 2, 3, 4)
-	s.API.ObserveUsage(-1, -5, 0, 0, 0) // dropped
-	s.API.ObserveUsage(math.NaN(), 0, 0, 0, 0)
-	s.API.ObserveUsage(math.Inf(1), 0, 0, 0, 0)
-	mfs := s.scrape(t)
-	if v := value(mfs, "vmd_cost_usd_total"); v != 0.75 {
-		t.Errorf("vmd_cost_usd_total = %v; want 0.75", v)
+	for range 2 { // the fake reports $0.0123, 10 input and 5 output tokens a command
+		if got := s.do(t, "POST", "/command", `{"text":"say hi"}`); got.status != 200 {
+			t.Fatalf("command = %d %q", got.status, got.body)
+		}
 	}
-	for kind, want := range map[string]float64{"input": 1001, "output": 202, "cache_creation": 33, "cache_read": 4004} {
+	mfs := s.scrape(t)
+	if v := value(mfs, "vmd_cost_usd_total"); math.Abs(v-0.0246) > 1e-9 {
+		t.Errorf("vmd_cost_usd_total = %v; want 0.0246", v)
+	}
+	for kind, want := range map[string]float64{"input": 20, "output": 10, "cache_creation": 0, "cache_read": 0} {
 		if v := value(mfs, "vmd_tokens_total", "kind", kind); v != want {
 			t.Errorf("vmd_tokens_total{kind=%q} = %v; want %v", kind, v, want)
 		}

@@ -10,24 +10,30 @@ import (
 )
 
 // serve is the server's handler: every request passes here. It gives the
-// request its id, then refuses what a web page could have sent (see
-// guard.go), then checks the token, so that without it a caller learns
-// nothing, not even which routes exist. /health is exempt from both: see
-// exempt. Then it routes, and counts the answer.
+// request its id and answers it as its admission says (see
+// headerReceived, which decided it once, from the headers): refused, for
+// what a web page could have sent (see guard.go), then unauthorized,
+// without the token, so that a caller without it learns nothing, not even
+// which routes exist. /health is exempt from both: see exempt. Then it
+// routes, and counts the answer.
 func (a *API) serve(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
 	h := &ctx.Request.Header
-	ad, _ := a.admissions.take(h) // its id; the rest is decided again on the whole request
+	ad, ok := a.admissions.take(h)
+	if !ok { // headerReceived always runs first; this is a guard, not a path
+		ad = a.admit(h, ctx.Request.URI().PathOriginal())
+	}
 	setRequestID(ctx, ad.id)
 	path := ctx.Request.URI().PathOriginal()
-	if r := a.refusal(h, path, len(ctx.Request.Body())); r.status != 0 {
-		a.forbid(ctx, r)
-	} else if why := a.authorize(h, path); why != authOK {
-		a.unauthorized(ctx, why, string(path))
-	} else {
+	switch {
+	case ad.refusal.status != 0:
+		a.forbid(ctx, ad.refusal)
+	case ad.auth != authOK:
+		a.unauthorized(ctx, ad.auth, string(path))
+	default:
 		a.Handler(ctx)
 	}
-	a.metrics.request(path, ctx.Response.StatusCode())
+	a.reqs.count(path, ctx.Response.StatusCode())
 	if a.log.IsDebug() {
 		a.reqLog(ctx).Debug("request", "method", truncate(string(ctx.Method()), 20), "path", truncate(string(path), 200),
 			"status", ctx.Response.StatusCode(), "duration", time.Since(start))
@@ -55,25 +61,26 @@ func (a *API) serveError(ctx *fasthttp.RequestCtx, err error) {
 	default:
 		a.errorHandler(ctx, err)
 	}
-	a.metrics.request([]byte(ad.path), ctx.Response.StatusCode())
+	a.reqs.count([]byte(ad.path), ctx.Response.StatusCode())
 }
 
 // Bounds on reading a request.
 const (
 	// headerTimeout bounds reading a request's headers: short, so that
-	// slow clients cannot hold connections long (issue 11).
+	// slow clients cannot hold connections long.
 	headerTimeout = 10 * time.Second
 	// bodyTimeout bounds reading its body, from the end of its headers.
 	bodyTimeout = 30 * time.Second
 )
 
-// headerReceived decides, once a request's headers are in and before any
-// body is read, how much body vmd will read: none (one byte, so that any
-// more is refused at once) for a request the guard refuses, for one
-// without the token, and for /health, which takes no body and no token;
-// the configured maximum otherwise. A stranger cannot make vmd buffer a
-// megabyte to be told 401 (issue 11 gap 2). The decision is kept for
-// serveError.
+// headerReceived decides a request's admission, once, as soon as its
+// headers are in and before any body is read: the guard's verdict and the
+// token's. That decides how much body vmd will read: none (one byte, so
+// that any more is refused at once) for a request the guard refuses, for
+// one without the token, and for /health, which takes no body and no
+// token; the configured maximum otherwise. A stranger cannot make vmd
+// buffer a megabyte to be told 401. The decision is kept for serve and
+// serveError (see admissions).
 func (a *API) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
 	path, _, _ := bytes.Cut(h.RequestURI(), []byte("?"))
 	ad := a.admit(h, path)
@@ -137,11 +144,14 @@ func (a *API) authorize(h *fasthttp.RequestHeader, path []byte) authResult {
 	return a.auth.check(h)
 }
 
-// admissions carries headerReceived's decisions to serveError, by the
-// address of the request's header, which fasthttp keeps through a reset.
-// serve and serveError take a request's entry out; one whose connection
-// closed mid-body, which fasthttp answers with neither, stays until its
-// request context (pooled) serves again: at most one per context.
+// admissions carries headerReceived's decisions to serve and serveError, by
+// the address of the request's header: fasthttp hands HeaderReceived the
+// header alone, and keeps its address through a reset (a chunked body past
+// the limit resets the request, headers and all, before serveError sees
+// it). serve and serveError take a request's entry out; one whose
+// connection closed mid-body, which fasthttp answers with neither, stays
+// until its request context (pooled) serves again: at most one per
+// context.
 type admissions struct {
 	mu sync.Mutex
 	m  map[*fasthttp.RequestHeader]admission

@@ -6,12 +6,15 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/vmd-dev/vmd/commands"
+	"github.com/vmd-dev/vmd/internal/stack"
 	"github.com/vmd-dev/vmd/internal/vmdtest"
 	"github.com/vmd-dev/vmd/store"
 )
@@ -73,8 +76,84 @@ func checkDurable(t *testing.T, c *contract) {
 	s.running(t, "started")
 	c.check(t, do("DELETE", "/commands/"+rec.ID, "", auth...), 200)
 	vmdtest.Eventually(t, "the slot to be free", func() bool { return !s.Commands.Busy() })
-	s.API.Drain(time.Now().Add(time.Hour))
+	// A command in flight holds the drain open: an idle vmd stops at once.
+	c.check(t, do("POST", "/commands", `{"text":"say again\nsleep 1h"}`, posting...), 202)
+	s.running(t, "again")
+	s.Commands.Drain(time.Now().Add(time.Hour))
 	c.check(t, do("POST", "/commands", `{"text":"say late"}`, posting...), 503)
+	s.Commands.Hurry()
+	checkLive(t, c)
+}
+
+// checkLive validates the answers of warm agents, the queue, the spend
+// limit and a store that takes no writes against the document.
+func checkLive(t *testing.T, c *contract) {
+	auth := []string{"Authorization", "Bearer " + token}
+	posting := append([]string{"Content-Type", "application/json"}, auth...)
+	dir := t.TempDir()
+	s := &server{vmdtest.Start(t, vmdtest.Options{Bin: fake, StateDir: dir, Token: token, Loopback: true, Warm: true, Prewarm: true,
+		Commands: func(o *commands.Options) { o.QueueMax, o.SpendLimitUSD = 1, 0.02 },
+		Tweak:    func(o *stack.Options) { o.Store.BusyTimeout = 50 * time.Millisecond }})}
+	do := func(method, path, body string, header ...string) *exchange {
+		t.Helper()
+		ex, err := s.send(method, path, body, header...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ex
+	}
+	vmdtest.Eventually(t, "the spare", func() bool { return len(s.Commands.Agents()) == 1 })
+	c.check(t, do("GET", "/status", "", auth...), 200) // the spare listed
+	first := do("POST", "/command", `{"text":"say one"}`, posting...)
+	c.check(t, first, 200) // warm, served by the spare
+	running := do("POST", "/commands", `{"text":"say started\nsleep 1h"}`, posting...)
+	c.check(t, running, 202)
+	s.running(t, "started")
+	c.check(t, do("POST", "/commands", `{"text":"say queued","whenBusy":"queue"}`, posting...), 202) // queued
+	c.check(t, do("POST", "/command", `{"text":"say more","whenBusy":"queue"}`, posting...), 429)    // queue_full
+	c.check(t, do("GET", "/status", "", auth...), 200)                                               // a turn running, one queued, agents busy and idle
+	c.check(t, do("DELETE", "/command", "", auth...), 200)
+	vmdtest.Eventually(t, "the queue to drain", func() bool { return !s.Commands.Busy() })
+	// The spend limit: two commands cost $0.0246 (and the cancelled one's
+	// less), past $0.02.
+	c.check(t, do("POST", "/commands", `{"text":"say hi"}`, posting...), 429)
+	c.check(t, do("GET", "/ready", "", auth...), 503) // spend failing
+	c.check(t, do("GET", "/status", "", auth...), 200)
+
+	// A store that takes no writes: a keyed command is not run.
+	s2 := &server{vmdtest.Start(t, vmdtest.Options{Bin: fake, StateDir: t.TempDir(), Token: token, Loopback: true,
+		Tweak: func(o *stack.Options) { o.Store.BusyTimeout = 50 * time.Millisecond }})}
+	lock := lockStore(t, s2.Store.Path())
+	for _, path := range []string{"/command", "/commands"} {
+		ex, err := s2.send("POST", path, `{"text":"say once"}`, append([]string{"Idempotency-Key", "wamid.locked"}, posting...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.check(t, ex, 503)
+	}
+	lock()
+}
+
+// lockStore holds the write lock of the store at path from a connection
+// of the test's own until the returned func is called.
+func lockStore(t *testing.T, path string) func() {
+	t.Helper()
+	db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := db.Conn(context.Background())
+	if err == nil {
+		_, err = conn.ExecContext(context.Background(), "BEGIN IMMEDIATE")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		conn.ExecContext(context.Background(), "ROLLBACK")
+		conn.Close()
+		db.Close()
+	}
 }
 
 // leaveInterrupted leaves in dir's store what a killed vmd leaves: a

@@ -556,12 +556,12 @@ func TestOpenAPI(t *testing.T) {
 		// The partial text must be in before the kill: it is what the
 		// drained answer must hold.
 		s.running(t, "partial")
-		s.API.Drain(time.Now().Add(time.Hour))
+		s.Commands.Drain(time.Now().Add(time.Hour))
 		c.check(t, do(t, s, "POST", "/command", `{"text":"say hi"}`, posting...), 503)
 		c.check(t, do(t, s, "GET", "/ready", "", auth...), 503)
 		c.check(t, do(t, s, "HEAD", "/ready", "", auth...), 503)
 		c.check(t, do(t, s, "GET", "/status", "", auth...), 200)
-		s.Supervisor.Stop(time.Now())
+		s.Commands.Hurry()
 		ex = waitAnswer(t, running)
 		c.check(t, ex, 503)
 		if !strings.Contains(string(ex.body), `"text":"partial\n"`) {

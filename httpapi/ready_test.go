@@ -102,7 +102,7 @@ func TestNotReady(t *testing.T) {
 		{name: "MCP config gone", setup: setup{mcp: filepath.Join(t.TempDir(), "gone.json")}, failing: "mcp_config", message: "no such file"},
 		{name: "draining", breakIt: func(t *testing.T, s *server) {
 			s.ready(t) // the CLI's version is known before the drain
-			s.API.Drain(time.Now().Add(time.Hour))
+			s.Commands.Drain(time.Now().Add(time.Hour))
 		}, failing: "draining", message: "shutting down"},
 		// No filesystem has an exbibyte free.
 		{name: "disk low", setup: setup{minFree: 1 << 60}, failing: "disk", message: "low disk space on the workspace"},

@@ -46,14 +46,14 @@ func (a *API) submit(ctx *fasthttp.RequestCtx) {
 	if !ok {
 		return
 	}
-	var rec store.Record
+	var v commands.View
 	if sub.Ended != nil {
-		rec = *sub.Ended
+		v = commands.ViewOf(*sub.Ended)
 	} else {
-		rec = sub.Command.Stored()
+		v = sub.Command.View()
 	}
-	ctx.Response.Header.Set(fasthttp.HeaderLocation, "/commands/"+rec.ID)
-	writeJSON(ctx, fasthttp.StatusAccepted, commands.ViewOf(rec))
+	ctx.Response.Header.Set(fasthttp.HeaderLocation, "/commands/"+v.ID)
+	writeJSON(ctx, fasthttp.StatusAccepted, v)
 }
 
 // record answers GET /commands/{id}.
@@ -84,13 +84,13 @@ func (a *API) storeFailed(ctx *fasthttp.RequestCtx, err error) {
 }
 
 // cancelCommand answers DELETE /commands/{id}: a running command is
-// cancelled and its final record answered once it has ended; an ended one
-// is answered as it is.
+// stopped, a queued one ends without running, and its final record is
+// answered once it has ended; an ended one is answered as it is.
 func (a *API) cancelCommand(ctx *fasthttp.RequestCtx, id string) {
 	if c, ok := a.cmds.Live(id); ok {
-		a.reqLog(ctx).Info("command cancelled", "command_id", id)
-		c.Cancel()
-		<-c.Done()
+		if c.Cancel() {
+			a.reqLog(ctx).Info("command cancelled", "command_id", id)
+		}
 	}
 	a.record(ctx, id)
 }

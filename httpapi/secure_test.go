@@ -102,7 +102,7 @@ func TestCancelRacingEnd(t *testing.T) {
 			}
 			own <- r
 		}()
-		vmdtest.Eventually(t, "the command to start", s.Supervisor.Busy)
+		vmdtest.Eventually(t, "the command to start", s.Commands.Busy)
 		time.Sleep(time.Duration(i) * 500 * time.Microsecond)
 		del := s.do(t, "DELETE", "/command", "")
 		got := <-own
@@ -130,7 +130,7 @@ func TestStall(t *testing.T) {
 	if got.status != 504 || fields["error"] != "agent_stalled" || !strings.HasPrefix(text, "partial\n") || fields["sessionId"] == nil {
 		t.Errorf("a stalled command = %d %s; want 504 agent_stalled with the partial text and the session", got.status, got.body)
 	}
-	if s.Supervisor.Busy() {
+	if s.Commands.Busy() {
 		t.Error("the slot is still taken after the 504")
 	}
 	for _, pid := range pidsIn(text, "escaped") {

@@ -4,16 +4,26 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/vmd-dev/vmd/commands"
+	"github.com/vmd-dev/vmd/disk"
 )
 
 // statusBody is GET /status.
 type statusBody struct {
-	// State is "idle" or "busy".
+	// State is "idle" or "busy": whether a turn runs.
 	State    string       `json:"state"`
 	Busy     bool         `json:"busy"`
 	Draining bool         `json:"draining"`
 	Command  *commandInfo `json:"command"`
-	Version  string       `json:"version"`
+	// Queued counts the commands waiting for the one running.
+	Queued int `json:"queued"`
+	// Agents are the CLI processes held warm, and the spare.
+	Agents []commands.AgentStatus `json:"agents"`
+	// Spend is what commands cost within the spend window, with the
+	// limit; absent without spend_limit_usd.
+	Spend   *spendStatus `json:"spend,omitempty"`
+	Version string       `json:"version"`
 	// ClaudeVersion is the CLI's once known (asked at start); null before.
 	ClaudeVersion *string   `json:"claudeVersion"`
 	StartedAt     time.Time `json:"startedAt"`
@@ -22,7 +32,13 @@ type statusBody struct {
 	// (vmd_commands_total).
 	Commands map[string]int64 `json:"commands"`
 	// Disk is the free space of the filesystems the disk guard watches.
-	Disk *diskStatus `json:"disk,omitempty"`
+	Disk *disk.Status `json:"disk,omitempty"`
+}
+
+type spendStatus struct {
+	SpentUSD float64 `json:"spentUsd"`
+	LimitUSD float64 `json:"limitUsd"`
+	WindowMs int64   `json:"windowMs"`
 }
 
 type commandInfo struct {
@@ -35,9 +51,15 @@ type commandInfo struct {
 
 func (a *API) status(ctx *fasthttp.RequestCtx) {
 	now := time.Now()
-	body := statusBody{State: "idle", Draining: a.isDraining(), Version: a.opts.Version,
-		ClaudeVersion: optional(a.ag.KnownVersion()), StartedAt: a.started.UTC(), UptimeMs: now.Sub(a.started).Milliseconds(),
-		Commands: a.metrics.counts(), Disk: a.diskState()}
+	body := statusBody{State: "idle", Draining: a.cmds.Draining(), Queued: a.cmds.Queued(), Agents: a.cmds.Agents(),
+		Version: a.opts.Version, ClaudeVersion: optional(a.d.ClaudeVersion()), StartedAt: a.started.UTC(),
+		UptimeMs: now.Sub(a.started).Milliseconds(), Commands: a.cmds.Counts()}
+	if a.d.Disk != nil {
+		body.Disk = a.d.Disk()
+	}
+	if spent, limit, window := a.cmds.Spend(); limit > 0 {
+		body.Spend = &spendStatus{SpentUSD: spent, LimitUSD: limit, WindowMs: window.Milliseconds()}
+	}
 	if rec, ok := a.cmds.Current(); ok {
 		body.State, body.Busy = "busy", true
 		body.Command = &commandInfo{Pid: rec.Pid, StartedAt: rec.Created.UTC(),
@@ -55,8 +77,8 @@ type cancelBody struct {
 	ElapsedMs int64   `json:"elapsedMs"`
 }
 
-// cancel stops the running command and answers once the slot is free; the
-// command's own request answers 499.
+// cancel stops the running command and answers once it has ended; the
+// command's own request answers 499. Queued commands go on.
 func (a *API) cancel(ctx *fasthttp.RequestCtx) {
 	rec, ok := a.cmds.Cancel()
 	if !ok {

@@ -3,7 +3,6 @@ package httpapi
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -186,7 +185,7 @@ type rawWriter struct {
 }
 
 func statusText(status int) string {
-	if status == StatusCancelled {
+	if status == commands.StatusCancelled {
 		return "Client Closed Request"
 	}
 	return fasthttp.StatusMessage(status)
@@ -228,7 +227,7 @@ func (w *rawWriter) event(ev commands.Event) {
 		}
 		w.send("message", messageEvent{Text: ev.Text, Tools: tools})
 	case commands.EventImage:
-		w.send("image", imageEvent{Name: ev.Image, URL: imageURL(ev.Image)})
+		w.send("image", imageEvent{Name: ev.Image, URL: commands.ImageURL(ev.Image)})
 	case commands.EventDropped:
 		// The client read too slowly: events past a bound were left out.
 		// The result still has the whole answer.
@@ -253,7 +252,7 @@ func (w *rawWriter) send(name string, v any) {
 
 // data writes one data line: JSON has no raw newlines to split it.
 func (w *rawWriter) data(v any) {
-	b, _ := marshal(v)
+	b, _ := commands.Marshal(v)
 	w.bw.WriteString("data: ")
 	w.bw.Write(bytes.TrimRight(b, "\n"))
 	w.bw.WriteString("\n\n")
@@ -268,21 +267,6 @@ func (w *rawWriter) flush() {
 	if w.err = w.bw.Flush(); w.err != nil {
 		w.bw = bufio.NewWriter(io.Discard) // what can no longer be sent
 	}
-}
-
-// marshal encodes v the way writeJSON does.
-func marshal(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	err := enc.Encode(v)
-	return buf.Bytes(), err
-}
-
-// marshalCompact is marshal without the newline.
-func marshalCompact(v any) ([]byte, error) {
-	b, err := marshal(v)
-	return bytes.TrimRight(b, "\n"), err
 }
 
 // streamStarted and streamEnded count the streams on hijacked connections,

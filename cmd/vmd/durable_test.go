@@ -70,7 +70,7 @@ func TestKilledThenRestarted(t *testing.T) {
 	p := startVMD(t, env)
 	id := submit(t, p.url, "say partial\nsleep 1h", "Idempotency-Key", "wamid.kill")
 	waitFor(t, "the partial text stored", func() bool { return storedText(t, dir, id, "partial") })
-	cli := cliPid(p)
+	cli := p.running(t)
 	p.signal(syscall.SIGKILL)
 	p.WaitExit(t)
 	waitFor(t, "the CLI to die with vmd", func() bool { return syscall.Kill(cli, 0) == syscall.ESRCH })
@@ -88,18 +88,6 @@ func TestKilledThenRestarted(t *testing.T) {
 	if !q.logged("commands left running by a stopped vmd are now interrupted") {
 		t.Error("no log line for the interrupted command")
 	}
-}
-
-// cliPid is the running CLI's pid, from vmd's spawn line; 0 before.
-func cliPid(p *vmdProc) int {
-	for _, m := range p.Log.Lines() {
-		if m["@message"] == "spawn" && m["command_id"] != nil {
-			if pid, ok := m["pid"].(float64); ok {
-				return int(pid)
-			}
-		}
-	}
-	return 0
 }
 
 // storedText reports whether the command's events in the store file hold
@@ -121,7 +109,7 @@ func TestDrainedRecord(t *testing.T) {
 	env := append(baseEnv(t), "STATE_DIR="+t.TempDir(), "DRAIN_TIMEOUT_MS=200")
 	p := startVMD(t, env)
 	id := submit(t, p.url, "say partial\nsleep 1h")
-	waitFor(t, "the CLI", func() bool { return cliPid(p) != 0 })
+	p.running(t)
 	p.signal(syscall.SIGTERM)
 	if code := p.WaitExit(t); code != 0 {
 		t.Errorf("exit code = %d; want 0", code)

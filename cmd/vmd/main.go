@@ -51,7 +51,7 @@ func vmd(args []string, getenv func(string) string, environ []string, stderr io.
 	// Accept errors back off instead of stopping vmd, connections stay
 	// below the descriptor limit, and one address cannot take them all.
 	ln := netguard.New(tcp, netguard.Options{Logger: logger.Named("netguard")})
-	opts := options(cfg, environ)
+	opts := stack.FromConfig(cfg, environ, version)
 	opts.API.MaxConns = ln.MaxConns()
 	st, err := stack.New(opts, logger)
 	if err == nil {
@@ -72,10 +72,9 @@ func serve(st *stack.Stack, ln net.Listener, signals signalListener, drain time.
 	deadline := sync.OnceValue(func() time.Time { return time.Now().Add(drain) })
 	var g run.Group
 	// Signals: the first SIGTERM, SIGINT or SIGHUP starts the drain; a
-	// second one kills the running command at once.
-	g.Add(signals.actor(st.Supervisor))
-	// API, supervisor and images, in the order their interrupts must run:
-	// see stack.Add.
+	// second one stops the running command at once.
+	g.Add(signals.actor(st.Commands))
+	// The parts, in the order their interrupts must run: see stack.Add.
 	st.Add(&g, ln, deadline)
 
 	// The CLI's version, asked once in the background: the start-up log and

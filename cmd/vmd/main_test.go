@@ -101,8 +101,26 @@ func (p *vmdProc) inFlight(t *testing.T, text string) <-chan reply {
 	t.Helper()
 	got := make(chan reply, 1)
 	go func() { got <- post(p.url, text) }()
-	vmdtest.Eventually(t, "spawn", func() bool { return p.logged("spawn") })
+	p.running(t)
 	return got
+}
+
+// running waits for a command to run, and returns its CLI's pid (as vmd
+// sees it: inside a PID namespace, the namespace's).
+func (p *vmdProc) running(t *testing.T) int {
+	t.Helper()
+	pid := 0
+	vmdtest.Eventually(t, "a command to run", func() bool {
+		_, _, body := request(t, "GET", p.url+"/status", "")
+		var st struct {
+			Command *struct{ Pid int }
+		}
+		if json.Unmarshal([]byte(body), &st) == nil && st.Command != nil {
+			pid = st.Command.Pid
+		}
+		return pid != 0
+	})
+	return pid
 }
 
 var waitFor = vmdtest.Eventually
@@ -271,7 +289,8 @@ func TestScreenshotHint(t *testing.T) {
 
 	cfg := filepath.Join(dir, "vm.hcl")
 	os.WriteFile(cfg, []byte(`claude_args = ["-p", "--append-system-prompt", "mine"]`+"\n"), 0o644)
-	p = startVMD(t, append(baseEnv(t), "VM_CONFIG="+cfg, "WORK_DIR="+work))
+	// Without stream-json the CLI answers cold, a process a message.
+	p = startVMD(t, append(baseEnv(t), "VM_CONFIG="+cfg, "WORK_DIR="+work, "WARM=false"))
 	if r := post(p.url, "args"); r.status != 200 || r.body["text"] != "-p --append-system-prompt mine --mcp-config "+filepath.Join(work, ".mcp.json")+"\n" {
 		t.Errorf("args with a prompt of their own = %d %q; want them untouched", r.status, r.body["text"])
 	}
@@ -379,7 +398,7 @@ func TestDrain(t *testing.T) {
 		defer c.Close()
 		body := `{"text":"sleep 300ms\nsay finished"}`
 		fmt.Fprintf(c, "POST /command HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
-		waitFor(t, "spawn", func() bool { return p.logged("spawn") })
+		p.running(t)
 		p.signal(syscall.SIGTERM)
 		c.SetReadDeadline(time.Now().Add(time.Minute)) // against a hang only
 		stream, _ := io.ReadAll(c)
@@ -409,7 +428,7 @@ func TestDrain(t *testing.T) {
 func TestCommandDiesWithVMD(t *testing.T) {
 	p := startVMD(t, baseEnv(t))
 	p.inFlight(t, "ignore-term\nsleep 1h")
-	pid := int(p.field("spawn", "pid").(float64))
+	pid := p.running(t)
 	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) }) // if the test fails
 	p.Cmd.Process.Kill()
 	waitFor(t, "the CLI to die", func() bool { st, ok := vmdtest.ReadStat(pid); return !ok || st.State == 'Z' })
@@ -479,8 +498,20 @@ func TestPID1(t *testing.T) {
 	if r := post(p.url, "say ok"); r.status != 200 || r.body["exitCode"] != 0.0 {
 		t.Fatalf("plain command = %d %v %v", r.status, r.body, r.err)
 	}
-	// The last orphans may still be sleeping; none may stay a zombie.
-	waitFor(t, "no children left under vmd", func() bool { return len(vmdtest.Children(vmdPid)) == 0 })
+	// The last orphans may still be sleeping; none may stay a zombie, and
+	// nothing but the agents vmd holds warm (and its spare) is left.
+	waitFor(t, "no children under vmd but its agents", func() bool {
+		_, _, body := request(t, "GET", p.url+"/status", "")
+		var st struct{ Agents []struct{ Pid int } }
+		json.Unmarshal([]byte(body), &st)
+		kids := vmdtest.Children(vmdPid)
+		for _, k := range kids {
+			if k.State == 'Z' {
+				return false
+			}
+		}
+		return len(kids) == len(st.Agents)
+	})
 
 	// unshare does not pass signals on: signal vmd itself, as Docker does.
 	syscall.Kill(vmdPid, syscall.SIGTERM)

@@ -100,7 +100,9 @@ func TestReadyBesideCommandAsPID1(t *testing.T) {
 	if err != nil {
 		t.Skip("no unshare")
 	}
-	env := append(baseEnv(t), "FAKECLAUDE_VERSION=slow 500ms")
+	// Cold: a warm agent keeps what it started (the escaped process) until
+	// it ends, so there would be no stray to count.
+	env := append(baseEnv(t), "FAKECLAUDE_VERSION=slow 500ms", "WARM=false")
 	p := startVMD(t, env, unshare, "--pid", "--fork", "--mount-proc", "--kill-child", vmdBin)
 	got := p.inFlight(t, "orphans 4\nsleep 100ms\nescape\nsay done")
 	status, _, body := request(t, "GET", p.url+"/ready", "")

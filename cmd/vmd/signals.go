@@ -7,7 +7,7 @@ import (
 
 	"github.com/oklog/run"
 
-	"github.com/vmd-dev/vmd/supervisor"
+	"github.com/vmd-dev/vmd/commands"
 )
 
 // stopSignals start the drain: SIGTERM (Docker), SIGINT (Fly.io, Ctrl-C)
@@ -39,9 +39,9 @@ func listenForSignals() signalListener {
 }
 
 // actor returns on the first signal with a run.SignalError (errors.Is
-// run.ErrSignal), and kills the command in flight on a second one until the
-// supervisor is done.
-func (c signalListener) actor(sup *supervisor.Supervisor) (func() error, func(error)) {
+// run.ErrSignal), and stops the command in flight at once on a second one,
+// until the commands service is done.
+func (c signalListener) actor(cmds *commands.Service) (func() error, func(error)) {
 	quit := make(chan struct{})
 	return func() error {
 			select {
@@ -49,8 +49,8 @@ func (c signalListener) actor(sup *supervisor.Supervisor) (func() error, func(er
 				go func() {
 					select {
 					case <-c:
-						sup.Kill()
-					case <-sup.Done():
+						cmds.Hurry()
+					case <-cmds.Done():
 					}
 				}()
 				return run.SignalError{Signal: sig}

@@ -18,8 +18,11 @@ import (
 
 	"github.com/vmd-dev/vmd/agent"
 	"github.com/vmd-dev/vmd/commands"
+	"github.com/vmd-dev/vmd/disk"
 	"github.com/vmd-dev/vmd/httpapi"
 	"github.com/vmd-dev/vmd/images"
+	"github.com/vmd-dev/vmd/internal/metric"
+	"github.com/vmd-dev/vmd/internal/ready"
 	"github.com/vmd-dev/vmd/store"
 	"github.com/vmd-dev/vmd/supervisor"
 	"github.com/vmd-dev/vmd/webhook"
@@ -32,9 +35,12 @@ type Options struct {
 	// in another directory. ImageTTL is how long an image is kept.
 	ImagesDir string
 	ImageTTL  time.Duration
-	// TempRoot holds the per-command temporary directories; empty is the
+	// TempRoot holds the per-process temporary directories; empty is the
 	// system's.
 	TempRoot string
+	// Reap has the supervisor reap every child of the process (main, where
+	// the process is vmd alone; see supervisor.Config.Reap).
+	Reap bool
 	// Agent runs the CLI. Its Args are claude_args and its Env vmd's
 	// environment: New adds the MCP servers file, the screenshot hint and
 	// IMAGES_DIR, and drops the variables named in DropEnv.
@@ -56,6 +62,9 @@ type Options struct {
 	StateDir    string
 	Retention   time.Duration
 	MaxCommands int
+	// Store tunes the store (its zero value is right for vmd; tests
+	// shorten its busy timeout).
+	Store store.Options
 	// Webhook delivers completion webhooks when its URL is set.
 	Webhook webhook.Options
 }
@@ -67,29 +76,31 @@ type Stack struct {
 	Agent      *agent.Agent
 	Commands   *commands.Service
 	API        *httpapi.API
-	Disk       *workspace.Guard
+	Disk       *disk.Guard
 	Store      *store.Store
 	Webhook    *webhook.Sender // nil without webhook_url
 	Pruner     *commands.Pruner
+	Metrics    *metric.Registry
+	Prober     *ready.Prober
 }
 
-// New builds the parts. Nothing runs until the group does, but the store
-// is open: a store that cannot be opened (corrupt, another vmd's) fails
-// here, and records a stopped vmd left running are ended interrupted. Close
-// closes it once the group has stopped.
+// New builds the parts and has each register its metrics and readiness
+// checks. Nothing runs until the group does, but the store is open: a
+// store that cannot be opened (corrupt, another vmd's) fails here, and
+// records a stopped vmd left running are ended interrupted. Close closes
+// it once the group has stopped.
 func New(opts Options, log hclog.Logger) (*Stack, error) {
 	dir, err := filepath.Abs(opts.ImagesDir)
 	if err != nil {
 		return nil, fmt.Errorf("images_dir %q: %w", opts.ImagesDir, err)
 	}
-	img, err := images.Open(dir, opts.ImageTTL, log.Named("images"))
+	s := &Stack{Metrics: metric.New(), Prober: &ready.Prober{}}
+	sup, err := supervisor.New(supervisor.Config{TempRoot: opts.TempRoot, Reap: opts.Reap, Metrics: s.Metrics},
+		log.Named("supervisor"))
 	if err != nil {
 		return nil, err
 	}
-	sup, err := supervisor.New(supervisor.Config{TempRoot: opts.TempRoot}, log.Named("supervisor"))
-	if err != nil {
-		return nil, err
-	}
+	s.Supervisor = sup
 	ao := opts.Agent
 	ao.Args = agent.Args(ao.Args, dir, opts.MCPConfig)
 	ao.Env = agent.Env(ao.Env, opts.DropEnv, dir)
@@ -105,31 +116,36 @@ func New(opts Options, log hclog.Logger) (*Stack, error) {
 		}
 		ao.Env = git.Env(ao.Env)
 	}
-	disk, err := diskGuard(opts, ao.Dir, dir)
-	if err != nil {
+	if s.Disk, err = diskGuard(opts, ao.Dir, dir); err != nil {
 		return nil, err
 	}
-	ag := agent.New(sup, img, log.Named("agent"), ao)
-	s := &Stack{Images: img, Supervisor: sup, Agent: ag, Disk: disk}
+	if s.Images, err = images.Open(dir, opts.ImageTTL, log.Named("images")); err != nil {
+		return nil, err
+	}
+	s.Agent = agent.New(sup, s.Images, log.Named("agent"), ao)
+	s.Agent.Register(s.Prober, opts.MCPConfig)
+	s.Images.Register(s.Metrics, s.Prober)
 	if err := s.openStore(opts, log); err != nil {
 		return nil, err
 	}
+	s.Disk.Register(s.Metrics, s.Prober)
 	co := opts.Commands
-	co.Disk = disk
-	co.Store = s.Store
-	if co.Render == nil { // a test may bring its own
-		co.Render = func(r commands.Record) (int, []byte) { return s.API.Render(r) }
-	}
+	co.Disk, co.Store, co.Metrics, co.Prober = s.Disk.Check, s.Store, s.Metrics, s.Prober
+	co.MaxCostUSD = ao.MaxCostUSD
 	if s.Webhook != nil {
 		co.Webhook = s.Webhook.Notify
 	}
-	s.Commands = commands.New(ag, log.Named("commands"), co)
-	s.API = httpapi.New(httpapi.Deps{Commands: s.Commands, Agent: ag, Supervisor: sup, Images: img,
-		Store: s.Store, Webhook: s.Webhook, Disk: disk}, log.Named("http"), opts.API)
-	if n, err := s.Commands.Recover(context.Background()); err != nil {
+	s.Commands = commands.New(s.Agent, log.Named("commands"), co)
+	s.API = httpapi.New(httpapi.Deps{Commands: s.Commands, Images: s.Images, Metrics: s.Metrics, Prober: s.Prober,
+		ClaudeVersion: s.Agent.KnownVersion, Disk: s.Disk.Status}, log.Named("http"), opts.API)
+	ctx := context.Background()
+	if n, err := s.Commands.Recover(ctx); err != nil {
 		log.Error("cannot end the commands a stopped vmd left running", "error", err)
 	} else if n > 0 {
 		log.Warn("commands left running by a stopped vmd are now interrupted", "commands", n)
+	}
+	if err := s.Commands.LoadSpend(ctx); err != nil {
+		log.Error("cannot read what commands cost lately; the spend limit counts from now", "error", err)
 	}
 	return s, nil
 }
@@ -140,11 +156,12 @@ func (s *Stack) openStore(opts Options, log hclog.Logger) error {
 	if dir == "" {
 		dir = store.Memory
 	}
-	st, err := store.Open(context.Background(), dir, store.Options{})
+	st, err := store.Open(context.Background(), dir, opts.Store)
 	if err != nil {
 		return err
 	}
 	s.Store = st
+	st.Register(s.Metrics, s.Prober)
 	if opts.Webhook.URL != "" {
 		wo := opts.Webhook
 		wo.Logger = log.Named("webhook")
@@ -152,29 +169,20 @@ func (s *Stack) openStore(opts Options, log hclog.Logger) error {
 			st.Close()
 			return err
 		}
+		s.Webhook.Register(s.Metrics)
 	}
-	retention, most := opts.Retention, opts.MaxCommands
-	if retention <= 0 {
-		retention = 7 * 24 * time.Hour
-	}
-	if most <= 0 {
-		most = 10000
-	}
-	s.Pruner = commands.NewPruner(st, retention, most, log.Named("pruner"))
+	s.Pruner = commands.NewPruner(st, opts.Retention, opts.MaxCommands, log.Named("pruner"))
 	return nil
 }
 
-// Close closes the store once every command has written its end. Call it
-// after the group has stopped.
-func (s *Stack) Close() error {
-	s.Commands.Wait()
-	return s.Store.Close()
-}
+// Close closes the store. Call it after the group has stopped: the
+// commands service has stored every end it could.
+func (s *Stack) Close() error { return s.Store.Close() }
 
 // diskGuard watches the filesystems commands fill: the workspace (the
 // CLI's working directory, vmd's own when empty), the images and the
-// command temp directories.
-func diskGuard(opts Options, work, images string) (*workspace.Guard, error) {
+// processes' temp directories.
+func diskGuard(opts Options, work, images string) (*disk.Guard, error) {
 	if work == "" {
 		wd, err := os.Getwd()
 		if err != nil {
@@ -186,31 +194,24 @@ func diskGuard(opts Options, work, images string) (*workspace.Guard, error) {
 	if temp == "" {
 		temp = os.TempDir()
 	}
-	return workspace.NewGuard(opts.MinFreeDisk, workspace.Dir{Name: "workspace", Path: work},
-		workspace.Dir{Name: "images", Path: images}, workspace.Dir{Name: "temp", Path: temp}), nil
+	return disk.NewGuard(opts.MinFreeDisk, disk.Dir{Name: "workspace", Path: work},
+		disk.Dir{Name: "images", Path: images}, disk.Dir{Name: "temp", Path: temp}), nil
 }
 
 // Add adds the parts' actors to g, serving on ln. deadline is main's one
 // shutdown deadline, fixed at the first interrupt: the command in flight
 // may run until then. oklog/run calls the interrupts in the order the
-// actors were added, and that order is load-bearing: the API stops taking
-// commands before the supervisor is told to stop the one running.
+// actors were added; those that wait for another part to be done come
+// last, so that they hold up no other.
 func (s *Stack) Add(g *run.Group, ln net.Listener, deadline func() time.Time) {
-	// API: answers 503 to new commands once draining, and serves until the
-	// supervisor is done, so the answer of the command in flight gets out.
-	g.Add(func() error { return s.API.Serve(ln, s.Supervisor.Done()) },
-		func(error) { s.API.Drain(deadline()) })
-	// Supervisor: lets the running command go on until the deadline, then
-	// kills its process group and everything else below vmd.
-	g.Add(s.Supervisor.Run, func(error) { s.Supervisor.Stop(deadline()) })
-	// Images: watches the directory and deletes expired images. It stops
-	// only once the supervisor is done, so the command in flight still gets
-	// its own images listed; added last, its waiting holds up no other
-	// interrupt.
-	g.Add(s.Images.Run, func(error) {
-		<-s.Supervisor.Done()
-		s.Images.Stop()
-	})
+	// API: serves until the commands service has drained, so that the
+	// answer of the command in flight gets out; commands asked for
+	// meanwhile get 503 from the service.
+	g.Add(func() error { return s.API.Serve(ln, s.Commands.Done()) }, func(error) {})
+	// Commands: refuses new commands, ends the queued ones, closes idle
+	// agents, lets the running command go on until the deadline, then
+	// stops it, and stores every end.
+	g.Add(s.Commands.Run, func(error) { s.Commands.Drain(deadline()) })
 	// Webhook sender and pruner: they only read and write the store, which
 	// main closes once the whole group has stopped. A delivery cut short
 	// here is sent again after the restart.
@@ -218,4 +219,17 @@ func (s *Stack) Add(g *run.Group, ln net.Listener, deadline func() time.Time) {
 		g.Add(func() error { return s.Webhook.Run(context.Background()) }, func(error) { s.Webhook.Stop() })
 	}
 	g.Add(s.Pruner.Run, func(error) { s.Pruner.Stop() })
+	// Supervisor: once the commands service is done (every agent gone), it
+	// kills whatever is left (a version probe) and stops reaping.
+	g.Add(s.Supervisor.Run, func(error) {
+		<-s.Commands.Done()
+		s.Supervisor.Stop()
+	})
+	// Images: watches the directory and deletes expired images. It stops
+	// only once every process is gone, so the command in flight still gets
+	// its own images listed.
+	g.Add(s.Images.Run, func(error) {
+		<-s.Supervisor.Done()
+		s.Images.Stop()
+	})
 }

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,20 +15,13 @@ import (
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttputil"
 
-	"github.com/vmd-dev/vmd/agent"
 	"github.com/vmd-dev/vmd/commands"
-	"github.com/vmd-dev/vmd/httpapi"
+	"github.com/vmd-dev/vmd/config"
 	"github.com/vmd-dev/vmd/internal/stack"
-	"github.com/vmd-dev/vmd/workspace"
 )
 
-// running is set while a stack runs in this process.
-var running atomic.Bool
-
-// StreamJSON are the arguments vmd gives the CLI by default.
-var StreamJSON = []string{"-p", "--output-format", "stream-json", "--verbose"}
-
-// Options shape a stack under test; zero values are the defaults.
+// Options shape a stack under test; zero values are the defaults: vmd's
+// own (config.Default), but for what a test needs otherwise, said here.
 type Options struct {
 	// Bin is the CLI (required: the fake, built by the test's TestMain).
 	Bin string
@@ -42,14 +34,22 @@ type Options struct {
 	Dir string
 	// Timeout is command_timeout (20 s); Drain is drain_timeout (5 s).
 	Timeout, Drain time.Duration
-	// MaxBody is max_request_body (1 MiB); MaxOutput is max_output (1 MiB).
+	// MaxBody is max_request_body; MaxOutput is max_output.
 	MaxBody, MaxOutput int
 	// KeepAlive, Token and MCP are the API's options.
 	KeepAlive time.Duration
 	Token     string
 	MCP       string
-	// Commands are the commands service's options.
-	Commands commands.Options
+	// Warm keeps agents between turns, as vmd does by default; Prewarm
+	// keeps a spare too. Off, every command has a process of its own.
+	Warm, Prewarm bool
+	// Reap has the stack reap every child of the test process, as main
+	// does: only for a test that does not run in parallel with others
+	// that start processes.
+	Reap bool
+	// Commands are the commands service's options, over those of the
+	// config.
+	Commands func(*commands.Options)
 	// MinFreeDisk is min_free_disk, in bytes (0: the guard is off).
 	MinFreeDisk uint64
 	// StateDir holds the command store; empty keeps it in memory.
@@ -81,18 +81,11 @@ type Stack struct {
 	done     chan error
 }
 
-// Start runs a stack as main does (stack.New, stack.Add, one shutdown
-// deadline) and stops it when the test ends.
-//
-// One stack runs at a time in a process: its supervisor reaps every child
-// of the process, another's included. Start fails the test otherwise.
+// Start runs a stack as main does (config.Default, stack.FromConfig,
+// stack.New, stack.Add, one shutdown deadline) and stops it when the test
+// ends. Stacks run side by side, in parallel tests.
 func Start(t testing.TB, o Options) *Stack {
 	t.Helper()
-	if !running.CompareAndSwap(false, true) {
-		t.Fatal("vmdtest.Start: another stack runs in this process, and its reaper would take this one's children")
-	}
-	t.Cleanup(func() { running.Store(false) }) // last: after the stack has stopped
-	o = withDefaults(o)
 	s := &Stack{Log: &LogBuffer{}, ImagesDir: filepath.Join(t.TempDir(), "images"), TempRoot: t.TempDir(),
 		stop: make(chan struct{}), done: make(chan error, 1)}
 	level := hclog.Debug
@@ -100,23 +93,30 @@ func Start(t testing.TB, o Options) *Stack {
 		level = hclog.Warn
 	}
 	log := hclog.New(&hclog.LoggerOptions{Output: s.Log, JSONFormat: true, Level: level})
-	args := o.Args
-	if args == nil && !o.Plain {
-		args = StreamJSON
+	cfg := config.Default()
+	cfg.ClaudeBin, cfg.WorkDir, cfg.MCPConfig = o.Bin, o.Dir, o.MCP
+	cfg.CommandTimeout, cfg.DrainTimeout = or(o.Timeout, 20*time.Second), or(o.Drain, 5*time.Second)
+	cfg.MaxRequestBody, cfg.MaxOutput = or(o.MaxBody, cfg.MaxRequestBody), or(o.MaxOutput, cfg.MaxOutput)
+	cfg.APIToken, cfg.MinFreeDisk = o.Token, int64(o.MinFreeDisk)
+	cfg.Warm, cfg.Prewarm = o.Warm, o.Prewarm
+	cfg.StateDir = config.MemoryStateDir
+	if o.StateDir != "" {
+		cfg.StateDir = o.StateDir
+	}
+	switch {
+	case o.Args != nil:
+		cfg.ClaudeArgs = o.Args
+	case o.Plain:
+		cfg.ClaudeArgs = nil
 	}
 	// The fake CLI keeps its sessions under $HOME, as the real one does.
 	env := Environ(append([]string{"HOME=" + t.TempDir()}, o.Env...)...)
-	opts := stack.Options{
-		ImagesDir: s.ImagesDir, ImageTTL: time.Hour, TempRoot: s.TempRoot,
-		Agent:     agent.Options{Bin: o.Bin, Args: args, Env: env, Dir: o.Dir, Timeout: o.Timeout, MaxOutput: o.MaxOutput},
-		MCPConfig: o.MCP,
-		// As main does, in a directory of the test's.
-		Git:         &workspace.GitOptions{Dir: t.TempDir()},
-		MinFreeDisk: o.MinFreeDisk,
-		Commands:    o.Commands,
-		StateDir:    o.StateDir,
-		API: httpapi.Options{MaxRequestBody: o.MaxBody, CommandTimeout: o.Timeout, Version: "test",
-			KeepAlive: o.KeepAlive, APIToken: o.Token, MCPConfig: o.MCP},
+	opts := stack.FromConfig(cfg, env, "test")
+	opts.ImagesDir, opts.ImageTTL, opts.TempRoot, opts.Reap = s.ImagesDir, time.Hour, s.TempRoot, o.Reap
+	opts.Git.Dir = t.TempDir() // as main does, in a directory of the test's
+	opts.API.KeepAlive = o.KeepAlive
+	if o.Commands != nil {
+		o.Commands(&opts.Commands)
 	}
 	if o.Tweak != nil {
 		o.Tweak(&opts)
@@ -129,7 +129,7 @@ func Start(t testing.TB, o Options) *Stack {
 	ln := s.listen(t, o.Loopback)
 	var g run.Group
 	g.Add(func() error { <-s.stop; return nil }, func(error) { s.Shutdown() })
-	deadline := sync.OnceValue(func() time.Time { return time.Now().Add(o.Drain) })
+	deadline := sync.OnceValue(func() time.Time { return time.Now().Add(cfg.DrainTimeout) })
 	st.Add(&g, ln, deadline)
 	go func() { s.done <- g.Run() }()
 	t.Cleanup(func() {
@@ -148,20 +148,13 @@ func Start(t testing.TB, o Options) *Stack {
 	return s
 }
 
-func withDefaults(o Options) Options {
-	if o.Timeout == 0 {
-		o.Timeout = 20 * time.Second
+// or is v, or def when v is zero.
+func or[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
 	}
-	if o.Drain == 0 {
-		o.Drain = 5 * time.Second
-	}
-	if o.MaxBody == 0 {
-		o.MaxBody = 1 << 20
-	}
-	if o.MaxOutput == 0 {
-		o.MaxOutput = 1 << 20
-	}
-	return o
+	return v
 }
 
 func (s *Stack) listen(t testing.TB, loopback bool) net.Listener {
