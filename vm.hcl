@@ -71,8 +71,10 @@ claude_bin = "claude"
 # The CLI's arguments. The prompt is written to its stdin; do not add a
 # trailing "-" (the CLI would take it as part of the prompt). vmd reads the
 # stream-json output for the session id, live events, cost and the CLI's
-# verdict. vmd adds --resume <id> for a sessionId and --mcp-config <file>.
-# Not read from the environment.
+# verdict. vmd adds --mcp-config <file>, --resume <id> for a sessionId,
+# --input-format stream-json for a warm process and --max-budget-usd for
+# max_cost_usd; keep --output-format stream-json for warm. Not read from the
+# environment.
 claude_args = ["-p", "--dangerously-skip-permissions", "--output-format", "stream-json", "--verbose"]
 
 # The CLI's working directory, the same for every command (the CLI files its
@@ -138,6 +140,53 @@ git_credential_hosts = ["github.com"]
 # this, new commands get 507 insufficient_storage and /ready fails. 0
 # disables the guard. Env: MIN_FREE_DISK_MB (MiB).
 min_free_disk = "1GiB"
+
+# Keep each conversation's CLI process (with its MCP servers and browser)
+# alive between its messages, so that a follow-up is answered in
+# milliseconds and the browser keeps its page. false starts a process per
+# message. Env: WARM.
+warm = true
+
+# How long a conversation's process waits for its next message before it is
+# closed (counting only time the machine runs: a suspended machine's agents
+# survive). Env: WARM_IDLE_MS (milliseconds).
+warm_idle = "10m"
+
+# At most this many conversations keep a process; a message for another
+# closes the least recently used idle one first. Each costs about 1 GB of
+# memory once its browser is up (docs/operations.md). Env:
+# WARM_CONVERSATIONS.
+warm_conversations = 2
+
+# With warm, keep one process started ahead of the next new conversation, so
+# that its first message skips the CLI's start-up too. It costs memory, not
+# API calls. Env: PREWARM.
+prewarm = true
+
+# At most this many commands asked with "whenBusy": "queue" wait for the
+# running one; past it they get 429 queue_full. Env: QUEUE_MAX.
+queue_max = 16
+
+# A command cancelled or timed out is first interrupted, which keeps its
+# conversation's process; one that has not ended this long after is killed
+# with its process group. Env: INTERRUPT_GRACE_MS (milliseconds).
+interrupt_grace = "3s"
+
+# When the commands that ended within spend_window cost this many US dollars
+# (as the CLI reports), new commands get 429 spend_limit_reached until
+# enough of it leaves the window. 0 is no limit. Env: SPEND_LIMIT_USD (US
+# dollars).
+spend_limit_usd = 0
+
+# The rolling window spend_limit_usd sums over. Env: SPEND_WINDOW (a
+# duration such as "168h").
+spend_window = "24h"
+
+# Passed to the CLI as --max-budget-usd: the most one CLI process may spend.
+# A warm process spends it across the turns it serves, and is replaced once
+# it has less than half left, so a command may spend between half and all of
+# it. 0 is no cap. Env: MAX_COST_USD (US dollars).
+max_cost_usd = 0
 
 # trace, debug, info, warn or error. Env: LOG_LEVEL.
 log_level = "info"

@@ -1,5 +1,5 @@
 // Package netguard wraps vmd's listener so that neither a hostile client
-// nor a shortage of file descriptors stops it serving (issue 11):
+// nor a shortage of file descriptors stops it serving:
 //
 //   - An accept error that passes (EMFILE, ENFILE, ENOBUFS, ENOMEM,
 //     ECONNABORTED) is retried after a pause, 5 ms doubling to 1 s as
