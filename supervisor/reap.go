@@ -210,13 +210,17 @@ func (s *Supervisor) sweep(p *Process) int {
 				}
 				state, pgrp, ok := procStat(pid)
 				if !ok || state == 'Z' {
-					// Without a supervisor that reaps every child, nobody else
-					// reaps p's: what was in its group, or in the group of a
-					// process the sweep killed. A leader shows as a zombie
-					// before its other threads are gone, and cannot be reaped
-					// until they are: it counts as still dying.
-					if ok && len(reaper.all) == 0 && (pgrp == p.pid || killed[pgrp] || killed[pid]) {
-						if _, _, reaped := reapPid(pid); !reaped {
+					// A zombie of p's (of its group, or of a group the sweep
+					// killed) is reaped before the sweep is over: by the loop
+					// above when it reaps every child, else here, since no one
+					// else will. A leader shows as a zombie before its other
+					// threads are gone and cannot be reaped until they are
+					// (its children come to vmd only then): it counts as
+					// still dying.
+					if ok && (pgrp == p.pid || killed[pgrp] || killed[pid]) {
+						if len(reaper.all) > 0 {
+							alive = append(alive, pid)
+						} else if _, _, reaped := reapPid(pid); !reaped {
 							alive = append(alive, pid)
 						}
 					}
