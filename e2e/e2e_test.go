@@ -205,12 +205,14 @@ func (s *stack) start(t *testing.T, asRoot bool, env ...string) *vmd {
 	if s.cred != nil && !asRoot {
 		v.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred}
 	}
-	// Registered before StartProcess's own cleanup, which kills: this one,
-	// run first, stops vmd as a platform does and checks what it leaves.
+	v.proc = vmdtest.StartProcess(t, v.cmd)
+	s.mu.Lock()
+	s.vmds = append(s.vmds, v.pid())
+	s.mu.Unlock()
+	// Registered after StartProcess's own cleanup, which kills: cleanups
+	// run last first, so this one, run first, stops vmd as a platform does
+	// and checks what it leaves.
 	t.Cleanup(func() {
-		if v.proc == nil {
-			return
-		}
 		v.cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-v.proc.Exited():
@@ -223,14 +225,11 @@ func (s *stack) start(t *testing.T, asRoot bool, env ...string) *vmd {
 		s.vmds = slices.DeleteFunc(s.vmds, func(pid int) bool { return pid == v.pid() })
 		s.mu.Unlock()
 		if left := s.marked(); len(left) > 0 {
-			t.Errorf("left running after vmd stopped (killed now):\n%s", strings.Join(left, "\n"))
+			t.Errorf("left running after vmd stopped (killed now):\n%s\nvmd log:\n%s", strings.Join(left, "\n"), v.logs())
 			s.kill()
 		}
 	})
-	v.proc = vmdtest.StartProcess(t, v.cmd)
-	s.mu.Lock()
-	s.vmds = append(s.vmds, v.pid())
-	s.mu.Unlock()
+
 	v.url = v.proc.URL
 	return v
 }
@@ -253,6 +252,7 @@ type answer struct {
 	SessionID  string   `json:"sessionId"`
 	CostUSD    *float64 `json:"costUsd"`
 	Warnings   []string `json:"warnings"`
+	Warm       *bool    `json:"warm"`
 }
 
 // command posts a command. It does not fail the test, so that it may run in
@@ -290,7 +290,11 @@ func (a answer) String() string {
 // running, as "PID COMMAND": those with the stack's mark in their
 // environment, or working in its directory (Chromium's zygote writes its
 // title over its environment, but keeps the directory), but the vmds.
-func (s *stack) marked() []string {
+func (s *stack) marked() []string { return s.list(true) }
+
+// list lists the processes of the stack's, but vmd's own and, with
+// skipRunning, those of a vmd still running.
+func (s *stack) list(skipRunning bool) []string {
 	s.mu.Lock()
 	vmds := slices.Clone(s.vmds)
 	s.mu.Unlock()
@@ -306,6 +310,9 @@ func (s *stack) marked() []string {
 		if !bytes.Contains(env, []byte("VMD_E2E_MARK="+s.mark+"\x00")) && cwd != s.dir && !strings.HasPrefix(cwd, s.dir+"/") {
 			continue
 		}
+		if skipRunning && slices.Contains(vmds, ownerOf(env)) {
+			continue // a process of a vmd still running (its agents)
+		}
 		cmdline, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
 		if len(cmdline) == 0 {
 			continue // a zombie, or gone
@@ -316,10 +323,83 @@ func (s *stack) marked() []string {
 	return found
 }
 
+// processMarker is the marker vmd gives each process it starts, and which
+// everything that process starts inherits: "<vmd's pid>.<n>.<m>".
+func processMarker(env []byte) string {
+	for kv := range bytes.SplitSeq(env, []byte{0}) {
+		if v, ok := bytes.CutPrefix(kv, []byte("VMD_PROCESS=")); ok {
+			return string(v)
+		}
+	}
+	return ""
+}
+
+// ownerOf is the pid of the vmd that started the process with environment
+// env, or 0.
+func ownerOf(env []byte) int {
+	pid, _ := strconv.Atoi(strings.Split(processMarker(env), ".")[0])
+	return pid
+}
+
+// strays are the processes of the stack's that no agent vmd v holds owns:
+// what a command left behind. An agent's tree (the CLI, Playwright MCP,
+// Chromium) carries the marker of the agent's process.
+func (s *stack) strays(t *testing.T, v *vmd) []string {
+	t.Helper()
+	kept := map[string]bool{}
+	for _, a := range v.status(t).Agents {
+		env, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", a.Pid))
+		kept[processMarker(env)] = true
+	}
+	var out []string
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == v.pid() {
+			continue
+		}
+		env, _ := os.ReadFile("/proc/" + e.Name() + "/environ")
+		if !bytes.Contains(env, []byte("VMD_E2E_MARK="+s.mark+"\x00")) || kept[processMarker(env)] {
+			continue
+		}
+		cmdline, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if len(cmdline) == 0 {
+			continue // a zombie, or gone
+		}
+		out = append(out, fmt.Sprintf("%d %.120s", pid, strings.ReplaceAll(string(cmdline), "\x00", " ")))
+	}
+	return out
+}
+
+// status is vmd's GET /status, as far as the tests read it.
+type status struct {
+	Busy   bool
+	Agents []struct {
+		SessionID *string
+		State     string
+		Pid       int
+		RSSBytes  int64
+	}
+}
+
+func (v *vmd) status(t *testing.T) status {
+	t.Helper()
+	resp, err := v.client.Get(v.url + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st status
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
 // kill kills what marked finds, so that a failed test leaves no browser
 // on a shared machine.
 func (s *stack) kill() {
-	for _, p := range s.marked() {
+	for _, p := range s.list(false) {
 		pid, _ := strconv.Atoi(strings.Fields(p)[0])
 		syscall.Kill(pid, syscall.SIGKILL)
 	}
@@ -522,8 +602,9 @@ func checkAPIFailure(t *testing.T, a answer, want string) {
 	}
 }
 
-// A command that runs past its timeout while Chromium is up is answered
-// 408, and the CLI, Playwright MCP and every Chromium process are gone.
+// A cold command (warm off: a process a message) that runs past its
+// timeout while Chromium is up is answered 408, and the CLI, Playwright
+// MCP and every Chromium process are gone.
 func TestTimeoutMidToolCall(t *testing.T) {
 	s := newStack(t)
 	url, _ := servePage(t)
@@ -531,7 +612,7 @@ func TestTimeoutMidToolCall(t *testing.T) {
 	// load the page (about 3s on the project's VM), so that the timeout
 	// falls after, even with the rest of CI running beside it.
 	const timeout = 20 * time.Second
-	v := s.start(t, false, "COMMAND_TIMEOUT_MS="+strconv.Itoa(int(timeout.Milliseconds())))
+	v := s.start(t, false, "COMMAND_TIMEOUT_MS="+strconv.Itoa(int(timeout.Milliseconds())), "WARM=false")
 	answered := make(chan answer, 1)
 	start := time.Now()
 	go func() { answered <- v.command("Open " + url + " and stall") }()
@@ -541,7 +622,7 @@ func TestTimeoutMidToolCall(t *testing.T) {
 	case <-s.api.Stalled():
 		// The API holds its answer to navigate's result: Chromium is up.
 		t.Logf("the API stalled after navigate; the command has run %v", time.Since(start).Round(time.Millisecond))
-		left := s.marked()
+		left := s.list(false)
 		if !slices.ContainsFunc(left, func(p string) bool { return strings.Contains(p, "chromium") }) {
 			t.Errorf("no Chromium found while the command runs (the leftover check would see nothing):\n%s", strings.Join(left, "\n"))
 		}
@@ -562,7 +643,7 @@ func TestTimeoutMidToolCall(t *testing.T) {
 	// vmd answers once its sweep is done: nothing may be left by then. (Not
 	// a few seconds later: Chromium would go of its own accord once
 	// Playwright MCP is dead, and prove nothing about the sweep.)
-	if left, kids := s.marked(), vmdtest.Descendants(v.pid()); len(left) > 0 || len(kids) > 0 {
+	if left, kids := s.list(false), vmdtest.Descendants(v.pid()); len(left) > 0 || len(kids) > 0 {
 		t.Errorf("when the 408 came: still running %q, below vmd %v", left, kids)
 	}
 }
@@ -694,9 +775,9 @@ func TestStreamScreenshot(t *testing.T) {
 	}
 }
 
-// DELETE /command in the middle of a tool call stops the real stack: the
-// stream ends with 499, nothing of the CLI, Playwright MCP or Chromium is
-// left, and the next command runs.
+// DELETE /command in the middle of a tool call interrupts the turn: the
+// stream ends with 499, and the conversation's agent lives on, Chromium
+// and its page with it, for the next message, which it serves warm.
 func TestCancelMidToolCall(t *testing.T) {
 	s := newStack(t)
 	url, _ := servePage(t)
@@ -721,14 +802,20 @@ func TestCancelMidToolCall(t *testing.T) {
 	for ev := range evs {
 		last = ev
 	}
-	if last.name != "result" || last.status != "499" || !strings.Contains(last.data, `"error":"cancelled"`) {
-		t.Errorf("last event = %v; want a 499 cancelled result", last)
+	var res answer
+	json.Unmarshal([]byte(last.data), &res)
+	if last.name != "result" || last.status != "499" || res.Error != "cancelled" || res.SessionID == "" {
+		t.Errorf("last event = %v; want a 499 cancelled result with the session", last)
 	}
-	if left, kids := s.marked(), vmdtest.Descendants(v.pid()); len(left) > 0 || len(kids) > 0 {
-		t.Errorf("after the cancel answered: still running %q, below vmd %v", left, kids)
+	if left := s.strays(t, v); len(left) > 0 {
+		t.Errorf("after the cancel answered: running, no agent's: %q", left)
+	}
+	if !slices.ContainsFunc(s.list(false), func(p string) bool { return strings.Contains(p, "chromium") }) {
+		t.Errorf("Chromium is gone after an interrupt; want it kept with its agent")
 	}
 	s.api.Reset()
-	if a := v.command("What is 2+2?"); a.status != http.StatusOK {
-		t.Errorf("next command = %v; want 200", a)
+	page := v.commandWith(map[string]string{"text": "What page is open?", "sessionId": res.SessionID})
+	if page.status != http.StatusOK || !strings.Contains(page.Text, url) || page.Warm == nil || !*page.Warm {
+		t.Errorf("next message = %v; want 200, warm, on the page the interrupted turn opened (%s)", page, url)
 	}
 }

@@ -17,6 +17,10 @@
 //	                            rest of the prompt, lines included), then
 //	                            answers "Bash said: OUTPUT" with the tool's
 //	                            result (or "Tool failed: ..." if it failed)
+//	What page is open?          calls mcp__playwright__browser_snapshot (no
+//	                            navigation), then answers "Open page: URL"
+//	                            with the first URL its result names, or
+//	                            "No page open"
 //	What did I ask before?      answers "You asked: PROMPT" with the user
 //	                            prompt before this one in the conversation
 //	                            (as sent again by the CLI on --resume)
@@ -57,6 +61,7 @@ import (
 const (
 	ToolNavigate   = "mcp__playwright__browser_navigate"
 	ToolScreenshot = "mcp__playwright__browser_take_screenshot"
+	ToolSnapshot   = "mcp__playwright__browser_snapshot"
 	// ToolBash is the CLI's own tool that runs a shell command.
 	ToolBash = "Bash"
 )
@@ -283,6 +288,15 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request, req *MessagesR
 		}
 	case strings.HasPrefix(lower, "stall"):
 		s.stall(w, r)
+	case strings.Contains(lower, "what page is open"):
+		switch {
+		case len(results) == 0:
+			s.reply(w, req, s.toolUse(ToolSnapshot, map[string]any{}))
+		case urlRE.MatchString(results[0].ResultText()):
+			s.reply(w, req, text("Open page: "+urlRE.FindString(results[0].ResultText())))
+		default:
+			s.reply(w, req, text("No page open"))
+		}
 	case strings.Contains(lower, "what did i ask before"):
 		prompts := prompts(req.Messages)
 		if len(prompts) < 2 {

@@ -379,3 +379,16 @@ func TestStall(t *testing.T) {
 		})
 	}
 }
+
+// After an interrupt the CLI sends the interrupted prompt, the marker and
+// the next prompt together: the next prompt is what the user asks.
+func TestPromptAfterInterrupt(t *testing.T) {
+	for _, blocks := range [][]Block{
+		{{Type: "text", Text: "Stall"}, {Type: "text", Text: "[Request interrupted by user]"}, {Type: "text", Text: "What is 2+2?"}},
+		{{Type: "text", Text: "Stall\n[Request interrupted by user for tool use]\nWhat is 2+2?"}},
+	} {
+		if got := typed(blocks); got != "What is 2+2?" {
+			t.Errorf("typed(%+v) = %q; want the prompt after the interrupt", blocks, got)
+		}
+	}
+}

@@ -43,7 +43,10 @@ func prompts(msgs []Message) []string {
 }
 
 // typed returns what the user typed in a user message's blocks: its text
-// without the system reminders the CLI adds, or "".
+// without the system reminders the CLI adds, or "". After an interrupt the
+// CLI sends the interrupted prompt, its marker ("[Request interrupted by
+// user]") and the next prompt as one message: what was typed after the
+// last marker is the prompt, as a model reads it.
 func typed(blocks []Block) string {
 	var parts []string
 	for _, b := range blocks {
@@ -51,10 +54,21 @@ func typed(blocks []Block) string {
 		if b.Type != "text" || t == "" || strings.HasPrefix(t, "<system-reminder>") {
 			continue
 		}
+		if i := strings.LastIndex(t, interruptMarker); i >= 0 {
+			parts = parts[:0]
+			_, t, _ = strings.Cut(t[i:], "\n") // what follows the marker's line
+			if t = strings.TrimSpace(t); t == "" {
+				continue
+			}
+		}
 		parts = append(parts, t)
 	}
 	return strings.Join(parts, "\n")
 }
+
+// interruptMarker starts the text the CLI adds where a turn was
+// interrupted.
+const interruptMarker = "[Request interrupted by user"
 
 // failed returns the text of the first tool result marked as an error, or
 // "".
