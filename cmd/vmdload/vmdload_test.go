@@ -97,3 +97,20 @@ func TestRunCatchesWrongAnswers(t *testing.T) {
 		}
 	}
 }
+
+// TestFaultImagesDeletedBusy runs the one fault whose answer depends on
+// what the CLI said before DELETE: the runner must wait for the words to
+// reach vmd, however long the CLI takes to say them.
+func TestFaultImagesDeletedBusy(t *testing.T) {
+	cfg := small()
+	cfg.Phases, cfg.Only = []string{"faults"}, []string{"images dir deleted during a command"}
+	rep, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if len(rep.Faults) != 1 || rep.Faults[0].Result != "ok" || rep.Failed() {
+		var text strings.Builder
+		rep.WriteText(&text)
+		t.Fatalf("faults %+v; want the one, ok:\n%s", rep.Faults, text.String())
+	}
+}
