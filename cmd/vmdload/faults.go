@@ -118,6 +118,9 @@ func (r *runner) runFault(t *vmdtest.T, e *faultEnv, c fault) FaultResult {
 	if c.need != nil {
 		if why := c.need(e); why != "" {
 			res.Result, res.Why = "not run", why
+			if r.cfg.RequireAll && strings.HasPrefix(why, "needs ") {
+				r.rep.fail("fault %s: not run, and every fault is required: %s", c.name, why)
+			}
 			return res
 		}
 	}

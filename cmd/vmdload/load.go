@@ -46,6 +46,9 @@ func (r *runner) loadPhases(t testing.TB) {
 		r.progress("load: %d commands", r.cfg.Commands)
 		rep := &LoadReport{Start: r.settled(t, s)}
 		rep.Commands, rep.Kinds = r.mix(t, s, r.cfg.Commands, r.cfg.Seed, rep)
+		if n := rep.Commands.Requests; n != uint64(r.cfg.Commands) && t.Context().Err() == nil {
+			t.Errorf("%d commands sent; want %d", n, r.cfg.Commands)
+		}
 		rep.End = r.flat(t, s, rep.Start, rssSlackKiB)
 		rep.StoreBytes = int64(s.metric("vmd_store_size_bytes"))
 		r.rep.Load = rep
