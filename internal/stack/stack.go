@@ -71,13 +71,15 @@ type Stack struct {
 	Store      *store.Store
 	Webhook    *webhook.Sender // nil without webhook_url
 	Pruner     *commands.Pruner
+
+	git *workspace.Git // nil without Options.Git; Close removes what it made
 }
 
 // New builds the parts. Nothing runs until the group does, but the store
 // is open: a store that cannot be opened (corrupt, another vmd's) fails
 // here, and records a stopped vmd left running are ended interrupted. Close
 // closes it once the group has stopped.
-func New(opts Options, log hclog.Logger) (*Stack, error) {
+func New(opts Options, log hclog.Logger) (_ *Stack, err error) {
 	dir, err := filepath.Abs(opts.ImagesDir)
 	if err != nil {
 		return nil, fmt.Errorf("images_dir %q: %w", opts.ImagesDir, err)
@@ -93,8 +95,9 @@ func New(opts Options, log hclog.Logger) (*Stack, error) {
 	ao := opts.Agent
 	ao.Args = agent.Args(ao.Args, dir, opts.MCPConfig)
 	ao.Env = agent.Env(ao.Env, opts.DropEnv, dir)
+	var git *workspace.Git
 	if opts.Git != nil {
-		git, err := workspace.WriteGit(*opts.Git)
+		git, err = workspace.WriteGit(*opts.Git)
 		var pe *fs.PathError
 		if errors.As(err, &pe) {
 			// The settings' own errors name them; a file error is about
@@ -103,6 +106,11 @@ func New(opts Options, log hclog.Logger) (*Stack, error) {
 		} else if err != nil {
 			return nil, err
 		}
+		defer func() {
+			if err != nil {
+				git.Remove()
+			}
+		}()
 		ao.Env = git.Env(ao.Env)
 	}
 	disk, err := diskGuard(opts, ao.Dir, dir)
@@ -110,7 +118,7 @@ func New(opts Options, log hclog.Logger) (*Stack, error) {
 		return nil, err
 	}
 	ag := agent.New(sup, img, log.Named("agent"), ao)
-	s := &Stack{Images: img, Supervisor: sup, Agent: ag, Disk: disk}
+	s := &Stack{Images: img, Supervisor: sup, Agent: ag, Disk: disk, git: git}
 	if err := s.openStore(opts, log); err != nil {
 		return nil, err
 	}
@@ -164,11 +172,16 @@ func (s *Stack) openStore(opts Options, log hclog.Logger) error {
 	return nil
 }
 
-// Close closes the store once every command has written its end. Call it
-// after the group has stopped.
+// Close closes the store once every command has written its end, and
+// removes the directory of the agent's git configuration if vmd made one
+// (state_dir ":memory:"). Call it after the group has stopped.
 func (s *Stack) Close() error {
 	s.Commands.Wait()
-	return s.Store.Close()
+	err := s.Store.Close()
+	if s.git != nil {
+		err = errors.Join(err, s.git.Remove())
+	}
+	return err
 }
 
 // diskGuard watches the filesystems commands fill: the workspace (the
