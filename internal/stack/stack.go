@@ -29,7 +29,9 @@ import (
 // Options are every part's options, as main copies them from the config.
 type Options struct {
 	// ImagesDir is the images directory; made absolute, for the CLI runs
-	// in another directory. ImageTTL is how long an image is kept.
+	// in another directory. Empty is a private directory of vmd's own,
+	// removed at exit (see images.Open). ImageTTL is how long an image is
+	// kept.
 	ImagesDir string
 	ImageTTL  time.Duration
 	// TempRoot holds the per-command temporary directories; empty is the
@@ -80,14 +82,17 @@ type Stack struct {
 // here, and records a stopped vmd left running are ended interrupted. Close
 // closes it once the group has stopped.
 func New(opts Options, log hclog.Logger) (_ *Stack, err error) {
-	dir, err := filepath.Abs(opts.ImagesDir)
-	if err != nil {
-		return nil, fmt.Errorf("images_dir %q: %w", opts.ImagesDir, err)
+	dir := opts.ImagesDir
+	if dir != "" {
+		if dir, err = filepath.Abs(dir); err != nil {
+			return nil, fmt.Errorf("images_dir %q: %w", opts.ImagesDir, err)
+		}
 	}
 	img, err := images.Open(dir, opts.ImageTTL, log.Named("images"))
 	if err != nil {
 		return nil, err
 	}
+	dir = img.Dir()
 	sup, err := supervisor.New(supervisor.Config{TempRoot: opts.TempRoot}, log.Named("supervisor"))
 	if err != nil {
 		return nil, err
