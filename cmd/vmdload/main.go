@@ -70,6 +70,10 @@ type Config struct {
 	// (CI, root on Linux). Faults that cannot apply here are still only
 	// reported.
 	RequireAll bool
+	// Settle, if set, replaces the 1.5 s vmd idles before each settled
+	// reading of its memory: shorter, the readings mean little, for a run
+	// that checks answers alone.
+	Settle time.Duration
 	// Phases, if not empty, limits the run: load, health, faults.
 	Phases []string
 	// Only, if not empty, runs the faults whose names hold one of these.
