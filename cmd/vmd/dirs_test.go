@@ -47,17 +47,33 @@ func TestOwnDirectories(t *testing.T) {
 	}
 }
 
-// An images directory vmd cannot create stops it at start, naming the
-// setting and the fix: started, it would lose every screenshot.
-func TestImagesDirNotCreatable(t *testing.T) {
-	file := filepath.Join(t.TempDir(), "file")
-	if err := os.WriteFile(file, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(vmdBin)
-	cmd.Env = append(baseEnv(t), "IMAGES_DIR="+filepath.Join(file, "images"))
-	out, _ := cmd.CombinedOutput()
-	if code := cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(string(out), "images_dir") || !strings.Contains(string(out), "set IMAGES_DIR") {
-		t.Errorf("vmd with images_dir under a file: exit %d, %s; want 1 and an error naming images_dir and the fix", code, out)
+// A directory vmd cannot create stops it at start, naming the setting and
+// the fix: an images directory it cannot write would lose every
+// screenshot, a state_dir the git configuration.
+func TestDirNotCreatable(t *testing.T) {
+	for _, tt := range []struct {
+		env  string
+		want []string // in the error, each
+	}{
+		{"IMAGES_DIR", []string{"images_dir", "set IMAGES_DIR"}},
+		{"STATE_DIR", []string{"state_dir: the agent's git configuration cannot be written", "set STATE_DIR"}},
+	} {
+		t.Run(tt.env, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "file")
+			if err := os.WriteFile(file, nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(vmdBin)
+			cmd.Env = append(baseEnv(t), tt.env+"="+filepath.Join(file, "dir"))
+			out, _ := cmd.CombinedOutput()
+			if code := cmd.ProcessState.ExitCode(); code != 1 {
+				t.Errorf("vmd with %s under a file: exit %d, %s; want 1", tt.env, code, out)
+			}
+			for _, want := range tt.want {
+				if !strings.Contains(string(out), want) {
+					t.Errorf("vmd with %s under a file: %s; want it to say %q", tt.env, out, want)
+				}
+			}
+		})
 	}
 }

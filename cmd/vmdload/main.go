@@ -17,8 +17,8 @@
 // exits 1 if any expectation failed, 2 if the run could not be carried
 // out. No expectation is on a duration: figures are measured, not judged.
 //
-//	go run ./cmd/vmdload                               # 10,000 commands
-//	go run -race ./cmd/vmdload -n 500 -health-commands 100 -require-all   # CI's
+//	go run ./cmd/vmdload      # 10,000 commands
+//	go run -race ./cmd/vmdload -n 500 -health-commands 100 -require-all  # CI's short form
 //
 // Run as root on Linux, the faults also fill a 64 KiB tmpfs and remount
 // directories read-only; faults that cannot be meaningful here (another
