@@ -88,10 +88,13 @@ workspace_dir = ""
 # exist. Env: MCP_CONFIG.
 mcp_config = ".mcp.json"
 
-# Where screenshots land (point Playwright MCP's --output-dir here). Created
-# if missing, watched for new images, served at /images/<name>. The CLI gets
-# it, absolute, as IMAGES_DIR. Env: IMAGES_DIR.
-images_dir = "/tmp/images"
+# Where screenshots land (point Playwright MCP's --output-dir here). Empty
+# is images in state_dir, private to this vmd; with state_dir ":memory:", a
+# directory of its own under TMPDIR, removed at exit. Created (mode 0700) if
+# missing; vmd refuses to start if it cannot write it. Watched for new
+# images, served at /images/<name>. The CLI gets it, absolute, as
+# IMAGES_DIR. Env: IMAGES_DIR.
+images_dir = ""
 
 # Images older than this are deleted from images_dir. Env: IMAGE_TTL_MS
 # (milliseconds).

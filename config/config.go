@@ -39,8 +39,12 @@ const (
 	// Docker and Fly.io are told to wait 10 s or more; 8 s leaves time to kill
 	// the command, answer its request and exit before that.
 	DefaultDrainTimeout = 8 * time.Second
-	// DefaultImagesDir is where Playwright MCP writes screenshots.
-	DefaultImagesDir = "/tmp/images"
+	// DefaultImagesDir, empty, puts the screenshots beside vmd's state:
+	// images in state_dir, or with state_dir ":memory:" a directory of
+	// vmd's own removed at exit. Either is private to the vmd using it; a
+	// fixed shared path (/tmp/images, once) let one user's vmd fail on
+	// another's directory, or serve its files.
+	DefaultImagesDir = ""
 	// DefaultImageTTL is how long an image stays for the relay to fetch.
 	DefaultImageTTL = time.Hour
 	// DefaultClaudeBin is looked up on PATH at each command.
@@ -151,7 +155,8 @@ type Config struct {
 	// After Load it is absolute, or "" when the default file is absent.
 	MCPConfig string
 	// ImagesDir is watched for images made during a command and served at
-	// /images/. Absolute after Load.
+	// /images/. After Load it is absolute, or "" when state_dir is
+	// MemoryStateDir and none is set: images.Open then makes one of its own.
 	ImagesDir string
 	// ImageTTL is the age past which an image is deleted.
 	ImageTTL time.Duration

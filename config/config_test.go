@@ -43,7 +43,8 @@ func loaded(t *testing.T) *Config {
 	c := Default()
 	c.WorkDir = cwd
 	c.StateDir = testHome + "/.vmd"
-	c.MCPConfig = "" // no .mcp.json in config/
+	c.ImagesDir = testHome + "/.vmd/images" // beside the state
+	c.MCPConfig = ""                        // no .mcp.json in config/
 	return c
 }
 
@@ -66,7 +67,7 @@ func TestDefaults(t *testing.T) {
 		{"command_timeout", c.CommandTimeout, 5 * time.Minute},
 		{"drain_timeout", c.DrainTimeout, 8 * time.Second},
 		{"stall_timeout", c.StallTimeout, 120 * time.Second},
-		{"images_dir", c.ImagesDir, "/tmp/images"},
+		{"images_dir", c.ImagesDir, ""}, // beside state_dir: see TestImagesDirDefault
 		{"claude_bin", c.ClaudeBin, "claude"},
 		{"max_request_body", c.MaxRequestBody, 1 << 20},
 		{"state_dir", c.StateDir, "$HOME/.vmd"},
@@ -91,6 +92,34 @@ func TestDefaults(t *testing.T) {
 	}
 	if want := loaded(t); !same(got, want) {
 		t.Errorf("Load with nothing set = %+v; want %+v", got, want)
+	}
+}
+
+// images_dir defaults to a directory private to the vmd using it: images
+// beside its state, or none (images.Open makes one of its own) when it
+// keeps its state in memory; a directory set is used as set.
+func TestImagesDirDefault(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		env  []string
+		want string
+	}{
+		{"default state_dir", nil, testHome + "/.vmd/images"},
+		{"state_dir set", []string{"STATE_DIR", "/var/lib/vmd"}, "/var/lib/vmd/images"},
+		{"state_dir from $HOME", []string{"STATE_DIR", "~/state"}, testHome + "/state/images"},
+		{"state in memory", []string{"STATE_DIR", MemoryStateDir}, ""},
+		{"images_dir set", []string{"IMAGES_DIR", "/srv/shots"}, "/srv/shots"},
+		{"images_dir set, state in memory", []string{"IMAGES_DIR", "/srv/shots", "STATE_DIR", MemoryStateDir}, "/srv/shots"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load("", env(tt.env...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.ImagesDir != tt.want {
+				t.Errorf("Load with %q: images_dir = %q; want %q", tt.env, c.ImagesDir, tt.want)
+			}
+		})
 	}
 }
 

@@ -45,7 +45,7 @@ func TestErrors(t *testing.T) {
 			[]string{"^port: 70000 is not a TCP port (0 to 65535; 0 picks a free one)", "^command_timeout: 0s must be positive", "^stall_timeout: -1ms must not be negative (0 disables it)", "^drain_timeout: -1ms must not be negative",
 				"^max_request_body: 10 bytes is too small (at least 1024)", "^max_output: 0 bytes is too small (at least 1)", "^image_ttl: 0s must be positive", "^command_retention: 0s must be positive", "^max_commands: 0 commands is too small (at least 1)"}},
 		{"names", "log_format = \"xml\"\nclaude_bin = \" \"\nimages_dir = \"\"\nstate_dir = \"\"\n", []string{"LOG_LEVEL", "loud"},
-			[]string{`vm.hcl:2:14: claude_bin: must not be empty`, `vm.hcl:3:14: images_dir: must not be empty`, `vm.hcl:4:13: state_dir: must not be empty`,
+			[]string{`vm.hcl:2:14: claude_bin: must not be empty`, `vm.hcl:4:13: state_dir: must not be empty`,
 				`^log_level: "loud" is not one of trace, debug, info, warn, error`, `vm.hcl:1:14: log_format: "xml" is not text or json`}},
 		{"workspace dir", "workspace_dir = \"/no/such/dir\"\n", nil, []string{`vm.hcl:1:17: workspace_dir: "/no/such/dir" is not a directory (create it, or name an existing one)`}},
 		{"workspace dir is a file", "", []string{"WORKSPACE_DIR", "/etc/passwd"}, []string{`^workspace_dir: "/etc/passwd" is not a directory`}},

@@ -134,9 +134,10 @@ func (l *loader) applyEnv() []error {
 
 // normalise makes every path absolute, once, so that no one below main
 // resolves a path again or drops an error doing so: images_dir from vmd's
-// working directory, state_dir and workspace_dir after a leading $HOME or
-// ~, mcp_config from workspace_dir (or "" when the default file is absent).
-// Empty paths are left for validate to report.
+// working directory (empty: images in state_dir, unless that is
+// ":memory:"), state_dir and workspace_dir after a leading $HOME or ~,
+// mcp_config from workspace_dir (or "" when the default file is absent).
+// Other empty paths are left for validate to report.
 func (l *loader) normalise() []error {
 	var errs []error
 	c := l.c
@@ -154,11 +155,16 @@ func (l *loader) normalise() []error {
 		}
 		*p = path
 	}
-	abs("images_dir", &c.ImagesDir)
 	abs("workspace_dir", &c.WorkDir)
 	if c.StateDir != MemoryStateDir {
 		abs("state_dir", &c.StateDir)
+		// Beside the state, so private to this vmd as its store is. With
+		// ":memory:" images.Open makes a directory of its own instead.
+		if c.ImagesDir == "" && c.StateDir != "" && !l.failed["state_dir"] {
+			c.ImagesDir = filepath.Join(c.StateDir, "images")
+		}
 	}
+	abs("images_dir", &c.ImagesDir)
 	if mcp, err := expandHome(c.MCPConfig, l.getenv); err != nil {
 		errs = append(errs, l.fail("mcp_config", err))
 	} else if mcp, err = resolveMCPConfig(mcp, c.WorkDir); err != nil {

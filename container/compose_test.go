@@ -27,7 +27,7 @@ type composeProject struct {
 	port    int
 	image   string
 	downed  bool
-	volumes []string // the compose file's named volumes
+	volumes []string // the compose file's named volumes, removed at cleanup
 }
 
 // newCompose makes a project whose .env is .env.example with the
@@ -39,12 +39,16 @@ func newCompose(t *testing.T, image string, env []string, set ...string) *compos
 	if _, err := exec.LookPath("podman-compose"); err != nil {
 		t.Fatal("podman-compose is not installed (container/podman-setup.sh installs it)")
 	}
-	c := &composeProject{t: t, dir: t.TempDir(), name: uniqueName("vmdtest"), port: freePort(t), image: image,
-		volumes: []string{"claude-sessions", "workspace"}}
+	c := &composeProject{t: t, dir: t.TempDir(), name: uniqueName("vmdtest"), port: freePort(t), image: image}
 	for _, f := range []string{"docker-compose.yml", ".env.example"} {
 		b, err := os.ReadFile(filepath.Join("..", f))
 		if err != nil {
 			t.Fatal(err)
+		}
+		if f == "docker-compose.yml" {
+			if c.volumes = namedVolumes(string(b)); len(c.volumes) == 0 {
+				t.Fatal("docker-compose.yml declares no named volumes; want the ones its service mounts")
+			}
 		}
 		if f == ".env.example" {
 			f = ".env"
@@ -56,6 +60,27 @@ func newCompose(t *testing.T, image string, env []string, set ...string) *compos
 	}
 	t.Cleanup(c.cleanup)
 	return c
+}
+
+// namedVolumes lists the volumes a compose file declares in its top-level
+// volumes block, so that cleanup removes every one (podman-compose down
+// leaves them, and a list kept here once forgot vmd-state). The file is
+// the repository's, in the indentation it has: two spaces before a name.
+func namedVolumes(compose string) []string {
+	var names []string
+	in := false
+	for _, line := range strings.Split(compose, "\n") {
+		switch {
+		case line == "volumes:":
+			in = true
+		case line == "" || strings.HasPrefix(line, "#") || strings.HasPrefix(line, "    "):
+		case !strings.HasPrefix(line, " "):
+			in = false
+		case in && strings.HasPrefix(line, "  ") && strings.HasSuffix(strings.TrimSpace(line), ":"):
+			names = append(names, strings.TrimSuffix(strings.TrimSpace(line), ":"))
+		}
+	}
+	return names
 }
 
 // appendEnv adds lines to the project's .env.

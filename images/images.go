@@ -114,6 +114,7 @@ func ValidName(name string) bool {
 // Store is the images directory and its watcher. Run is its actor.
 type Store struct {
 	dir   string
+	own   *leftovers.Dir // dir, when Open made it for want of one; else nil
 	marks *leftovers.Dir // private directory of marker files
 	ttl   time.Duration
 	log   hclog.Logger
@@ -134,22 +135,56 @@ type Store struct {
 	stats counters // for metrics: see stats.go
 }
 
-// Open creates the directory if need be and starts watching it.
-func Open(dir string, ttl time.Duration, log hclog.Logger) (*Store, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("images_dir %q: %w", dir, err)
+// dirMode keeps a vmd's screenshots its own: the API serves them only
+// with its token, and other users of the machine have no business reading
+// them from the disk.
+const dirMode = 0o700
+
+// Open opens the images directory dir, creating it if need be, checks that
+// vmd can write it and starts watching it. A directory vmd cannot create
+// or write is an error naming images_dir and the fix: vmd would start, and
+// every screenshot would be lost.
+//
+// Empty dir, for a vmd that keeps no state (state_dir ":memory:"), is a
+// directory vmd-images-* of the store's own under the system's temporary
+// directory: private to this vmd, locked while it lives
+// (internal/leftovers), removed when Run returns, and swept by a later
+// Open if the process died first.
+func Open(dir string, ttl time.Duration, log hclog.Logger) (_ *Store, err error) {
+	var own *leftovers.Dir
+	if dir == "" {
+		root := os.TempDir()
+		if gone := leftovers.Sweep(root, "images"); len(gone) > 0 {
+			log.Info("removed images dirs left by a previous vmd", "count", len(gone))
+		}
+		if own, err = leftovers.Make(root, "images"); err != nil {
+			return nil, fmt.Errorf("images_dir: cannot make a directory of vmd's own in %s (make TMPDIR writable by vmd's user, or set IMAGES_DIR to a directory it can write): %w", root, err)
+		}
+		defer func() {
+			if err != nil {
+				own.Remove()
+			}
+		}()
+		dir = own.Path
+	} else if err := os.MkdirAll(dir, dirMode); err != nil {
+		return nil, fmt.Errorf("images_dir %q cannot be created (create it writable by vmd's user, or set IMAGES_DIR to a directory vmd can write): %w", dir, err)
 	}
-	w, err := fsnotify.NewWatcher()
-	if err != nil {
+	s := &Store{dir: dir, own: own, ttl: ttl, log: log,
+		stop:     make(chan struct{}),
+		barriers: map[string]chan struct{}{},
+	}
+	if err := s.CheckWritable(); err != nil {
+		return nil, fmt.Errorf("screenshots would be lost (make images_dir writable by vmd's user, or set IMAGES_DIR to a directory vmd can write): %w", err)
+	}
+	if s.w, err = fsnotify.NewWatcher(); err != nil {
 		return nil, fmt.Errorf("images_dir %q: watcher: %w", dir, err)
 	}
-	if err := w.Add(dir); err != nil {
-		w.Close()
+	if err := s.w.Add(dir); err != nil {
+		s.w.Close()
 		return nil, fmt.Errorf("images_dir %q: watch: %w", dir, err)
 	}
-	watched, err := os.Stat(dir)
-	if err != nil {
-		w.Close()
+	if s.watched, err = os.Stat(dir); err != nil {
+		s.w.Close()
 		return nil, fmt.Errorf("images_dir %q: %w", dir, err)
 	}
 	root := markRoot
@@ -159,28 +194,28 @@ func Open(dir string, ttl time.Duration, log hclog.Logger) (*Store, error) {
 	if gone := leftovers.Sweep(root, "marks"); len(gone) > 0 {
 		log.Info("removed marker dirs left by a previous vmd", "count", len(gone))
 	}
-	marks, err := leftovers.Make(root, "marks")
+	s.marks, err = leftovers.Make(root, "marks")
 	if err == nil {
-		if err = w.Add(marks.Path); err != nil {
-			marks.Remove()
+		if err = s.w.Add(s.marks.Path); err != nil {
+			s.marks.Remove()
 		}
 	}
 	if err != nil {
-		w.Close()
+		s.w.Close()
 		return nil, fmt.Errorf("images marker directory: %w", err)
 	}
-	return &Store{
-		dir: dir, marks: marks, ttl: ttl, log: log, w: w, watched: watched,
-		stop:     make(chan struct{}),
-		barriers: map[string]chan struct{}{},
-	}, nil
+	return s, nil
 }
 
 // Dir is the directory the store owns.
 func (s *Store) Dir() string { return s.dir }
 
-// Run handles the watcher's events and deletes expired images until Stop.
+// Run handles the watcher's events and deletes expired images until Stop;
+// then it removes the directory if Open made it.
 func (s *Store) Run() error {
+	if s.own != nil {
+		defer s.own.Remove()
+	}
 	defer s.marks.Remove()
 	defer s.w.Close()
 	s.clean(time.Now())
@@ -256,7 +291,7 @@ func (s *Store) rewatch(why string) {
 func (s *Store) rewatchLocked(why string) {
 	s.log.Warn(why, "dir", s.dir)
 	_ = s.w.Remove(s.dir)
-	if err := os.MkdirAll(s.dir, 0o755); err != nil {
+	if err := os.MkdirAll(s.dir, dirMode); err != nil {
 		s.log.Error("cannot recreate images directory", "dir", s.dir, "error", err)
 		return
 	}

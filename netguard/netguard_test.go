@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/vmd-dev/vmd/internal/poll"
 )
 
 // get sends GET /health on a new connection from the loopback address
@@ -67,17 +69,6 @@ func dialMany(t *testing.T, addr string, n int, send string) []net.Conn {
 	return conns
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("never: %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // serve runs a fasthttp server answering "ok" on a guarded loopback
 // listener, until the test ends.
 func serve(t *testing.T, opts Options) (*Listener, string) {
@@ -108,7 +99,7 @@ func TestOneAddressCannotTakeAll(t *testing.T) {
 	const total, perIP, slow = 512, 64, 3000
 	g, addr := serve(t, Options{MaxConns: total, PerIP: perIP})
 	held := dialMany(t, addr, slow, "GET /health HTTP/1.1\r\nHost: localhost\r\n")
-	eventually(t, "every slow connection accepted or refused", func() bool {
+	poll.Eventually(t, "every slow connection accepted or refused", func() bool {
 		return g.Open() == perIP && g.Refused() == slow-perIP
 	})
 
@@ -144,7 +135,7 @@ func isTimeout(err error) bool {
 func TestRefusalAnswer(t *testing.T) {
 	g, addr := serve(t, Options{PerIP: 1})
 	dialMany(t, addr, 1, "")
-	eventually(t, "the first connection accepted", func() bool { return g.Open() == 1 })
+	poll.Eventually(t, "the first connection accepted", func() bool { return g.Open() == 1 })
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -182,7 +173,7 @@ func TestDescriptorLimit(t *testing.T) {
 		}
 		held := dialMany(t, c.addr, conns, "")
 		var stats string
-		eventually(t, "the cap reached", func() bool {
+		poll.Eventually(t, "the cap reached", func() bool {
 			stats = c.ask("stats", "open ")
 			return strings.HasPrefix(stats, fmt.Sprintf("open %d ", limit))
 		})

@@ -129,7 +129,7 @@ func prepareFile(dir string) (string, error) {
 		return "", fmt.Errorf("state_dir %q: must not contain '?' or '#'", dir)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", fmt.Errorf("state_dir %q: cannot create it, create it or choose another: %w", dir, err)
+		return "", fmt.Errorf("state_dir %q cannot be created (create it writable by vmd's user, or set STATE_DIR to a directory vmd can write): %w", dir, err)
 	}
 	path := filepath.Join(dir, FileName)
 	fi, err := os.Stat(path)

@@ -12,6 +12,7 @@ import (
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
+	"github.com/vmd-dev/vmd/internal/poll"
 	"github.com/vmd-dev/vmd/outcome"
 	"github.com/vmd-dev/vmd/store"
 )
@@ -130,18 +131,6 @@ func openStore(t *testing.T, dir string) *store.Store {
 	return st
 }
 
-// eventually polls cond until it holds, failing t after 20 s.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // delivery returns the record's delivery as stored.
 func delivery(t *testing.T, st *store.Store, id string) store.Delivery {
 	t.Helper()
@@ -158,7 +147,7 @@ func TestDeliveredOnceAfterReceiverComesBack(t *testing.T) {
 	s, stop := start(t, st, rcv.srv.URL, Options{})
 	id, payload := ended(t, st)
 	s.Notify()
-	eventually(t, "delivered", func() bool { return delivery(t, st, id).State == store.DeliveryDelivered })
+	poll.Eventually(t, "delivered", func() bool { return delivery(t, st, id).State == store.DeliveryDelivered })
 	stop()
 
 	d := delivery(t, st, id)
@@ -200,7 +189,7 @@ func TestOutcomes(t *testing.T) {
 			s, stop := start(t, st, rcv.srv.URL, Options{GiveUpAfter: tt.giveUp})
 			id, _ := ended(t, st)
 			s.Notify()
-			eventually(t, string(tt.want), func() bool { return delivery(t, st, id).State == tt.want })
+			poll.Eventually(t, string(tt.want), func() bool { return delivery(t, st, id).State == tt.want })
 			stop()
 			hits, _, bad := rcv.counts()
 			if d := delivery(t, st, id); d.Attempts != hits || d.LastStatus != tt.script[min(hits, len(tt.script))-1] {
@@ -224,7 +213,7 @@ func TestDeliveredAfterRestart(t *testing.T) {
 	s, stop := start(t, st, rcv.srv.URL, Options{FirstRetry: time.Hour})
 	id, payload := ended(t, st)
 	s.Notify()
-	eventually(t, "a failed attempt", func() bool { return delivery(t, st, id).Attempts == 1 })
+	poll.Eventually(t, "a failed attempt", func() bool { return delivery(t, st, id).Attempts == 1 })
 	stop()
 	st.Close()
 
@@ -235,7 +224,7 @@ func TestDeliveredAfterRestart(t *testing.T) {
 	st = openStore(t, dir)
 	later := func() time.Time { return time.Now().Add(time.Hour) }
 	start(t, st, rcv.srv.URL, Options{Now: later}) // no Notify: Run looks at once
-	eventually(t, "delivered after restart", func() bool { return delivery(t, st, id).State == store.DeliveryDelivered })
+	poll.Eventually(t, "delivered after restart", func() bool { return delivery(t, st, id).State == store.DeliveryDelivered })
 	hits, accepted, bad := rcv.counts()
 	if hits != 2 || len(accepted) != 1 || accepted[0] != payload || len(bad) != 0 {
 		t.Errorf("receiver: %d hits, accepted %q, signature errors %v; want 2, [%s], none", hits, accepted, bad, payload)

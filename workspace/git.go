@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/vmd-dev/vmd/internal/leftovers"
 )
 
 // DefaultCredentialHost is the host the credential helper always answers
@@ -22,8 +24,9 @@ const DefaultCredentialHost = "https://github.com"
 type GitOptions struct {
 	// Dir is a directory vmd owns (not the user's home, not the workspace:
 	// neither is vmd's to rewrite) where the configuration file is
-	// written; it is created if missing. Empty is a new directory under
-	// the system's temporary directory.
+	// written; it is created if missing. Empty is a new directory of this
+	// vmd's own under the system's temporary directory, which Git.Remove
+	// deletes (see WriteGit).
 	Dir string
 	// AuthorName and AuthorEmail are the agent's identity in commits
 	// (user.name, user.email); empty leaves git to its own defaults.
@@ -39,6 +42,18 @@ type GitOptions struct {
 type Git struct {
 	// Path is the configuration file, handed to git as GIT_CONFIG_GLOBAL.
 	Path string
+	// own is the directory WriteGit made for the file when given none.
+	own *leftovers.Dir
+}
+
+// Remove deletes the directory WriteGit made for the file when it was
+// given none, and the file with it; a directory it was given, and the file
+// there, are left for the next start. Call it once no CLI runs.
+func (g *Git) Remove() error {
+	if g.own == nil {
+		return nil
+	}
+	return g.own.Remove()
 }
 
 // TokenVar is the environment variable the credential helper reads the
@@ -59,7 +74,13 @@ const credentialHelper = `!f() { test "$1" = get || exit 0; ` +
 // It is written afresh at every start (the agent may edit it with git
 // config --global, which lands there), by rename, so a CLI starting
 // meanwhile reads the old file or the new one, never half of one.
-func WriteGit(o GitOptions) (*Git, error) {
+//
+// Without o.Dir (vmd keeps no state: state_dir ":memory:") the file goes
+// in a directory vmd-git-* of this vmd's own under the system's temporary
+// directory, locked while this vmd lives (internal/leftovers): Remove
+// deletes it at exit, and a vmd that died without doing so leaves it to
+// the next one's sweep, here, of those no live vmd holds.
+func WriteGit(o GitOptions) (g *Git, err error) {
 	hosts, err := credentialHosts(o.CredentialHosts)
 	if err != nil {
 		return nil, err
@@ -69,11 +90,19 @@ func WriteGit(o GitOptions) (*Git, error) {
 			return nil, fmt.Errorf("%s: %q has a line break or NUL; write it on one line", setting, v)
 		}
 	}
+	g = &Git{}
 	dir := o.Dir
 	if dir == "" {
-		if dir, err = os.MkdirTemp("", "vmd-git-"); err != nil {
+		leftovers.Sweep(os.TempDir(), "git")
+		if g.own, err = leftovers.Make(os.TempDir(), "git"); err != nil {
 			return nil, fmt.Errorf("git config directory: %w", err)
 		}
+		defer func() {
+			if err != nil {
+				g.own.Remove()
+			}
+		}()
+		dir = g.own.Path
 	} else if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("git config directory: %w", err)
 	}
@@ -99,7 +128,8 @@ func WriteGit(o GitOptions) (*Git, error) {
 	if err != nil {
 		return nil, fmt.Errorf("git config: %w", err)
 	}
-	return &Git{Path: path}, nil
+	g.Path = path
+	return g, nil
 }
 
 // gitConfig is the configuration file's text.

@@ -222,3 +222,41 @@ func TestEnvReplaces(t *testing.T) {
 		t.Errorf("Env = %q; want %q", got, want)
 	}
 }
+
+// Without a directory (state_dir ":memory:"), WriteGit makes one of its
+// own under TMPDIR, and Remove leaves nothing there; a directory it was
+// given is left as it is. TMPDIR is process-wide: not parallel.
+func TestWriteGitOwnDirectory(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	given := t.TempDir()
+	for _, tt := range []struct {
+		name, dir string
+		kept      bool // the file is still there after Remove
+	}{
+		{"own", "", false},
+		{"given", given, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			g, err := workspace.WriteGit(workspace.GitOptions{Dir: tt.dir})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Stat(g.Path); err != nil {
+				t.Fatalf("WriteGit wrote no file: %v", err)
+			}
+			if tt.dir == "" && !strings.HasPrefix(g.Path, filepath.Join(tmp, "vmd-git-")) {
+				t.Errorf("Path = %s; want it in a vmd-git-* directory under TMPDIR %s", g.Path, tmp)
+			}
+			if err := g.Remove(); err != nil {
+				t.Fatalf("Remove: %v", err)
+			}
+			if _, err := os.Stat(g.Path); (err == nil) != tt.kept {
+				t.Errorf("after Remove, Stat(%s) = %v; want the file kept %v", g.Path, err, tt.kept)
+			}
+			if left, _ := os.ReadDir(tmp); len(left) != 0 {
+				t.Errorf("TMPDIR holds %v after Remove; want nothing", left)
+			}
+		})
+	}
+}

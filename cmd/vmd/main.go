@@ -55,7 +55,7 @@ func vmd(args []string, getenv func(string) string, environ []string, stderr io.
 	opts.API.MaxConns = ln.MaxConns()
 	st, err := stack.New(opts, logger)
 	if err == nil {
-		announce(cfg, ln, logger)
+		announce(cfg, st.Images.Dir(), ln, logger)
 		return serve(st, ln, signals, cfg.DrainTimeout, logger)
 	}
 	logger.Error("cannot start", "error", err)

@@ -10,12 +10,13 @@ import (
 )
 
 // announce logs what will make vmd misbehave in ways the operator should
-// hear of at start (config's warnings, each with its fix), then the start.
-func announce(cfg *config.Config, ln net.Listener, logger hclog.Logger) {
+// hear of at start (config's warnings, each with its fix), then the start,
+// with the images directory in use (one of vmd's own if none is set).
+func announce(cfg *config.Config, imagesDir string, ln net.Listener, logger hclog.Logger) {
 	for _, w := range cfg.Warnings() {
 		logger.Warn(w.Msg, w.Args...)
 	}
 	logger.Info("startup", "version", version, "address", ln.Addr().String(), "port", ln.Addr().(*net.TCPAddr).Port,
-		"pid", os.Getpid(), "claude_bin", cfg.ClaudeBin, "images_dir", cfg.ImagesDir, "mcp_config", cfg.MCPConfig,
+		"pid", os.Getpid(), "claude_bin", cfg.ClaudeBin, "images_dir", imagesDir, "mcp_config", cfg.MCPConfig,
 		"command_timeout", cfg.CommandTimeout, "auth", cfg.APIToken != "", "warm", cfg.Warm)
 }

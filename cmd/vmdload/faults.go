@@ -118,6 +118,9 @@ func (r *runner) runFault(t *vmdtest.T, e *faultEnv, c fault) FaultResult {
 	if c.need != nil {
 		if why := c.need(e); why != "" {
 			res.Result, res.Why = "not run", why
+			if r.cfg.RequireAll && strings.HasPrefix(why, "needs ") {
+				r.rep.fail("fault %s: not run, and every fault is required: %s", c.name, why)
+			}
 			return res
 		}
 	}
@@ -246,16 +249,21 @@ func faultImagesDeletedIdle(t testing.TB, e *faultEnv) {
 }
 
 // faultImagesDeletedBusy removes the images directory while a command
-// that took a screenshot waits (ended by DELETE): its answer lists no
-// image (before.png went with the directory), vmd recreates the directory,
-// and the next command's screenshot is listed.
+// that took a screenshot waits (ended by DELETE once vmd has read what the
+// CLI said after it): its answer lists no image (before.png went with the
+// directory), vmd recreates the directory, and the next command's
+// screenshot is listed.
 func faultImagesDeletedBusy(t testing.TB, e *faultEnv) {
-	got := e.during(t, "image before.png\nsay done\nsleep 1h")
+	// The fake takes a moment before it says done, as the real CLI would:
+	// the case must wait for the words to reach vmd, not assume they have.
+	got := e.during(t, "image before.png\nsleep 200ms\nsay done\nsleep 1h")
 	vmdtest.Eventually(t, "the command's image", func() bool { return exists(filepath.Join(e.s.images, "before.png")) })
 	if err := os.RemoveAll(e.s.images); err != nil {
 		t.Fatal(err)
 	}
 	e.s.logged(t, e.mark, "images directory removed; recreating it")
+	// The answer is to carry "done": cancel only once vmd has it.
+	e.s.said(t, "done")
 	e.s.cancel(t)
 	if a := vmdtest.Within(t, "the cancelled answer", got); a != nil && (a.status != 499 || a.Text != "done\n" || len(a.Images) != 0) {
 		t.Errorf("answer %s; want 499 \"done\" listing no image (before.png went with the directory)", a)

@@ -20,7 +20,8 @@ import (
 )
 
 // settleWait is how long vmd idles before a settled reading: it hands
-// freed memory back to the OS a second after the last command.
+// freed memory back to the OS a second after the last command. Config's
+// Settle overrides it.
 const settleWait = 1500 * time.Millisecond
 
 // Allowed growth between settled readings: a leak, not the runtime's
@@ -46,6 +47,9 @@ func (r *runner) loadPhases(t testing.TB) {
 		r.progress("load: %d commands", r.cfg.Commands)
 		rep := &LoadReport{Start: r.settled(t, s)}
 		rep.Commands, rep.Kinds = r.mix(t, s, r.cfg.Commands, r.cfg.Seed, rep)
+		if n := rep.Commands.Requests; n != uint64(r.cfg.Commands) && t.Context().Err() == nil {
+			t.Errorf("%d commands sent; want %d", n, r.cfg.Commands)
+		}
 		rep.End = r.flat(t, s, rep.Start, rssSlackKiB)
 		rep.StoreBytes = int64(s.metric("vmd_store_size_bytes"))
 		r.rep.Load = rep
@@ -297,13 +301,18 @@ func (r *runner) health(t testing.TB, s *server) *LoadReport {
 	return rep
 }
 
-// settled reads vmd's usage once it has idled for settleWait, the runner's
-// own idle connections closed first so that they are not counted.
+// settled reads vmd's usage once it has idled for settleWait (or Settle),
+// the runner's own idle connections closed first so that they are not
+// counted.
 func (r *runner) settled(t testing.TB, s *server) Usage {
 	if !procOK {
 		return Usage{Goroutines: s.goroutines()}
 	}
-	time.Sleep(settleWait) // an idle vmd is what is measured, not a synchronisation
+	wait := settleWait
+	if r.cfg.Settle > 0 {
+		wait = r.cfg.Settle
+	}
+	time.Sleep(wait) // an idle vmd is what is measured, not a synchronisation
 	g := s.goroutines()
 	s.client.CloseIdleConnections()
 	u, err := usageOf(s.Pid)

@@ -17,8 +17,8 @@
 // exits 1 if any expectation failed, 2 if the run could not be carried
 // out. No expectation is on a duration: figures are measured, not judged.
 //
-//	go run ./cmd/vmdload                               # 10,000 commands
-//	go run ./cmd/vmdload -n 500 -health-commands 100   # CI's short form
+//	go run ./cmd/vmdload      # 10,000 commands
+//	go run -race ./cmd/vmdload -n 500 -health-commands 100 -require-all  # CI's short form
 //
 // Run as root on Linux, the faults also fill a 64 KiB tmpfs and remount
 // directories read-only; faults that cannot be meaningful here (another
@@ -63,8 +63,17 @@ type Config struct {
 	OverflowFiles int
 	// Duplicates is how many commands the idempotency cases submit twice.
 	Duplicates int
-	// Seed orders the mix of commands.
+	// Seed orders the mix of commands; the same seed replays a run.
 	Seed uint64
+	// RequireAll fails the run when a fault is left out for want of a tool
+	// or a privilege ("needs ..."), where the machine should have them all
+	// (CI, root on Linux). Faults that cannot apply here are still only
+	// reported.
+	RequireAll bool
+	// Settle, if set, replaces the 1.5 s vmd idles before each settled
+	// reading of its memory: shorter, the readings mean little, for a run
+	// that checks answers alone.
+	Settle time.Duration
 	// Phases, if not empty, limits the run: load, health, faults.
 	Phases []string
 	// Only, if not empty, runs the faults whose names hold one of these.
@@ -91,7 +100,8 @@ func main() {
 	flag.IntVar(&cfg.HealthClients, "health-clients", cfg.HealthClients, "clients asking for /health without pause")
 	flag.IntVar(&cfg.OverflowFiles, "overflow-files", cfg.OverflowFiles, "files made in the images directory during one command")
 	flag.IntVar(&cfg.Duplicates, "duplicates", cfg.Duplicates, "commands submitted twice with one Idempotency-Key")
-	flag.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "orders the mix of commands")
+	flag.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "orders the mix of commands; the same seed replays a run")
+	flag.BoolVar(&cfg.RequireAll, "require-all", false, "fail when a fault is left out for want of a tool or a privilege (CI: root on Linux)")
 	phases := flag.String("phases", "", "comma-separated subset of load,health,faults (default all; \"mixed\" is load)")
 	only := flag.String("faults", "", "comma-separated words: run only the faults whose names hold one")
 	asJSON := flag.Bool("json", false, "print the report as JSON instead of text")
@@ -159,6 +169,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	r := &runner{cfg: cfg, rep: rep, work: work, fake: fake, root: vmdtest.NewT(ctx, "vmdload", cfg.Progress)}
+	r.progress("seed %d (-seed %d replays this run)", cfg.Seed, cfg.Seed)
 	if r.wants("load") || r.wants("health") {
 		r.phase("load", r.loadPhases)
 	}

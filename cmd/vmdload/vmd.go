@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vmd-dev/vmd/internal/poll"
 	"github.com/vmd-dev/vmd/internal/vmdtest"
 )
 
@@ -165,6 +168,59 @@ func (s *server) cancel(t testing.TB) {
 	if status, _, body, err := s.do(http.MethodDelete, "/command"); err != nil || status != 200 {
 		t.Errorf("DELETE /command = %d %s, %v; want 200", status, body, err)
 	}
+}
+
+// said waits until the running command's event stream has a message
+// holding text: vmd has read that much of what the CLI wrote, and the
+// command's answer carries it however the command ends. Unlike the CLI
+// having written it, or a file the CLI made after it, this is what vmd
+// holds now.
+func (s *server) said(t testing.TB, text string) {
+	t.Helper()
+	status, _, body, err := s.get("/commands?limit=1")
+	var list struct {
+		Commands []struct{ ID, State string } `json:"commands"`
+	}
+	if err == nil {
+		err = json.Unmarshal(body, &list)
+	}
+	if err != nil || status != 200 || len(list.Commands) != 1 || list.Commands[0].State != "running" {
+		t.Fatalf("GET /commands?limit=1 = %d %s, %v; want the running command", status, clip(string(body), 300), err)
+	}
+	id := list.Commands[0].ID
+	ctx, cancel := context.WithTimeout(t.Context(), poll.Patience)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+"/commands/"+id+"/events", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := s.client.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET /commands/%s/events = %v, %v; want 200", id, resp, err)
+	}
+	defer resp.Body.Close()
+	lines := bufio.NewScanner(resp.Body)
+	lines.Buffer(nil, 1<<20)
+	event := ""
+	for lines.Scan() {
+		line := lines.Text()
+		if e, ok := strings.CutPrefix(line, "event: "); ok {
+			event = e
+			continue
+		}
+		data, ok := strings.CutPrefix(line, "data: ")
+		switch {
+		case !ok:
+		case event == "result":
+			t.Fatalf("command %s ended without a message holding %q: %s", id, text, clip(data, 300))
+		case event == "message":
+			var m struct{ Text string }
+			if json.Unmarshal([]byte(data), &m) == nil && strings.Contains(m.Text, text) {
+				return
+			}
+		}
+	}
+	t.Fatalf("events of command %s: no message holding %q (%v)", id, text, lines.Err())
 }
 
 // running reports the pid of the command /status says is running, 0 when

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,18 +20,32 @@ func TestMain(m *testing.M) {
 	vmdtest.Main(m, []string{testbin.VMD, testbin.FakeClaude}, []*string{&vmdBin, &fake})
 }
 
-// small is the runner in the size CI can afford on every push: every phase
-// and every fault, small.
+// seed orders the mix of the tests' runs. Fixed, so that a failure
+// replays: VMD_LOAD=1 go test ./cmd/vmdload -run '^TestRun$' -seed N.
+var seed = flag.Uint64("seed", 1, "orders the mix of commands; the seed a failed run logged replays it")
+
+// small is the runner in a size the tests can afford: every phase and
+// every fault, small.
 func small() Config {
 	return Config{VMD: vmdBin, Fake: fake, Commands: 100, Timeout: 500 * time.Millisecond,
 		StormClients: 20, StormRounds: 1, HealthCommands: 30, HealthClients: 2, OverflowFiles: 20000,
-		Duplicates: 5, Seed: uint64(time.Now().UnixNano())}
+		Duplicates: 5, Seed: *seed, RequireAll: os.Getenv("VMD_REQUIRE_REAL") == "1"}
 }
 
+// loadEnv selects TestRun. The whole run takes about 40 s, most of what
+// go test ./... would take; CI runs it as a step of its own, with go run
+// (see .ci/run), and these tests keep the runner itself honest.
+const loadEnv = "VMD_LOAD"
+
 // TestRun runs every phase against the real vmd and fails on any violated
-// expectation, printing the whole report.
+// expectation, printing the whole report. With VMD_REQUIRE_REAL=1 a fault
+// left out for want of a tool or a privilege fails it too.
 func TestRun(t *testing.T) {
+	if os.Getenv(loadEnv) != "1" {
+		t.Skipf("the whole load-and-fault run (about 40 s): %s=1 selects it", loadEnv)
+	}
 	cfg := small()
+	t.Logf("seed %d (-seed %d replays this run)", cfg.Seed, cfg.Seed)
 	rep, err := Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("Run: %v", err)
@@ -41,24 +56,11 @@ func TestRun(t *testing.T) {
 		t.Fatalf("seed %d: expectations violated:\n%s", cfg.Seed, text.String())
 	}
 	t.Logf("report:\n%s", text.String())
-	if rep.Load == nil || rep.Load.Commands.Requests != uint64(cfg.Commands) {
-		t.Errorf("load phase ran %v; want %d commands", rep.Load, cfg.Commands)
-	}
-	if rep.Health == nil || rep.Health.Health.Requests == 0 {
-		t.Errorf("no /health answered under load: %+v", rep.Health)
-	}
 	if len(rep.Faults) != len(faultCases) {
 		t.Errorf("%d faults reported; want %d", len(rep.Faults), len(faultCases))
 	}
-	// A fault left out for want of a tool or a privilege ("needs ...")
-	// fails where CI says the machine has them all; one left out because
-	// vmd lacks the feature yet, or the OS has no such thing, is logged.
 	for _, f := range rep.Faults {
-		switch {
-		case f.Result != "not run":
-		case os.Getenv("VMD_REQUIRE_REAL") == "1" && strings.HasPrefix(f.Why, "needs "):
-			t.Errorf("fault %q not run with VMD_REQUIRE_REAL=1: %s", f.Fault, f.Why)
-		default:
+		if f.Result == "not run" {
 			t.Logf("fault %q not run here: %s", f.Fault, f.Why)
 		}
 	}
@@ -72,7 +74,9 @@ func TestRunCatchesWrongAnswers(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := small()
-	cfg.Fake, cfg.Commands, cfg.Phases = echo, 18, []string{"load"}
+	// Answers are what is checked here, not memory: no waiting for vmd to
+	// settle before each of the six readings.
+	cfg.Fake, cfg.Commands, cfg.Phases, cfg.Settle = echo, 18, []string{"load"}, time.Millisecond
 	rep, err := Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("Run: %v", err)
@@ -95,5 +99,22 @@ func TestRunCatchesWrongAnswers(t *testing.T) {
 		if !found {
 			t.Errorf("no violation holding %q in:\n%s", want, strings.Join(rep.Violations, "\n"))
 		}
+	}
+}
+
+// TestFaultImagesDeletedBusy runs the one fault whose answer depends on
+// what the CLI said before DELETE: the runner must wait for the words to
+// reach vmd, however long the CLI takes to say them.
+func TestFaultImagesDeletedBusy(t *testing.T) {
+	cfg := small()
+	cfg.Phases, cfg.Only = []string{"faults"}, []string{"images dir deleted during a command"}
+	rep, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if len(rep.Faults) != 1 || rep.Faults[0].Result != "ok" || rep.Failed() {
+		var text strings.Builder
+		rep.WriteText(&text)
+		t.Fatalf("faults %+v; want the one, ok:\n%s", rep.Faults, text.String())
 	}
 }

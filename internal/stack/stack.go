@@ -32,7 +32,9 @@ import (
 // Options are every part's options, as main copies them from the config.
 type Options struct {
 	// ImagesDir is the images directory; made absolute, for the CLI runs
-	// in another directory. ImageTTL is how long an image is kept.
+	// in another directory. Empty is a private directory of vmd's own,
+	// removed at exit (see images.Open). ImageTTL is how long an image is
+	// kept.
 	ImagesDir string
 	ImageTTL  time.Duration
 	// TempRoot holds the per-process temporary directories; empty is the
@@ -82,6 +84,8 @@ type Stack struct {
 	Pruner     *commands.Pruner
 	Metrics    *metric.Registry
 	Prober     *ready.Prober
+
+	git *workspace.Git // nil without Options.Git; Close removes what it made
 }
 
 // New builds the parts and has each register its metrics and readiness
@@ -89,18 +93,34 @@ type Stack struct {
 // store that cannot be opened (corrupt, another vmd's) fails here, and
 // records a stopped vmd left running are ended interrupted. Close closes
 // it once the group has stopped.
-func New(opts Options, log hclog.Logger) (*Stack, error) {
-	dir, err := filepath.Abs(opts.ImagesDir)
-	if err != nil {
-		return nil, fmt.Errorf("images_dir %q: %w", opts.ImagesDir, err)
-	}
+//
+// The store opens first: it takes state_dir's lock, so a second vmd on
+// the same state_dir stops before it touches anything of the first's (the
+// git configuration it would write there included).
+func New(opts Options, log hclog.Logger) (_ *Stack, err error) {
 	s := &Stack{Metrics: metric.New(), Prober: &ready.Prober{}}
-	sup, err := supervisor.New(supervisor.Config{TempRoot: opts.TempRoot, Reap: opts.Reap, Metrics: s.Metrics},
-		log.Named("supervisor"))
-	if err != nil {
+	if err := s.openStore(opts, log); err != nil {
 		return nil, err
 	}
-	s.Supervisor = sup
+	defer func() {
+		if err != nil {
+			s.Store.Close() // lets go of state_dir's lock
+		}
+	}()
+	dir := opts.ImagesDir
+	if dir != "" {
+		if dir, err = filepath.Abs(dir); err != nil {
+			return nil, fmt.Errorf("images_dir %q: %w", opts.ImagesDir, err)
+		}
+	}
+	if s.Images, err = images.Open(dir, opts.ImageTTL, log.Named("images")); err != nil {
+		return nil, err
+	}
+	dir = s.Images.Dir()
+	if s.Supervisor, err = supervisor.New(supervisor.Config{TempRoot: opts.TempRoot, Reap: opts.Reap, Metrics: s.Metrics},
+		log.Named("supervisor")); err != nil {
+		return nil, err
+	}
 	ao := opts.Agent
 	ao.Args = agent.Args(ao.Args, dir, opts.MCPConfig)
 	ao.Env = agent.Env(ao.Env, opts.DropEnv, dir)
@@ -114,20 +134,21 @@ func New(opts Options, log hclog.Logger) (*Stack, error) {
 		} else if err != nil {
 			return nil, err
 		}
+		s.git = git
 		ao.Env = git.Env(ao.Env)
 	}
+	defer func() {
+		if err != nil && s.git != nil {
+			s.git.Remove()
+		}
+	}()
 	if s.Disk, err = diskGuard(opts, ao.Dir, dir); err != nil {
 		return nil, err
 	}
-	if s.Images, err = images.Open(dir, opts.ImageTTL, log.Named("images")); err != nil {
-		return nil, err
-	}
-	s.Agent = agent.New(sup, s.Images, log.Named("agent"), ao)
+	s.Agent = agent.New(s.Supervisor, s.Images, log.Named("agent"), ao)
 	s.Agent.Register(s.Prober, opts.MCPConfig)
 	s.Images.Register(s.Metrics, s.Prober)
-	if err := s.openStore(opts, log); err != nil {
-		return nil, err
-	}
+	s.Store.Register(s.Metrics, s.Prober)
 	s.Disk.Register(s.Metrics, s.Prober)
 	co := opts.Commands
 	co.Disk, co.Store, co.Metrics, co.Prober = s.Disk.Check, s.Store, s.Metrics, s.Prober
@@ -161,7 +182,6 @@ func (s *Stack) openStore(opts Options, log hclog.Logger) error {
 		return err
 	}
 	s.Store = st
-	st.Register(s.Metrics, s.Prober)
 	if opts.Webhook.URL != "" {
 		wo := opts.Webhook
 		wo.Logger = log.Named("webhook")
@@ -175,9 +195,16 @@ func (s *Stack) openStore(opts Options, log hclog.Logger) error {
 	return nil
 }
 
-// Close closes the store. Call it after the group has stopped: the
-// commands service has stored every end it could.
-func (s *Stack) Close() error { return s.Store.Close() }
+// Close closes the store, and removes the directory of the agent's git
+// configuration if vmd made one (state_dir ":memory:"). Call it after the
+// group has stopped: the commands service has stored every end it could.
+func (s *Stack) Close() error {
+	err := s.Store.Close()
+	if s.git != nil {
+		err = errors.Join(err, s.git.Remove())
+	}
+	return err
+}
 
 // diskGuard watches the filesystems commands fill: the workspace (the
 // CLI's working directory, vmd's own when empty), the images and the

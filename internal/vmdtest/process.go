@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"os/exec"
 	"testing"
+	"time"
+
+	"github.com/vmd-dev/vmd/internal/poll"
 )
 
 // Process is a vmd running as a process of its own, logging JSON.
@@ -65,8 +68,8 @@ func StartProcess(t testing.TB, cmd *exec.Cmd) *Process {
 		p.URL = fmt.Sprintf("http://127.0.0.1:%d", port)
 	case <-p.exit:
 		t.Fatalf("vmd exited before its startup line:\n%s", p.Log)
-	case <-timeAfterPatience():
-		t.Fatalf("no startup line in %s:\n%s", patience, p.Log)
+	case <-time.After(poll.Patience):
+		t.Fatalf("no startup line in %s:\n%s", poll.Patience, p.Log)
 	}
 	return p
 }

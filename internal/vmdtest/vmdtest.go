@@ -1,53 +1,31 @@
 // Package vmdtest is the one test harness of vmd: a stack built by the
-// constructor main uses (Start), a vmd process (StartProcess), a poll with a
-// deadline (Eventually), a log buffer, and process-tree and zombie counts
-// read from /proc.
+// constructor main uses (Start), a vmd process (StartProcess), a poll with
+// a deadline (Eventually, from internal/poll), a log buffer, and
+// process-tree and zombie counts read from /proc.
 package vmdtest
 
 import (
 	"testing"
-	"time"
 
 	"go.uber.org/goleak"
 
+	"github.com/vmd-dev/vmd/internal/poll"
 	"github.com/vmd-dev/vmd/internal/testbin"
 )
 
-// patience bounds every wait of the harness: far longer than anything takes
-// on a loaded machine, so that only a real hang fails a test.
-const patience = 30 * time.Second
-
-// Eventually polls cond until it holds; past the harness's patience it
-// fails the test, saying what it waited for. Call it from the test's
-// goroutine only.
+// Eventually polls cond until it holds, failing the test past the
+// harness's patience: see poll.Eventually, which it forwards to.
 func Eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(patience)
-	pause := 100 * time.Microsecond
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, patience)
-		}
-		time.Sleep(pause) // polling, not synchronising: cond decides
-		pause = min(2*pause, 10*time.Millisecond)
-	}
+	poll.Eventually(t, what, cond)
 }
 
-// Within waits for ch to be closed or to deliver, past the harness's
-// patience failing the test, saying what it waited for.
+// Within waits for ch to be closed or to deliver, failing the test past
+// the harness's patience: see poll.Within, which it forwards to.
 func Within[T any](t testing.TB, what string, ch <-chan T) T {
 	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-timeAfterPatience():
-		t.Fatalf("%s: not within %s", what, patience)
-		var zero T
-		return zero
-	}
+	return poll.Within(t, what, ch)
 }
-
-func timeAfterPatience() <-chan time.Time { return time.After(patience) }
 
 // Main is a TestMain: it builds the programs of pkgs (see testbin.Main)
 // and runs the tests under goleak, allowing for the goroutines fasthttp
