@@ -207,6 +207,23 @@ func TestOutputCap(t *testing.T) {
 	}
 }
 
+// A warm turn whose answer is far past MaxOutput ends at its result line,
+// read with the answer cut, not at its timeout: the process lives on.
+func TestWarmOutputCap(t *testing.T) {
+	t.Parallel()
+	h := start(t, agent.Options{MaxOutput: 1000})
+	p := h.spawn(t, agent.SpawnRequest{Warm: true})
+	res := turn(t, p, agent.TurnRequest{Prompt: "bytes 9000000\nsay end", Timeout: time.Hour})
+	if res.Outcome != outcome.Succeeded || len(res.Text) != 1000 || !res.Truncated || res.SessionID == "" {
+		t.Errorf("turn with 9 MB of answer = %v, %d bytes, truncated %v, session %q; want succeeded, 1000, true, a session",
+			res.Outcome, len(res.Text), res.Truncated, res.SessionID)
+	}
+	if next := turn(t, p, agent.TurnRequest{Prompt: "say again"}); next.Text != "again\n" || !next.Warm {
+		t.Errorf("the next turn = %q warm %v; want again, warm", next.Text, next.Warm)
+	}
+	p.Close()
+}
+
 // Each turn lists the images it made, and tells them as events; a warm
 // process's next turn lists none of the earlier ones.
 func TestImagesOfTheTurn(t *testing.T) {

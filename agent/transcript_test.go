@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"reflect"
@@ -82,8 +83,8 @@ func TestTranscriptPartial(t *testing.T) {
 	}
 }
 
-// A JSON line longer than the limit is skipped, not kept whole in memory,
-// and what follows is read.
+// A JSON line longer than the limit is read with its long strings cut,
+// not kept whole in memory, and what follows is read.
 func TestTranscriptLongLine(t *testing.T) {
 	long := `{"type":"user","message":"` + strings.Repeat("x", 3<<20) + `"}`
 	tr, _ := read(t, 10, long+"\n"+resultLine+"\n")
@@ -92,13 +93,24 @@ func TestTranscriptLongLine(t *testing.T) {
 	}
 }
 
-// A result line too long to read leaves the answer marked truncated: it is
-// not the whole story.
+// A result line past the limit is read with its answer cut: the turn has
+// its verdict and its session, and the answer is marked truncated.
 func TestTranscriptLongResult(t *testing.T) {
-	long := `{"type":"result","result":"` + strings.Repeat("x", 3<<20) + `"}`
+	long := `{"type":"result","is_error":false,"result":"` + strings.Repeat("x", 3<<20) + `","session_id":"s-1","total_cost_usd":0.5}`
 	tr, _ := read(t, 10, textLine+"\n"+long+"\n")
-	if text, cut := tr.answer(false); text != "Looking." || !cut || tr.report != nil {
-		t.Errorf("answer after a skipped result = %q, truncated %v, report %v; want the text so far, truncated", text, cut, tr.report)
+	if text, cut := tr.answer(false); text != strings.Repeat("x", 10) || !cut || tr.report == nil || tr.sessionID != "s-1" {
+		t.Errorf("answer of a long result = %q, truncated %v, report %v, session %q; want 10 x, truncated, the report and s-1",
+			text, cut, tr.report, tr.sessionID)
+	}
+}
+
+// A result line too long even with its strings cut (a million of them)
+// still ends the turn, as an error that says so.
+func TestTranscriptResultTooLong(t *testing.T) {
+	long := `{"type":"result","is_error":false,"items":[` + strings.Repeat(`"x",`, 1<<20) + `"x"]}`
+	tr, _ := read(t, 10, textLine+"\n"+long+"\n")
+	if tr.report == nil || !tr.report.IsError || !strings.Contains(tr.report.Text, "too long") {
+		t.Errorf("report of a result too long to read = %+v; want an error saying so", tr.report)
 	}
 }
 
@@ -146,4 +158,40 @@ func FuzzTranscript(f *testing.F) {
 			t.Errorf("a byte at a time: %q %v %v; at once: %q %v %v", text1, cut1, evs1, text, cut, evs)
 		}
 	})
+}
+
+// trim cuts every string of a line to its first max bytes, between
+// characters, and the line stays JSON that reads as the original cut.
+func TestTrim(t *testing.T) {
+	for _, s := range []string{
+		"plain ascii text",
+		`quotes " and \ backslashes \\" here`,
+		"héllo wörld ✓ 日本語 🙂🙂",
+		"control \n\t\u0001 chars and </script> & <",
+		"\U0001F600 an emoji first",
+	} {
+		line, _ := json.Marshal(map[string]string{"a": s, "b": "tail"})
+		// Escaped as ASCII too, as some encoders write it.
+		ascii := strings.NewReplacer("é", `\u00e9`, "🙂", `\ud83d\ude42`).Replace(string(line))
+		for _, in := range []string{string(line), ascii} {
+			for max := 0; max <= len(in); max++ {
+				tr := trim{max: max}
+				// In two parts, cut anywhere: a cut in the middle of an
+				// escape or a rune is still no cut inside one.
+				mid := len(in) / 3
+				out := tr.add(tr.add(nil, []byte(in[:mid])), []byte(in[mid:]))
+				var got map[string]string
+				if err := json.Unmarshal(out, &got); err != nil {
+					t.Fatalf("trim(%s, %d) = %s: %v", in, max, out, err)
+				}
+				if got["b"] != "tail"[:min(max, 4)] {
+					t.Errorf("trim(%s, %d): b = %q; want %q", in, max, got["b"], "tail"[:min(max, 4)])
+				}
+				a := strings.TrimSuffix(got["a"], "\uFFFD") // half a surrogate pair
+				if !strings.HasPrefix(s, a) {
+					t.Errorf("trim(%s, %d): a = %q; want a prefix of %q", in, max, got["a"], s)
+				}
+			}
+		}
+	}
 }
