@@ -19,6 +19,7 @@ type tempDirs struct {
 	root   string
 	log    hclog.Logger
 	spare  chan *leftovers.Dir // a directory ready for the next command
+	taken  chan struct{}       // the spare was taken: make another
 	used   chan *leftovers.Dir // directories to remove
 	done   chan struct{}       // closed when the janitor has stopped
 	remove func(*leftovers.Dir)
@@ -33,6 +34,7 @@ func newTempDirs(root string, log hclog.Logger) *tempDirs {
 	t := &tempDirs{
 		root: root, log: log,
 		spare: make(chan *leftovers.Dir, 1),
+		taken: make(chan struct{}, 1),
 		used:  make(chan *leftovers.Dir, 8),
 		done:  make(chan struct{}),
 	}
@@ -61,6 +63,8 @@ func (t *tempDirs) janitor() {
 			}
 			t.remove(d)
 			t.refill()
+		case <-t.taken:
+			t.refill()
 		case <-resweep.C:
 			t.sweep()
 		}
@@ -73,8 +77,14 @@ func (t *tempDirs) sweep() {
 	}
 }
 
-// take returns the spare directory, or makes one if there is none.
+// take returns the spare directory, or makes one if there is none, and
+// has the janitor make the next: a warm agent keeps its directory for
+// its whole life, so a removal may be long in coming.
 func (t *tempDirs) take() (*leftovers.Dir, error) {
+	select {
+	case t.taken <- struct{}{}:
+	default:
+	}
 	select {
 	case d := <-t.spare:
 		return d, nil
