@@ -298,6 +298,13 @@ func (p *Process) Idle() bool {
 	return !p.closing && p.turn == nil && p.err == nil && (p.warm || p.turns == 0)
 }
 
+// Busy reports whether a turn runs on the process.
+func (p *Process) Busy() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.turn != nil
+}
+
 // Started is when the process was spawned.
 func (p *Process) Started() time.Time { return p.start }
 

@@ -244,7 +244,6 @@ func (pl *pool) refill() {
 // was suspended: that time is not idle time.
 func (pl *pool) tick(elapsed time.Duration) {
 	s := pl.s
-	elapsed = min(elapsed, 2*tick)
 	s.mu.Lock()
 	var closing []*agent.Process
 	for _, h := range slices.Clone(pl.held) {
@@ -252,12 +251,9 @@ func (pl *pool) tick(elapsed time.Duration) {
 		case h.busy:
 		case isDone(h.p):
 			pl.forget(h)
-		default:
-			h.idle += elapsed
-			if s.opts.WarmIdle > 0 && h.idle >= s.opts.WarmIdle {
-				pl.forget(h)
-				closing = append(closing, h.p)
-			}
+		case h.wait(elapsed, s.opts.WarmIdle):
+			pl.forget(h)
+			closing = append(closing, h.p)
 		}
 	}
 	if h := pl.spare; h != nil && isDone(h.p) {
@@ -275,6 +271,15 @@ func (pl *pool) tick(elapsed time.Duration) {
 	s.mu.Unlock()
 	closeAll(closing)
 	pl.refill()
+}
+
+// wait adds elapsed, the time since the last tick, to the agent's idle
+// time, and reports whether it has now waited idleLimit (0: for ever). A
+// tick far later than its period means the machine was suspended: that
+// counts as two periods at most.
+func (h *held) wait(elapsed, idleLimit time.Duration) bool {
+	h.idle += min(elapsed, 2*tick)
+	return idleLimit > 0 && h.idle >= idleLimit
 }
 
 func isDone(p *agent.Process) bool {
@@ -355,7 +360,8 @@ type AgentStatus struct {
 	// SessionID is its conversation's; nil for the spare (and an agent
 	// whose first turn has not named it yet).
 	SessionID *string `json:"sessionId"`
-	// State is starting (a spare just started), spare, idle or busy.
+	// State is starting (a spare just started), spare, idle, busy, or
+	// closing (its input closed, it has not exited yet).
 	State string `json:"state"`
 	Pid   int    `json:"pid"`
 	// IdleMs is how long it has waited for a message.
@@ -365,7 +371,9 @@ type AgentStatus struct {
 	RSSBytes uint64 `json:"rssBytes"`
 }
 
-// Agents lists the agents held and the spare.
+// Agents lists every agent process vmd has started and not seen exit: the
+// agents held, the spare, those closing; with warm off, the running
+// command's and those exiting after their turn.
 func (s *Service) Agents() []AgentStatus {
 	type entry struct {
 		p       *agent.Process
@@ -375,7 +383,9 @@ func (s *Service) Agents() []AgentStatus {
 	}
 	s.mu.Lock()
 	var es []entry
+	listed := map[*agent.Process]bool{}
 	for _, h := range s.pool.held {
+		listed[h.p] = true
 		if h.p == nil {
 			es = append(es, entry{state: "busy", session: h.session})
 			continue
@@ -391,7 +401,20 @@ func (s *Service) Agents() []AgentStatus {
 		if time.Since(h.p.Started()) < spareWarmup {
 			state = "starting"
 		}
+		listed[h.p] = true
 		es = append(es, entry{p: h.p, state: state, idle: time.Since(h.p.Started())})
+	}
+	for p := range s.pool.all {
+		if listed[p] || isDone(p) {
+			continue
+		}
+		// Warm, one closed; cold, the running command's, or one whose
+		// turn has ended (at its result line) and that is exiting.
+		state := "closing"
+		if p.Busy() {
+			state = "busy"
+		}
+		es = append(es, entry{p: p, state: state})
 	}
 	s.mu.Unlock()
 	out := make([]AgentStatus, 0, len(es))
