@@ -132,7 +132,6 @@ func faultDuplicates(t testing.TB, e *faultEnv) {
 	runs, dup := 0, 0
 	for i := range e.r.cfg.Duplicates {
 		key := fmt.Sprintf("vmdload-dup-%d-%d", e.r.cfg.Seed, i)
-		spawns := e.s.Log.Count("spawn")
 		script := fmt.Sprintf("say dup-%d", i)
 		a, b := e.during(t, script, "Idempotency-Key", key), e.during(t, script, "Idempotency-Key", key)
 		first, second := <-a, <-b
@@ -146,7 +145,7 @@ func faultDuplicates(t testing.TB, e *faultEnv) {
 		if again.header.Get("Idempotent-Replayed") != "true" || string(again.raw) != string(first.raw) {
 			t.Errorf("key %s after its end: %s, Idempotent-Replayed %q; want the same answer replayed", key, again, again.header.Get("Idempotent-Replayed"))
 		}
-		n := e.s.Log.Count("spawn") - spawns
+		n := e.s.runs(script)
 		runs += n
 		dup += max(n-1, 0)
 	}
@@ -180,20 +179,19 @@ func faultDisconnects(t testing.TB, e *faultEnv) {
 func hangUpOnce(t testing.TB, s *server, key string, i int) (lost, dup int) {
 	script := fmt.Sprintf("say disc-%d\nsleep 200ms\nsay end-%d", i, i)
 	addr := strings.TrimPrefix(s.URL, "http://")
-	spawns := s.Log.Count("spawn")
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	io.WriteString(c, rawPost(addr, script, "Idempotency-Key: "+key))
-	s.spawned(t, spawns+1)
+	s.asked(t, script, 1)
 	c.Close()
 	a, err := s.post(script, "Idempotency-Key", key)
 	if err != nil || a.status != 200 || a.Text != fmt.Sprintf("disc-%d\nend-%d\n", i, i) {
 		lost = 1
 		t.Errorf("key %s after its client hung up: %v %v; want 200 with the whole text", key, a, err)
 	}
-	return lost, min(max(s.Log.Count("spawn")-spawns-1, 0), 1)
+	return lost, min(max(s.runs(script)-1, 0), 1)
 }
 
 // slowReaderGrowthKiB bounds vmd's memory growth while a stream client

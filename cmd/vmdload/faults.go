@@ -86,7 +86,7 @@ func (r *runner) faults(t testing.TB) {
 	// The fault disk is tiny on purpose: the disk guard would refuse every
 	// command on it (min_free_disk off), and the command store lives on a
 	// disk of its own, for the faults are the images' and TMPDIR's.
-	s := startVMD(t, r.cfg.VMD, vmdSpec{name: "faults", fake: r.fake, images: disk.images, tmp: disk.tmp, timeout: faultTimeout,
+	s := startVMD(t, r.cfg, vmdSpec{name: "faults", fake: r.fake, images: disk.images, tmp: disk.tmp, timeout: faultTimeout,
 		env: []string{"MIN_FREE_DISK_MB=0", "STATE_DIR=" + filepath.Join(t.TempDir(), "state")}})
 	e := &faultEnv{r: r, s: s, disk: disk}
 	start := r.settled(t, s)
@@ -152,8 +152,8 @@ func (e *faultEnv) serving(t testing.TB) {
 	if a.Text != "alive\n" {
 		t.Errorf("after: text %q; want %q", a.Text, "alive\n")
 	}
-	if live, zombies := below(e.s.Pid); live+zombies > 0 {
-		t.Errorf("after: %d processes and %d zombies below vmd", live, zombies)
+	if live, zombies, list := e.s.leftover(); live+zombies > 0 {
+		t.Errorf("after: %d processes and %d zombies below vmd that no agent owns: %s", live, zombies, list)
 	}
 }
 
@@ -212,9 +212,17 @@ func faultSignal(t testing.TB, e *faultEnv) {
 }
 
 // swapCLI replaces the fake CLI with content (nil: nothing there) for one
-// command, which must fail naming the path and cause, and puts it back.
+// command that needs a new process, which must fail naming the path and
+// cause, and puts it back.
 func swapCLI(how string, content []byte, cause string) func(testing.TB, *faultEnv) {
 	return func(t testing.TB, e *faultEnv) {
+		if !e.r.cfg.Cold {
+			// Warm, a spare started before the CLI goes away serves the
+			// next new conversation; the one after needs a new process.
+			vmdtest.Eventually(t, "a spare agent", func() bool {
+				return slices.ContainsFunc(e.s.agents(), func(a agentState) bool { return a.State == "spare" })
+			})
+		}
 		fake := e.r.fake
 		away := fake + ".away"
 		if err := os.Rename(fake, away); err != nil {
@@ -233,6 +241,11 @@ func swapCLI(how string, content []byte, cause string) func(testing.TB, *faultEn
 			}
 			if err := os.WriteFile(fake, content, mode); err != nil {
 				t.Fatalf("%s: %v", how, err)
+			}
+		}
+		if !e.r.cfg.Cold {
+			if a := e.s.mustPost(t, "say from-the-spare", 200); a.Text != "from-the-spare\n" {
+				t.Errorf("with the CLI gone, the spare's answer %s; want 200 from-the-spare", a)
 			}
 		}
 		e.failure(t, "say unreachable", "spawn failed", fake, cause)

@@ -14,6 +14,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vmd-dev/vmd/internal/poll"
 )
 
 // faultDiskSize is the fault vmd's disk: a tmpfs this small fills with one
@@ -222,7 +224,7 @@ func needLinked(e *faultEnv, symbol, why string) string {
 // command leaves behind killed, and stop cleanly.
 func faultDescriptors(t testing.TB, e *faultEnv) {
 	dir := filepath.Join(e.r.work, "nofile")
-	s := startVMD(t, e.r.cfg.VMD, vmdSpec{name: "nofile", fake: e.r.fake, images: filepath.Join(dir, "images"),
+	s := startVMD(t, e.r.cfg, vmdSpec{name: "nofile", fake: e.r.fake, images: filepath.Join(dir, "images"),
 		tmp: filepath.Join(dir, "tmp"), timeout: faultTimeout, wrap: []string{"prlimit", "--nofile=1024:1024"}})
 	addr := strings.TrimPrefix(s.URL, "http://")
 	var conns []net.Conn
@@ -252,11 +254,11 @@ func faultDescriptors(t testing.TB, e *faultEnv) {
 	if p := withPid(a, "escaped", "still-serving\n"); len(p) > 0 {
 		t.Errorf("command with 1,100 connections open: %s", p)
 	}
-	if pids := startedPids(a.Text); len(pids) == 1 && alive(pids[0].pid, e.r.fake) {
+	if pids := startedPids(a.Text); len(pids) == 1 && !poll.Until(func() bool { return !s.stray(pids[0].pid, e.r.fake) }) {
 		t.Errorf("the escaped child %d outlived its command with 1,100 connections open", pids[0].pid)
 	}
-	if live, zombies := below(s.Pid); live+zombies > 0 {
-		t.Errorf("%d processes and %d zombies below vmd with 1,100 connections open", live, zombies)
+	if live, zombies, list := s.leftover(); live+zombies > 0 {
+		t.Errorf("%d processes and %d zombies below vmd that no agent owns with 1,100 connections open: %s", live, zombies, list)
 	}
 	select {
 	case <-s.Exited():
@@ -271,14 +273,14 @@ func faultDescriptors(t testing.TB, e *faultEnv) {
 // and the session, so the relay can resume; nothing left below vmd.
 func faultStall(t testing.TB, e *faultEnv) {
 	dir := filepath.Join(e.r.work, "stall")
-	s := startVMD(t, e.r.cfg.VMD, vmdSpec{name: "stall", fake: e.r.fake, images: filepath.Join(dir, "images"),
+	s := startVMD(t, e.r.cfg, vmdSpec{name: "stall", fake: e.r.fake, images: filepath.Join(dir, "images"),
 		tmp: filepath.Join(dir, "tmp"), timeout: faultTimeout, env: []string{"STALL_TIMEOUT_MS=1000"}})
 	a := s.mustPost(t, "say before-stall\nsleep 1h", 504)
 	if a.Error != "agent_stalled" || a.Text != "before-stall\n" || a.SessionID == nil || *a.SessionID == "" {
 		t.Errorf("answer %s; want 504 agent_stalled with text %q and the session id", a, "before-stall\n")
 	}
-	if live, zombies := below(s.Pid); live+zombies > 0 {
-		t.Errorf("%d processes and %d zombies below vmd after the stall", live, zombies)
+	if live, zombies, list := s.leftover(); live+zombies > 0 {
+		t.Errorf("%d processes and %d zombies below vmd that no agent owns after the stall: %s", live, zombies, list)
 	}
 	if a := s.mustPost(t, "say after-stall", 200); a.Text != "after-stall\n" {
 		t.Errorf("after the stall: %s", a)

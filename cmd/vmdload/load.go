@@ -8,7 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +16,7 @@ import (
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
+	"github.com/vmd-dev/vmd/internal/poll"
 	"github.com/vmd-dev/vmd/internal/vmdtest"
 )
 
@@ -38,7 +39,7 @@ const (
 // with SIGTERM.
 func (r *runner) loadPhases(t testing.TB) {
 	dir := filepath.Join(r.work, "load")
-	s := startVMD(t, r.cfg.VMD, vmdSpec{name: "load", fake: r.fake, images: filepath.Join(dir, "images"),
+	s := startVMD(t, r.cfg, vmdSpec{name: "load", fake: r.fake, images: filepath.Join(dir, "images"),
 		tmp: filepath.Join(dir, "tmp"), timeout: faultTimeout, env: []string{"LOG_LEVEL=info"}})
 	// Warm-up: the start figures are of a vmd whose heap has met every
 	// kind of command a few times.
@@ -114,9 +115,14 @@ func (r *runner) mix(t testing.TB, s *server, n int, seed uint64, rep *LoadRepor
 		dealt, bodies = append(dealt, k), append(bodies, tgt.Body)
 		return nil
 	}
-	pace := &lockstep{ctx: t.Context(), n: uint64(n), checked: make(chan struct{}, 1)}
+	// A check that stops t mid-run stops the attack too: no goroutine of
+	// it outlives the run.
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	pace := &lockstep{ctx: ctx, n: uint64(n), checked: make(chan struct{}, 1)}
 	atk, closeIdle := attacker(1, r.cfg.Timeout+time.Minute)
 	defer closeIdle()
+	defer atk.Stop()
 	all, byKind := &vegeta.Metrics{}, map[string]*vegeta.Metrics{}
 	for res := range atk.Attack(targeter, pace, 0, "mix") {
 		mu.Lock()
@@ -214,16 +220,16 @@ func (r *runner) check(s *server, k *kind, i int, res *vegeta.Result, rep *LoadR
 	} else {
 		p = append(p, k.check(a, i, r.cfg.Timeout)...)
 	}
-	live, zombies := below(s.Pid)
+	live, zombies, list := s.leftover()
 	if live+zombies > 0 {
-		p = append(p, fmt.Sprintf("%d processes and %d zombies below vmd after its answer: %s", live, zombies, belowList(s.Pid)))
+		p = append(p, fmt.Sprintf("%d processes and %d zombies below vmd that no agent owns after its answer: %s", live, zombies, list))
 	}
 	if rep != nil {
 		rep.MaxZombies = max(rep.MaxZombies, zombies)
 	}
 	for _, st := range startedPids(a.Text) {
-		if alive(st.pid, r.fake) {
-			p = append(p, fmt.Sprintf("%s %d still alive after the answer", st.role, st.pid))
+		if s.stray(st.pid, r.fake) {
+			p = append(p, fmt.Sprintf("%s %d still alive after the answer, owned by no agent", st.role, st.pid))
 		}
 	}
 	for _, img := range a.Images {
@@ -244,8 +250,8 @@ func (r *runner) between(t testing.TB, s *server, i, n int, rep *LoadReport) {
 		if u, err := usageOf(s.Pid); err == nil {
 			rep.Peak.RSSKiB, rep.Peak.FDs = max(rep.Peak.RSSKiB, u.RSSKiB), max(rep.Peak.FDs, u.FDs)
 		}
-		if left := running(r.fake); len(left) > 0 {
-			t.Errorf("#%d: fake CLI processes %v running between commands", i, left)
+		if left := slices.DeleteFunc(running(r.fake), func(pid int) bool { return !s.stray(pid, r.fake) }); len(left) > 0 {
+			t.Errorf("#%d: fake CLI processes %v running between commands, owned by no agent", i, left)
 		}
 		r.progress("%s: %d/%d commands", t.Name(), i+1, n)
 	}
@@ -323,18 +329,30 @@ func (r *runner) settled(t testing.TB, s *server) Usage {
 }
 
 // flat takes the settled reading at the end of a phase and checks it
-// against start: descriptors and goroutines back where they were (a
-// closing connection may take a moment), RSS and threads within slack.
+// against start: no agent closing and nothing left below vmd,
+// descriptors and goroutines back where they were (a closing connection
+// may take a moment), RSS and threads within slack.
 func (r *runner) flat(t testing.TB, s *server, start Usage, rssSlack int) Usage {
 	end := r.settled(t, s)
 	if !procOK {
 		return end
 	}
-	vmdtest.Eventually(t, "vmd's descriptors back to "+strconv.Itoa(start.FDs), func() bool {
+	// Every process whose turn is over has exited, and took with it all
+	// its turns left running.
+	if !poll.Until(func() bool { _, closing := s.agentPids(); return !closing }) {
+		t.Errorf("agents still closing %s after the phase: %v", poll.Patience, s.agents())
+	}
+	if live, zombies, list := s.leftover(); live+zombies > 0 {
+		t.Errorf("%d processes and %d zombies below vmd that no agent owns after the phase: %s", live, zombies, list)
+	}
+	if !poll.Until(func() bool {
+		s.client.CloseIdleConnections() // the runner's own are not counted
 		u, err := usageOf(s.Pid)
 		end.FDs = u.FDs
 		return err == nil && u.FDs <= start.FDs
-	})
+	}) {
+		t.Errorf("vmd's descriptors not back to %d within %s: %d, %s; agents %v", start.FDs, poll.Patience, end.FDs, descriptors(s.Pid), s.agents())
+	}
 	if start.Goroutines >= 0 {
 		// fasthttp stops an idle worker up to 20 s after its last request.
 		vmdtest.Eventually(t, "vmd's goroutines back", func() bool {

@@ -63,6 +63,10 @@ type Config struct {
 	OverflowFiles int
 	// Duplicates is how many commands the idempotency cases submit twice.
 	Duplicates int
+	// Cold runs vmd with warm off: a CLI process per command. Warm (the
+	// default, as vmd's), a conversation's CLI stays up between its
+	// commands, and what its turns left running lives as long as it does.
+	Cold bool
 	// Seed orders the mix of commands; the same seed replays a run.
 	Seed uint64
 	// RequireAll fails the run when a fault is left out for want of a tool
@@ -100,6 +104,7 @@ func main() {
 	flag.IntVar(&cfg.HealthClients, "health-clients", cfg.HealthClients, "clients asking for /health without pause")
 	flag.IntVar(&cfg.OverflowFiles, "overflow-files", cfg.OverflowFiles, "files made in the images directory during one command")
 	flag.IntVar(&cfg.Duplicates, "duplicates", cfg.Duplicates, "commands submitted twice with one Idempotency-Key")
+	flag.BoolVar(&cfg.Cold, "cold", false, "run vmd with WARM=false: a CLI process per command")
 	flag.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "orders the mix of commands; the same seed replays a run")
 	flag.BoolVar(&cfg.RequireAll, "require-all", false, "fail when a fault is left out for want of a tool or a privilege (CI: root on Linux)")
 	phases := flag.String("phases", "", "comma-separated subset of load,health,faults (default all; \"mixed\" is load)")

@@ -23,15 +23,29 @@ func dieWithRunner(cmd *exec.Cmd) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 }
 
-// below counts the processes below pid: live ones and zombies.
-func below(pid int) (live, zombies int) { return vmdtest.Tree(pid) }
+// leftovers lists the processes below pid that none of agents owns.
+func leftovers(pid int, agents []int, closing bool) []vmdtest.Stat {
+	return vmdtest.Leftovers(pid, agents, closing)
+}
 
-// belowList names the processes below pid: pid, parent, state, program.
-func belowList(pid int) string {
+// describe names processes: pid, parent, state, program.
+func describe(procs []vmdtest.Stat) string {
 	var out []string
-	for _, st := range vmdtest.Descendants(pid) {
+	for _, st := range procs {
 		exe, _ := os.Readlink("/proc/" + strconv.Itoa(st.Pid) + "/exe")
 		out = append(out, fmt.Sprintf("%d(ppid %d, %c, %s)", st.Pid, st.PPid, st.State, filepath.Base(exe)))
+	}
+	return strings.Join(out, " ")
+}
+
+// descriptors names what pid's descriptors point at.
+func descriptors(pid int) string {
+	dir := "/proc/" + strconv.Itoa(pid) + "/fd"
+	fds, _ := os.ReadDir(dir)
+	var out []string
+	for _, fd := range fds {
+		target, _ := os.Readlink(filepath.Join(dir, fd.Name()))
+		out = append(out, fd.Name()+"->"+target)
 	}
 	return strings.Join(out, " ")
 }

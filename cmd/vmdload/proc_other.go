@@ -18,11 +18,13 @@ var errNoProc = errors.New("no /proc on this system")
 
 func dieWithRunner(*exec.Cmd) {}
 
-func below(int) (live, zombies int) { return 0, 0 }
+func leftovers(int, []int, bool) []vmdtest.Stat { return nil }
 
 func running(string) []int { return nil }
 
-func belowList(int) string { return "" }
+func descriptors(int) string { return "" }
+
+func describe([]vmdtest.Stat) string { return "" }
 
 func alive(int, string) bool { return false }
 

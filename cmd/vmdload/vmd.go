@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -28,7 +29,9 @@ type server struct {
 	name   string
 	images string // its IMAGES_DIR
 	tmp    string // its TMPDIR
-	client *http.Client
+	// prompts is the fake CLI's log of the prompts it was given.
+	prompts string
+	client  *http.Client
 }
 
 // vmdSpec says how to start a vmd: its directories, its command timeout,
@@ -40,16 +43,19 @@ type vmdSpec struct {
 	wrap                    []string
 }
 
-// startVMD starts bin as spec says. Nothing of the runner's environment
-// leaks in but PATH. The harness kills vmd when t ends, if it still runs.
-func startVMD(t testing.TB, bin string, spec vmdSpec) *server {
+// startVMD starts cfg's vmd as spec says, warm unless cfg says cold.
+// Nothing of the runner's environment leaks in but PATH. The harness kills
+// vmd when t ends, if it still runs.
+func startVMD(t testing.TB, cfg Config, spec vmdSpec) *server {
 	t.Helper()
 	for _, d := range []string{spec.images, spec.tmp} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
-	argv := append(append([]string(nil), spec.wrap...), bin)
+	// Not in spec.tmp, which may be the faults' 64 KiB disk.
+	prompts := filepath.Join(t.TempDir(), "prompts.log")
+	argv := append(append([]string(nil), spec.wrap...), cfg.VMD)
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append([]string{
 		"PATH=" + os.Getenv("PATH"), "HOME=" + spec.tmp, "TMPDIR=" + spec.tmp,
@@ -57,10 +63,17 @@ func startVMD(t testing.TB, bin string, spec vmdSpec) *server {
 		"IMAGES_DIR=" + spec.images, "LOG_FORMAT=json", "LOG_LEVEL=debug",
 		"STATE_DIR=" + filepath.Join(spec.tmp, "state"),
 		"COMMAND_TIMEOUT_MS=" + strconv.FormatInt(spec.timeout.Milliseconds(), 10),
+		"WARM=" + strconv.FormatBool(!cfg.Cold),
+		// Warm, a conversation's agent is closed half a second after its
+		// turn: the load's conversations are one command each, so that
+		// exercises closing under load, and an idle vmd holds only its
+		// spare, whose descriptors and goroutines the readings compare.
+		"WARM_IDLE_MS=500",
+		"FAKECLAUDE_PROMPT_LOG=" + prompts,
 	}, spec.env...)
 	dieWithRunner(cmd)
 	p := vmdtest.StartProcess(t, cmd)
-	return &server{Process: p, name: spec.name, images: spec.images, tmp: spec.tmp,
+	return &server{Process: p, name: spec.name, images: spec.images, tmp: spec.tmp, prompts: prompts,
 		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4, DisableCompression: true}}}
 }
 
@@ -246,11 +259,96 @@ func (s *server) running(t testing.TB) int {
 	return st.Command.Pid
 }
 
-// spawned waits for the n-th "spawn" line of vmd's log: the command the
-// runner sent is running.
-func (s *server) spawned(t testing.TB, n int) {
+// agentState is an agent as /status shows it.
+type agentState struct {
+	Pid   int    `json:"pid"`
+	State string `json:"state"`
+}
+
+// agents reads the agents /status shows: warm CLIs held, the spare, and
+// those closing.
+func (s *server) agents() []agentState {
+	status, _, body, err := s.get("/status")
+	if err != nil || status != 200 {
+		return nil
+	}
+	var st struct {
+		Agents []agentState `json:"agents"`
+	}
+	_ = json.Unmarshal(body, &st)
+	return st.Agents
+}
+
+// agentPids lists the pids of the agents /status shows, and whether one of
+// them is closing.
+func (s *server) agentPids() (pids []int, closing bool) {
+	for _, a := range s.agents() {
+		pids = append(pids, a.Pid)
+		closing = closing || a.State == "closing"
+	}
+	return pids, closing
+}
+
+// owned reports whether pid belongs to an agent vmd lists: it carries the
+// marker of an agent's tree, or of this vmd's while an agent is closing
+// (one that exited, its environment gone, may not be done sweeping). A
+// process a command started may live as long as its agent (warm), never
+// past it.
+func (s *server) owned(pid int) bool {
+	m := vmdtest.Marker(pid)
+	if m == "" {
+		return false
+	}
+	agents, closing := s.agentPids()
+	if closing && strings.HasPrefix(m, strconv.Itoa(s.Pid)+".") {
+		return true
+	}
+	return slices.ContainsFunc(agents, func(a int) bool { return vmdtest.Marker(a) == m })
+}
+
+// stray reports whether pid, a process of the fake CLI's, runs owned by
+// no agent: alive before the question and after it, so that one that
+// exits meanwhile, its marker gone with it, is none.
+func (s *server) stray(pid int, fake string) bool {
+	return alive(pid, fake) && !s.owned(pid) && alive(pid, fake)
+}
+
+// leftover counts what is below vmd that none of its agents owns: what
+// commands left behind, which must be nothing once one has its answer.
+// A process counts only if it is left over in a second look too, with the
+// agents read again: a spare started between /status and /proc is no
+// leftover.
+func (s *server) leftover() (live, zombies int, list string) {
+	agents, closing := s.agentPids()
+	left := leftovers(s.Pid, agents, closing)
+	if len(left) > 0 {
+		more, closingNow := s.agentPids()
+		again := leftovers(s.Pid, append(agents, more...), closing || closingNow)
+		left = slices.DeleteFunc(left, func(st vmdtest.Stat) bool {
+			return !slices.ContainsFunc(again, func(o vmdtest.Stat) bool { return o.Pid == st.Pid })
+		})
+	}
+	for _, st := range left {
+		if st.State == 'Z' {
+			zombies++
+		} else {
+			live++
+		}
+	}
+	return live, zombies, describe(left)
+}
+
+// runs counts the turns the CLI was given prompt in: the fake CLI logs
+// each prompt it is asked to act out (FAKECLAUDE_PROMPT_LOG), cold or warm.
+func (s *server) runs(prompt string) int {
+	b, _ := os.ReadFile(s.prompts)
+	return bytes.Count(b, []byte(strconv.Quote(prompt)+"\n"))
+}
+
+// asked waits until the CLI has been given prompt n times.
+func (s *server) asked(t testing.TB, prompt string, n int) {
 	t.Helper()
-	vmdtest.Eventually(t, "the command to start", func() bool { return s.Log.Count("spawn") >= n })
+	vmdtest.Eventually(t, "the CLI to be given "+strconv.Quote(prompt), func() bool { return s.runs(prompt) >= n })
 }
 
 // logged waits for a line with this message logged after mark (a count of
@@ -325,7 +423,13 @@ func (s *server) stop(t testing.TB, fake string) StopResult {
 	if res.ExitCode != 0 {
 		t.Errorf("%s vmd: exit status %d after SIGTERM; want 0", s.name, res.ExitCode)
 	}
-	if left := running(fake); len(left) > 0 {
+	// Another vmd of the run's may still run, with agents of its own: a
+	// process is this one's if it carries its marker, or no marker at all.
+	mine := func(pid int) bool {
+		m := vmdtest.Marker(pid)
+		return m == "" || strings.HasPrefix(m, strconv.Itoa(s.Pid)+".")
+	}
+	if left := slices.DeleteFunc(running(fake), func(pid int) bool { return !mine(pid) }); len(left) > 0 {
 		t.Errorf("%s vmd: fake CLI processes %v still running after vmd exited", s.name, left)
 	}
 	return res

@@ -77,6 +77,9 @@ func TestRunCatchesWrongAnswers(t *testing.T) {
 	// Answers are what is checked here, not memory: no waiting for vmd to
 	// settle before each of the six readings.
 	cfg.Fake, cfg.Commands, cfg.Phases, cfg.Settle = echo, 18, []string{"load"}, time.Millisecond
+	// Cold: warm, cat never answers the stream-json input at all, and the
+	// first command would wait out its timeout.
+	cfg.Cold = true
 	rep, err := Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("Run: %v", err)

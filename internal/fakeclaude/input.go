@@ -175,6 +175,7 @@ func (c *conversation) turn(m message) {
 	}()
 	st.save(append(slices.Clone(st.history), c.prompts...))
 	st.init(m.text)
+	logPrompt(m.text)
 	c.charged, c.spentBefore = false, false
 	if c.overBudget(c.cost) {
 		// Refused before any model call: no replay, no cost.

@@ -19,7 +19,9 @@
 //	die SIG         kill itself with signal SIG (e.g. SEGV)
 //	exit N          exit with status N at once
 //
-// Pids of started children are printed to stdout as "pid ROLE PID".
+// Pids of started children are printed to stdout as "pid ROLE PID". With
+// FAKECLAUDE_PROMPT_LOG set to a file, each turn appends its prompt to it,
+// quoted, one a line: tests count there what the CLI was asked to run.
 // `fakeclaude --version` answers like the CLI: see version.go.
 //
 // Run with --output-format stream-json, as vmd runs the real CLI, it writes
@@ -109,6 +111,7 @@ func main() {
 		os.Exit(2)
 	}
 	prompt := string(in)
+	logPrompt(prompt)
 	var out output = bufio.NewWriter(os.Stdout)
 	var st *stream
 	if hasArgs("--output-format", "stream-json") {
@@ -130,6 +133,16 @@ func main() {
 		act(out, verb, arg)
 	}
 	finish(out, st)
+}
+
+// logPrompt appends prompt to FAKECLAUDE_PROMPT_LOG, if set, in one write.
+func logPrompt(prompt string) {
+	if f := os.Getenv("FAKECLAUDE_PROMPT_LOG"); f != "" {
+		if w, err := os.OpenFile(f, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644); err == nil {
+			w.WriteString(strconv.Quote(prompt) + "\n")
+			w.Close()
+		}
+	}
 }
 
 // role acts out a child's role, if this is a child; it reports whether it

@@ -1,5 +1,5 @@
 // Package poll waits in tests without synchronising on sleeps: Eventually
-// polls a condition, Within waits for a channel, each bounded by one
+// (and Until) polls a condition, Within waits for a channel, each bounded by one
 // patience and failing the test, saying what it waited for, past it.
 //
 // It imports only the standard library, so that any package's tests can
@@ -21,15 +21,25 @@ const Patience = 30 * time.Second
 // may call t.Fatalf.
 func Eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
+	if !Until(cond) {
+		t.Fatalf("%s: not within %s", what, Patience)
+	}
+}
+
+// Until polls cond until it holds, for Patience at most, and reports
+// whether it held: for a caller that says more than Eventually would
+// when it does not.
+func Until(cond func() bool) bool {
 	deadline := time.Now().Add(Patience)
 	pause := 100 * time.Microsecond
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, Patience)
+			return false
 		}
 		time.Sleep(pause) // polling, not synchronising: cond decides
 		pause = min(2*pause, 10*time.Millisecond)
 	}
+	return true
 }
 
 // Within waits for ch to be closed or to deliver and returns what came;

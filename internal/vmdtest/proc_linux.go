@@ -41,3 +41,16 @@ func Children(pid int) []Stat {
 	}
 	return out
 }
+
+// Marker is the VMD_PROCESS marker in a process's environment: which
+// process vmd started it under. "" when there is none or it cannot be
+// read (a zombie, another user's process).
+func Marker(pid int) string {
+	env, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+	for kv := range strings.SplitSeq(string(env), "\x00") {
+		if v, ok := strings.CutPrefix(kv, "VMD_PROCESS="); ok {
+			return v
+		}
+	}
+	return ""
+}
