@@ -60,7 +60,7 @@ func must[T any](v T, err error) T {
 // needReal fails the test when part of the real stack is missing: the
 // tests are selected explicitly (-tags real), so a missing tool is an error,
 // never a silent skip.
-func needReal(t *testing.T) {
+func needReal(t testing.TB) {
 	t.Helper()
 	var missing []string
 	for _, p := range []string{claudeBin, mcpBin, chromium} {
@@ -81,7 +81,7 @@ func needReal(t *testing.T) {
 // runs as (HOME, WORK_DIR with the repository's .mcp.json, IMAGES_DIR,
 // TMPDIR), and vmd's environment.
 type stack struct {
-	t      *testing.T
+	t      testing.TB
 	api    *fakeapi.Server
 	dir    string
 	images string
@@ -97,7 +97,7 @@ type stack struct {
 
 var chmodBin sync.Once
 
-func newStack(t *testing.T) *stack {
+func newStack(t testing.TB) *stack {
 	t.Helper()
 	needReal(t)
 	api, err := fakeapi.New(fakeapi.WithLogf(t.Logf))
@@ -194,7 +194,7 @@ type vmd struct {
 // win), as nobody when the tests run as root, unless asRoot. When t ends
 // vmd is stopped with SIGTERM, and nothing the stack started may be left
 // running.
-func (s *stack) start(t *testing.T, asRoot bool, env ...string) *vmd {
+func (s *stack) start(t testing.TB, asRoot bool, env ...string) *vmd {
 	t.Helper()
 	v := &vmd{
 		cmd:    exec.Command(vmdBin),
@@ -310,7 +310,7 @@ func (s *stack) list(skipRunning bool) []string {
 		if !bytes.Contains(env, []byte("VMD_E2E_MARK="+s.mark+"\x00")) && cwd != s.dir && !strings.HasPrefix(cwd, s.dir+"/") {
 			continue
 		}
-		if skipRunning && slices.Contains(vmds, ownerOf(env)) {
+		if skipRunning && slices.Contains(vmds, ownerOf(pid)) {
 			continue // a process of a vmd still running (its agents)
 		}
 		cmdline, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
@@ -323,33 +323,22 @@ func (s *stack) list(skipRunning bool) []string {
 	return found
 }
 
-// processMarker is the marker vmd gives each process it starts, and which
-// everything that process starts inherits: "<vmd's pid>.<n>.<m>".
-func processMarker(env []byte) string {
-	for kv := range bytes.SplitSeq(env, []byte{0}) {
-		if v, ok := bytes.CutPrefix(kv, []byte("VMD_PROCESS=")); ok {
-			return string(v)
-		}
-	}
-	return ""
-}
-
-// ownerOf is the pid of the vmd that started the process with environment
-// env, or 0.
-func ownerOf(env []byte) int {
-	pid, _ := strconv.Atoi(strings.Split(processMarker(env), ".")[0])
-	return pid
+// ownerOf is the pid of the vmd that started process pid (the first part
+// of the marker vmd gives each process it starts, "<vmd's pid>.<n>.<m>",
+// which everything it starts inherits), or 0.
+func ownerOf(pid int) int {
+	owner, _ := strconv.Atoi(strings.Split(vmdtest.Marker(pid), ".")[0])
+	return owner
 }
 
 // strays are the processes of the stack's that no agent vmd v holds owns:
 // what a command left behind. An agent's tree (the CLI, Playwright MCP,
 // Chromium) carries the marker of the agent's process.
-func (s *stack) strays(t *testing.T, v *vmd) []string {
+func (s *stack) strays(t testing.TB, v *vmd) []string {
 	t.Helper()
 	kept := map[string]bool{}
 	for _, a := range v.status(t).Agents {
-		env, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", a.Pid))
-		kept[processMarker(env)] = true
+		kept[vmdtest.Marker(a.Pid)] = true
 	}
 	var out []string
 	entries, _ := os.ReadDir("/proc")
@@ -359,7 +348,7 @@ func (s *stack) strays(t *testing.T, v *vmd) []string {
 			continue
 		}
 		env, _ := os.ReadFile("/proc/" + e.Name() + "/environ")
-		if !bytes.Contains(env, []byte("VMD_E2E_MARK="+s.mark+"\x00")) || kept[processMarker(env)] {
+		if !bytes.Contains(env, []byte("VMD_E2E_MARK="+s.mark+"\x00")) || kept[vmdtest.Marker(pid)] {
 			continue
 		}
 		cmdline, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
@@ -382,7 +371,7 @@ type status struct {
 	}
 }
 
-func (v *vmd) status(t *testing.T) status {
+func (v *vmd) status(t testing.TB) status {
 	t.Helper()
 	resp, err := v.client.Get(v.url + "/status")
 	if err != nil {
@@ -467,7 +456,7 @@ func TestAnswers(t *testing.T) {
 // to be of it.
 const page = `<!doctype html><title>vmd e2e page</title><style>html,body{margin:0;height:100%;background:#ff0000}</style><h1>vmd e2e</h1>`
 
-func servePage(t *testing.T) (url string, userAgents func() []string) {
+func servePage(t testing.TB) (url string, userAgents func() []string) {
 	var mu sync.Mutex
 	var uas []string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
