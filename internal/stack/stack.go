@@ -77,7 +77,20 @@ type Stack struct {
 // is open: a store that cannot be opened (corrupt, another vmd's) fails
 // here, and records a stopped vmd left running are ended interrupted. Close
 // closes it once the group has stopped.
-func New(opts Options, log hclog.Logger) (*Stack, error) {
+//
+// The store opens first: it takes state_dir's lock, so a second vmd on
+// the same state_dir stops before it touches anything of the first's (the
+// git configuration it would write there included).
+func New(opts Options, log hclog.Logger) (_ *Stack, err error) {
+	s := &Stack{}
+	if err := s.openStore(opts, log); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			s.Store.Close() // lets go of state_dir's lock
+		}
+	}()
 	dir, err := filepath.Abs(opts.ImagesDir)
 	if err != nil {
 		return nil, fmt.Errorf("images_dir %q: %w", opts.ImagesDir, err)
@@ -110,10 +123,7 @@ func New(opts Options, log hclog.Logger) (*Stack, error) {
 		return nil, err
 	}
 	ag := agent.New(sup, img, log.Named("agent"), ao)
-	s := &Stack{Images: img, Supervisor: sup, Agent: ag, Disk: disk}
-	if err := s.openStore(opts, log); err != nil {
-		return nil, err
-	}
+	s.Images, s.Supervisor, s.Agent, s.Disk = img, sup, ag, disk
 	co := opts.Commands
 	co.Disk = disk
 	co.Store = s.Store
