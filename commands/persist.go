@@ -190,7 +190,7 @@ func (s *Service) List(ctx context.Context, limit int, before string) ([]store.R
 	// The live commands first: one whose end is stored meanwhile is then
 	// shown ended either way, never as the running row read before.
 	live := s.live()
-	recs, next, err := s.st.List(ctx, limit, before)
+	recs, next, err := s.st.List(ctx, limit, before, store.PageBytes)
 	for i := range recs {
 		if c, ok := live[recs[i].ID]; ok {
 			recs[i] = c.stored()

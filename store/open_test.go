@@ -196,7 +196,7 @@ func TestSizeAndBackup(t *testing.T) {
 			t.Fatalf("Backup = %v", err)
 		}
 		copied := open(t, backup)
-		if recs, _, err := copied.List(ctx, 1000, ""); err != nil || len(recs) != 100 {
+		if recs, _, err := copied.List(ctx, 1000, "", 0); err != nil || len(recs) != 100 {
 			t.Errorf("List of the backup = %d records, %v; want 100", len(recs), err)
 		}
 	})
