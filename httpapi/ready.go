@@ -98,8 +98,9 @@ func (a *API) checkMCP() check {
 	return check{OK: true, Path: a.opts.MCPConfig}
 }
 
-// checkStore fails while the store's last write failed (disk full,
-// read-only): commands still answer, but their records will not survive.
+// checkStore fails while the store is not healthy (a write or its probe
+// failed, its file was deleted or replaced): commands still answer, but
+// their records will not survive.
 func (a *API) checkStore() check {
 	if a.st == nil {
 		return check{OK: true, Message: "none"}

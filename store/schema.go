@@ -60,6 +60,12 @@ var migrations = []string{
 		done_at    INTEGER NOT NULL DEFAULT 0
 	);
 	CREATE INDEX outbox_due ON outbox(next_at) WHERE done_at = 0;`,
+
+	// 3: the row Health writes and reads back to probe the store.
+	`CREATE TABLE probe (
+		id INTEGER PRIMARY KEY CHECK (id = 1),
+		at INTEGER NOT NULL
+	);`,
 }
 
 // migrate brings db up to len(steps). A database newer than this binary

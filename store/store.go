@@ -67,6 +67,9 @@ type Options struct {
 	// another process (a backup, the sqlite3 shell) before failing
 	// (default 5s).
 	BusyTimeout time.Duration
+	// ProbeEvery is how old Health's last probe of the store may be
+	// before Health probes again (default DefaultProbeEvery).
+	ProbeEvery time.Duration
 }
 
 // Store is an open store. Its methods are safe for concurrent use.
@@ -83,6 +86,8 @@ type Store struct {
 	writeErrors atomic.Uint64
 	mu          sync.Mutex
 	lastErr     error // the last write's error; nil once a write succeeds
+
+	health // the probe of the store Health runs
 }
 
 // Open opens (creating if need be) the store in dir, or an in-memory store
@@ -102,6 +107,9 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	if opts.BusyTimeout <= 0 {
 		opts.BusyTimeout = 5 * time.Second
 	}
+	if opts.ProbeEvery <= 0 {
+		opts.ProbeEvery = DefaultProbeEvery
+	}
 	if dir == Memory {
 		return openMemory(ctx, opts)
 	}
@@ -112,12 +120,18 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{path: filepath.Join(dir, FileName), lock: lock}
+	s := &Store{path: filepath.Join(dir, FileName), lock: lock, health: newHealth(opts)}
 	if err := checkFile(s.path); err != nil {
 		s.Close()
 		return nil, err
 	}
 	if err := s.openFile(ctx, opts); err != nil {
+		s.Close()
+		return nil, openError(s.path, err)
+	}
+	// The file as opened, for Health to tell when the path no longer
+	// leads to it (deleted, replaced).
+	if s.opened, err = os.Stat(s.path); err != nil {
 		s.Close()
 		return nil, openError(s.path, err)
 	}
@@ -135,7 +149,7 @@ func openMemory(ctx context.Context, opts Options) (*Store, error) {
 	db.SetMaxIdleConns(1)
 	db.SetConnMaxLifetime(0)
 	db.SetConnMaxIdleTime(0)
-	s := &Store{w: db, r: db}
+	s := &Store{w: db, r: db, health: newHealth(opts)}
 	if err := s.init(ctx); err != nil {
 		s.closeDBs() //nolint:errcheck // the init error says more
 		return nil, fmt.Errorf("open in-memory store: %w", err)
