@@ -29,7 +29,8 @@ const (
 	// idleWait is how long Run sleeps with nothing pending; Notify wakes
 	// it sooner. It only bounds the damage of a Notify the caller forgot.
 	idleWait = time.Minute
-	// storeRetry is how long Run waits after the store failed it.
+	// storeRetry is how long Run waits after a read of the store failed
+	// it (a write that failed after a POST backs off instead, see held).
 	storeRetry = 5 * time.Second
 	// batch is how many due rows one store read returns.
 	batch = 32
@@ -71,6 +72,16 @@ type Sender struct {
 	secret Secret
 	log    hclog.Logger
 
+	// held are attempts made whose outcome the store could not record,
+	// by command id. Run records them before it sends anything else,
+	// backing off as after a failed attempt (heldFails counts the failed
+	// tries), and never posts them again meanwhile: a delivery made, or
+	// refused, is not made again only because the store failed. Only
+	// Run's goroutine touches them; they are lost with the process, and
+	// the outbox then sends those deliveries again (at least once).
+	held      map[string]heldAttempt
+	heldFails int
+
 	wake     chan struct{}
 	stop     chan struct{}
 	stopOnce sync.Once
@@ -92,6 +103,7 @@ func New(st *store.Store, opts Options) (*Sender, error) {
 	return &Sender{
 		store: st, opts: opts, url: u.String(), secret: secret,
 		log:  opts.Logger,
+		held: map[string]heldAttempt{},
 		wake: make(chan struct{}, 1), stop: make(chan struct{}),
 	}, nil
 }
@@ -177,8 +189,12 @@ func (s *Sender) Run(ctx context.Context) error {
 	}
 }
 
-// deliverDue sends every due row and returns how long to sleep.
+// deliverDue records the held attempts, then sends every due row, and
+// returns how long to sleep.
 func (s *Sender) deliverDue(ctx context.Context) time.Duration {
+	if err := s.recordHeld(ctx); err != nil {
+		return s.heldFailed(ctx, err)
+	}
 	for {
 		due, err := s.store.Due(ctx, s.opts.Now(), batch)
 		if err != nil {
@@ -186,7 +202,7 @@ func (s *Sender) deliverDue(ctx context.Context) time.Duration {
 		}
 		for _, o := range due {
 			if err := s.deliver(ctx, o); err != nil {
-				return s.storeFailed(ctx, "record attempt", err)
+				return s.heldFailed(ctx, err)
 			}
 		}
 		if ctx.Err() != nil || len(due) < batch {
@@ -211,21 +227,64 @@ func (s *Sender) storeFailed(ctx context.Context, what string, err error) time.D
 	return storeRetry
 }
 
+// heldAttempt is an attempt made and not yet recorded: the row as it was
+// due, the attempt, and the receiver's error, for the log.
+type heldAttempt struct {
+	o       store.Outgoing
+	a       store.Attempt
+	postErr error
+}
+
+// heldFailed logs a failure to record the held attempts and returns how
+// long to wait before the next try: longer each time, as a failing
+// receiver's retries.
+func (s *Sender) heldFailed(ctx context.Context, err error) time.Duration {
+	s.heldFails++
+	if ctx.Err() == nil {
+		s.storeErrors.Add(1)
+		s.log.Error("webhook store failed; recording the attempt again later, not sending it again",
+			"op", "record attempt", "held", len(s.held), "error", err)
+	}
+	return s.backoff(s.heldFails)
+}
+
+// recordHeld records the held attempts; the first error stops it.
+func (s *Sender) recordHeld(ctx context.Context) error {
+	for id, h := range s.held {
+		if err := s.record(ctx, h); err != nil {
+			return err
+		}
+		delete(s.held, id)
+	}
+	s.heldFails = 0
+	return nil
+}
+
 // deliver makes one attempt at o and records it. Only a store error is
-// returned; the receiver's failures are the attempt's outcome.
+// returned, the attempt then held; the receiver's failures are the
+// attempt's outcome.
 func (s *Sender) deliver(ctx context.Context, o store.Outgoing) error {
 	status, err := s.post(ctx, o)
 	if ctx.Err() != nil {
 		return nil // stopped: not an attempt, the row stays due
 	}
-	a := s.outcome(o, status, err)
+	h := heldAttempt{o: o, a: s.outcome(o, status, err), postErr: err}
+	if err := s.record(ctx, h); err != nil {
+		s.held[o.CommandID] = h
+		return err
+	}
+	return nil
+}
+
+// record writes an attempt to the store and counts it.
+func (s *Sender) record(ctx context.Context, h heldAttempt) error {
 	// Record even while stopping: a delivery that was made must not be
 	// made again only because Stop came before the write.
-	if err := s.store.Attempted(context.WithoutCancel(ctx), o.CommandID, a); err != nil &&
+	if err := s.store.Attempted(context.WithoutCancel(ctx), h.o.CommandID, h.a); err != nil &&
 		!errors.Is(err, store.ErrNotFound) { // pruned meanwhile: nothing to record
 		return err
 	}
-	s.count(o, a, err)
+	s.count(h.o, h.a, h.postErr)
 	return nil
 }
 

@@ -2,10 +2,12 @@ package webhook
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -307,4 +309,63 @@ func TestBackoff(t *testing.T) {
 			}
 		}
 	}
+}
+
+// A delivery made whose outcome the store cannot record (the write fails
+// after the POST) is not posted again while the store fails: the sender
+// holds the outcome, tries to record it again backing off as after a
+// failed attempt, and records it once the store takes writes.
+func TestUnrecordedAttemptNotPostedAgain(t *testing.T) {
+	dir := t.TempDir()
+	st, err := store.Open(context.Background(), dir, store.Options{BusyTimeout: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	id, payload := ended(t, st)
+	unlock := lockStore(t, dir)
+	rcv := newReceiver(t, http.StatusOK)
+	s, stop := start(t, st, rcv.srv.URL, Options{})
+	s.Notify()
+	eventually(t, "the record of the attempt to fail four times", func() bool { return s.Stats().StoreErrors >= 4 })
+	if hits, _, _ := rcv.counts(); hits != 1 {
+		t.Errorf("receiver hit %d times while the store failed; want once", hits)
+	}
+	if d := delivery(t, st, id); d.Attempts != 0 {
+		t.Errorf("delivery while the store fails = %+v; want nothing recorded yet", d)
+	}
+	unlock()
+	eventually(t, "the attempt recorded", func() bool { return delivery(t, st, id).State == store.DeliveryDelivered })
+	stop()
+	hits, accepted, _ := rcv.counts()
+	if d := delivery(t, st, id); hits != 1 || len(accepted) != 1 || accepted[0] != payload || d.Attempts != 1 || d.LastStatus != 200 {
+		t.Errorf("after the store is back: %d hits, delivery %+v; want one delivery, recorded once with status 200", hits, d)
+	}
+	if got := s.Stats(); got.Delivered != 1 || got.Retried != 0 {
+		t.Errorf("Stats() = %+v; want one delivered, none retried", got)
+	}
+}
+
+// lockStore holds the write lock of the store in dir from another
+// connection, as a backup or the sqlite3 shell can, until unlock.
+func lockStore(t *testing.T, dir string) (unlock func()) {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, store.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	conn, err := db.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(context.Background(), "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	return sync.OnceFunc(func() {
+		if _, err := conn.ExecContext(context.Background(), "ROLLBACK"); err != nil {
+			t.Error(err)
+		}
+		conn.Close()
+	})
 }
