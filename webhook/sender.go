@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -69,6 +68,7 @@ type Sender struct {
 	store  *store.Store
 	opts   Options
 	url    string
+	shown  string // url as logs and errors show it: no user, query or fragment
 	secret Secret
 	log    hclog.Logger
 
@@ -93,7 +93,8 @@ type Sender struct {
 func New(st *store.Store, opts Options) (*Sender, error) {
 	u, err := url.Parse(opts.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("webhook_url %q: want an http or https URL", opts.URL)
+		// Not the URL itself: receivers put secrets in its query.
+		return nil, errors.New("webhook_url is not an http or https URL with a host")
 	}
 	secret, err := ParseSecret(opts.Secret)
 	if err != nil {
@@ -101,11 +102,18 @@ func New(st *store.Store, opts Options) (*Sender, error) {
 	}
 	opts = opts.withDefaults()
 	return &Sender{
-		store: st, opts: opts, url: u.String(), secret: secret,
-		log:  opts.Logger,
+		store: st, opts: opts, url: u.String(), shown: redact(u), secret: secret,
+		log:  opts.Logger.With("url", redact(u)),
 		held: map[string]heldAttempt{},
 		wake: make(chan struct{}, 1), stop: make(chan struct{}),
 	}, nil
+}
+
+// redact is a URL as vmd writes it in logs and errors: its scheme, host
+// and path only. Receivers put secrets in the query string (a token) and
+// the user part; neither belongs in a log.
+func redact(u *url.URL) string {
+	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath}).String()
 }
 
 func (o Options) withDefaults() Options {
@@ -354,6 +362,10 @@ func (s *Sender) post(ctx context.Context, o store.Outgoing) (int, error) {
 	req.Header.Set(HeaderTimestamp, strconv.FormatInt(ts.Unix(), 10))
 	req.Header.Set(HeaderSignature, s.secret.Sign(o.CommandID, ts, o.Payload))
 	resp, err := s.opts.Client.Do(req)
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		ue.URL = s.shown // the client's error names the URL whole, query and all
+	}
 	if err != nil {
 		return 0, err
 	}

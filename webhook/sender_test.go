@@ -8,10 +8,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/vmd-dev/vmd/store"
@@ -368,4 +370,67 @@ func lockStore(t *testing.T, dir string) (unlock func()) {
 		}
 		conn.Close()
 	})
+}
+
+// lockedBuffer is a log's output that the test reads while the sender
+// writes to it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// Receivers put secrets in the URL's query (and user part): a failing
+// webhook's log lines and New's errors show its scheme, host and path
+// only.
+func TestURLShownWithoutSecrets(t *testing.T) {
+	secrets := []string{"SECRET", "hunter2", "alice", "frag"}
+	st := openStore(t, store.Memory)
+	rcv := newReceiver(t, hangUp)
+	host := strings.TrimPrefix(rcv.srv.URL, "http://")
+	var logs lockedBuffer
+	log := hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Debug})
+	s, stop := start(t, st, "http://alice:hunter2@"+host+"/hook?token=SECRET#frag", Options{Logger: log})
+	id, _ := ended(t, st)
+	s.Notify()
+	eventually(t, "a failed attempt", func() bool { return delivery(t, st, id).Attempts >= 1 })
+	stop()
+	out := logs.String()
+	if !strings.Contains(out, "webhook attempt failed") || !strings.Contains(out, "http://"+host+"/hook") {
+		t.Errorf("log = %s; want the failed attempt, naming http://%s/hook", out, host)
+	}
+	for _, secret := range secrets {
+		if strings.Contains(out, secret) {
+			t.Errorf("log shows %q:\n%s", secret, out)
+		}
+	}
+
+	for _, u := range []string{
+		"ftp://alice:hunter2@example.com/hook?token=SECRET#frag",
+		"http://alice:hunter2@/hook?token=SECRET#frag",
+		"http://alice:hunter2@[::1/hook?token=SECRET#frag",
+		"alice:hunter2@example.com/hook?token=SECRET",
+	} {
+		_, err := New(st, Options{URL: u, Secret: testSecret})
+		if err == nil {
+			t.Errorf("New(%q) = nil error; want one", u)
+			continue
+		}
+		for _, secret := range secrets {
+			if strings.Contains(err.Error(), secret) {
+				t.Errorf("New(%q) = %v; shows %q", u, err, secret)
+			}
+		}
+	}
 }
