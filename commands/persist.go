@@ -284,7 +284,7 @@ func (s *Service) List(ctx context.Context, limit int, before string) ([]store.R
 		live[id] = c
 	}
 	s.mu.Unlock()
-	recs, next, err := s.st.List(ctx, limit, before)
+	recs, next, err := s.st.List(ctx, limit, before, store.PageBytes)
 	for i := range recs {
 		if c, ok := live[recs[i].ID]; ok {
 			recs[i] = c.Stored()
@@ -293,7 +293,31 @@ func (s *Service) List(ctx context.Context, limit int, before string) ([]store.R
 	return recs, next, err
 }
 
-// Events returns an ended command's stored events after seq after.
+// EventPage returns a page of an ended command's stored events after seq
+// after (about store.EventPageBytes of them), and last, the seq the next
+// page comes after: after itself once there are no more (a page can hold
+// no event this vmd knows, and still not be the end). A stream pages
+// through them, so it never holds them all.
+func (s *Service) EventPage(ctx context.Context, id string, after int64) (evs []Event, last int64, err error) {
+	if s.st == nil {
+		return nil, after, ErrNotFound
+	}
+	stored, err := s.st.EventPage(ctx, id, after, store.EventPageBytes)
+	if err != nil {
+		return nil, after, err
+	}
+	last = after
+	for _, se := range stored {
+		if e, ok := agent.ParseEvent(se.Type, se.Seq, se.Data); ok {
+			evs = append(evs, e)
+		}
+		last = se.Seq // past an event this vmd does not know, too
+	}
+	return evs, last, nil
+}
+
+// Events returns an ended command's stored events after seq after, all at
+// once (for Recover; a stream pages with EventPage).
 func (s *Service) Events(ctx context.Context, id string, after int64) ([]Event, error) {
 	if s.st == nil {
 		return nil, ErrNotFound

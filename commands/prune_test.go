@@ -34,7 +34,7 @@ func TestPruner(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- p.Run() }()
 	vmdtest.Eventually(t, "the oldest two pruned", func() bool {
-		recs, _, err := st.List(ctx, 10, "")
+		recs, _, err := st.List(ctx, 10, "", 0)
 		return err == nil && len(recs) == 1
 	})
 	p.Stop()

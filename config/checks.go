@@ -111,14 +111,29 @@ func checkStateDir(s string) error {
 	return notEmpty(s)
 }
 
-// checkWebhookURL accepts "" (no webhook) or an absolute http(s) URL.
+// checkWebhookURL accepts "" (no webhook) or an absolute http(s) URL. Its
+// errors show the URL's scheme, host and path at most: receivers put
+// secrets in the query string and the user part.
 func checkWebhookURL(s string) error {
 	if s == "" {
 		return nil
 	}
 	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("%q is not an http:// or https:// URL with a host", s)
+	var ue *url.Error
+	switch {
+	case errors.As(err, &ue):
+		return fmt.Errorf("is not a URL (%v); write it like https://relay.example/hook", ue.Err)
+	case err != nil:
+		return errors.New("is not a URL; write it like https://relay.example/hook")
+	case u.Opaque != "":
+		// "user:password@host/path" reads as scheme "user": show nothing.
+		return errors.New("is not an http:// or https:// URL with a host; write it like https://relay.example/hook")
+	case (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		shown := fmt.Sprintf("%q", (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath}).String())
+		if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+			shown += " (its user, query and fragment not shown)"
+		}
+		return fmt.Errorf("%s is not an http:// or https:// URL with a host", shown)
 	}
 	return nil
 }

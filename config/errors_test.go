@@ -60,6 +60,15 @@ func TestErrors(t *testing.T) {
 		{"origin without scheme", "allowed_origins = [\"relay.example\"]\n", nil, []string{`allowed_origins: "relay.example" is not an origin`}},
 		{"webhook url", "", []string{"WEBHOOK_URL", "relay.example/hook", "WEBHOOK_SECRET", secret24}, []string{`^webhook_url: "relay.example/hook" is not an http:// or https:// URL with a host`}},
 		{"webhook url scheme", "", []string{"WEBHOOK_URL", "ftp://relay.example/hook", "WEBHOOK_SECRET", secret24}, []string{`^webhook_url: "ftp://relay.example/hook" is not an http:// or https:// URL`}},
+		// A receiver's secrets (user, query) stay out of the message.
+		{"webhook url secrets", "", []string{"WEBHOOK_URL", "ftp://alice:hunter2@relay.example/hook?token=SECRET#x", "WEBHOOK_SECRET", secret24},
+			[]string{`^webhook_url: "ftp://relay.example/hook" (its user, query and fragment not shown) is not an http:// or https:// URL with a host`}},
+		{"webhook url no host", "", []string{"WEBHOOK_URL", "https://alice:hunter2@/hook?token=SECRET", "WEBHOOK_SECRET", secret24},
+			[]string{`^webhook_url: "https:///hook" (its user, query and fragment not shown) is not an http:// or https:// URL with a host`}},
+		{"webhook url unparsable", "", []string{"WEBHOOK_URL", "https://alice:hunter2@[::1/hook?token=SECRET", "WEBHOOK_SECRET", secret24},
+			[]string{`^webhook_url: is not a URL (missing ']' in host); write it like https://relay.example/hook`}},
+		{"webhook url user as scheme", "", []string{"WEBHOOK_URL", "alice:hunter2@relay.example/hook?token=SECRET", "WEBHOOK_SECRET", secret24},
+			[]string{`^webhook_url: is not an http:// or https:// URL with a host; write it like https://relay.example/hook`}},
 		{"webhook secret prefix", "", []string{"WEBHOOK_URL", "https://r.example", "WEBHOOK_SECRET", "s3cr3t-value"}, []string{`^webhook_secret: must start with "whsec_" (the Standard Webhooks form); make one with: echo whsec_$(openssl rand -base64 32)`}},
 		{"webhook secret base64", "", []string{"WEBHOOK_URL", "https://r.example", "WEBHOOK_SECRET", "whsec_not*base64"}, []string{`^webhook_secret: is not "whsec_" followed by standard base64`}},
 		{"webhook secret short", "", []string{"WEBHOOK_URL", "https://r.example", "WEBHOOK_SECRET", secret23}, []string{`^webhook_secret: holds 23 bytes; Standard Webhooks secrets hold 24 to 64`}},
@@ -155,5 +164,38 @@ func TestSecretsStayOutOfErrors(t *testing.T) {
 		if err == nil || strings.Contains(err.Error(), tt.value) {
 			t.Errorf("vm.hcl %s = %q: Load error = %v; want an error without the value", tt.file, tt.value, err)
 		}
+	}
+}
+
+// A webhook URL is refused without its user, password, query or fragment
+// in the error: receivers put secrets there.
+func TestWebhookURLSecretsStayOutOfErrors(t *testing.T) {
+	secrets := []string{"alice", "hunter2", "SECRET", "anchor9"}
+	tests := []struct{ name, url string }{
+		{"scheme", "ftp://alice:hunter2@relay.example/hook?token=SECRET#anchor9"},
+		{"no host", "https://alice:hunter2@/hook?token=SECRET#anchor9"},
+		{"unparsable", "https://alice:hunter2@[::1/hook?token=SECRET#anchor9"},
+		{"user as scheme", "alice:hunter2@relay.example/hook?token=SECRET#anchor9"},
+		{"no scheme", "relay.example/hook?token=SECRET#anchor9"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, where := range []string{"env", "file"} {
+				var err error
+				if where == "env" {
+					_, err = Load("", env("WEBHOOK_URL", tt.url, "WEBHOOK_SECRET", secret24))
+				} else {
+					_, err = Load(writeFile(t, "webhook_url = \""+tt.url+"\"\nwebhook_secret = \""+secret24+"\"\n"), env())
+				}
+				if err == nil || !strings.Contains(err.Error(), "webhook_url: ") {
+					t.Fatalf("%s: Load error = %v; want webhook_url refused", where, err)
+				}
+				for _, secret := range secrets {
+					if strings.Contains(err.Error(), secret) {
+						t.Errorf("%s: Load error = %v; shows %q", where, err, secret)
+					}
+				}
+			}
+		})
 	}
 }

@@ -26,6 +26,9 @@ type Dir struct {
 	Path string
 }
 
+// Measure measures the filesystem path is on: its Free and Size.
+func Measure(path string) (FS, error) { return statfs(path) }
+
 // FS is one filesystem the guard watches, as last measured.
 type FS struct {
 	// Names are the roles of the directories on it, in the order given:

@@ -202,11 +202,7 @@ func (a *API) replay(ctx *fasthttp.RequestCtx, rec store.Record, stream bool, af
 		writeBody(ctx, rec.Status, rec.Body)
 		return
 	}
-	evs, err := a.cmds.Events(ctx, rec.ID, after)
-	if err != nil {
-		a.reqLog(ctx).Error("cannot read the stored events", "command_id", rec.ID, "error", err)
-	}
-	a.stream(ctx, streamSource{past: evs, status: rec.Status, body: rec.Body}, a.reqLog(ctx))
+	a.stream(ctx, a.endedOf(rec, after), a.reqLog(ctx))
 }
 
 // writeBody answers with a body made already (a stored answer).

@@ -107,16 +107,9 @@ func (a *API) events(ctx *fasthttp.RequestCtx, id string) {
 		a.stream(ctx, streamOf(c, after, false), a.reqLog(ctx))
 		return
 	}
-	rec, ok := a.lookup(ctx, id)
-	if !ok {
-		return
+	if rec, ok := a.lookup(ctx, id); ok {
+		a.stream(ctx, a.endedOf(rec, after), a.reqLog(ctx))
 	}
-	evs, err := a.cmds.Events(ctx, id, after)
-	if err != nil {
-		a.storeFailed(ctx, err)
-		return
-	}
-	a.stream(ctx, streamSource{past: evs, status: rec.Status, body: rec.Body}, a.reqLog(ctx))
 }
 
 // listBody answers GET /commands.

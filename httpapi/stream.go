@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/vmd-dev/vmd/commands"
+	"github.com/vmd-dev/vmd/store"
 )
 
 // A command asked for with Accept: text/event-stream is answered as
@@ -38,14 +40,31 @@ type streamSource struct {
 	sub    *commands.Subscription
 	cancel bool // cancel cmd when the client goes away
 
-	past   []commands.Event // an ended command's events
-	status int              // and its answer
+	past   pastEvents // an ended command's stored events,
+	after  int64      // those after this seq,
+	status int        // and its answer
 	body   []byte
 }
+
+// pastEvents pulls an ended command's stored events a page at a time: the
+// page after seq after, and the seq the next page comes after (after
+// itself once there are no more), as commands.Service.EventPage does.
+type pastEvents func(after int64) (evs []commands.Event, last int64, err error)
 
 // streamOf follows a running command from the events after seq after.
 func streamOf(cmd *commands.Command, after int64, cancelOnLeave bool) streamSource {
 	return streamSource{cmd: cmd, sub: cmd.SubscribeAfter(after), cancel: cancelOnLeave}
+}
+
+// endedOf sends an ended command's stored events after seq after, read a
+// page at a time as the stream is written, then its answer.
+func (a *API) endedOf(rec store.Record, after int64) streamSource {
+	id := rec.ID
+	past := func(after int64) ([]commands.Event, int64, error) {
+		// The stream runs once the handler has returned: not on its ctx.
+		return a.cmds.EventPage(context.Background(), id, after)
+	}
+	return streamSource{past: past, after: after, status: rec.Status, body: rec.Body}
 }
 
 // stream hands the connection over to serveStream once the handler returns.
@@ -66,8 +85,8 @@ func (a *API) serveStream(c net.Conn, src streamSource, headers [][2]string, log
 	defer stopWatching()
 
 	w.streamHeaders(headers)
-	for _, ev := range src.past {
-		w.event(ev)
+	if src.past != nil && !writePast(w, src, log) {
+		return
 	}
 	if src.cmd != nil {
 		if !a.follow(w, src, readerDone, log) {
@@ -76,6 +95,31 @@ func (a *API) serveStream(c net.Conn, src streamSource, headers [][2]string, log
 		src.status, src.body = src.cmd.Answer()
 	}
 	w.result(src.status, src.body)
+}
+
+// writePast writes an ended command's stored events, a page at a time, so
+// that a stream holds one page and never all of them; false once the
+// client has gone. A page that cannot be read ends the events, not the
+// stream: the answer, which the result event carries, matters more than
+// the progress left out.
+func writePast(w *rawWriter, src streamSource, log hclog.Logger) bool {
+	for after := src.after; ; {
+		evs, last, err := src.past(after)
+		if err != nil {
+			log.Error("cannot read the stored events; sending the result without the rest", "after", after, "error", err)
+			return true
+		}
+		if last == after {
+			return true
+		}
+		for _, ev := range evs {
+			w.event(ev)
+		}
+		if w.err != nil {
+			return false
+		}
+		after = last
+	}
 }
 
 // follow sends a running command's events until it ends or the client

@@ -132,9 +132,35 @@ func appendRefused(ctx context.Context, q queryer, id string, err error) error {
 	return ErrNotRunning
 }
 
+// EventPageBytes is the event data a page of EventPage holds, about: a
+// stream of stored events holds one page at a time, so a few hundred
+// followers of one command cost a few MiB, not each a copy of all its
+// events (up to max_output, 1 MiB by default, and more).
+const EventPageBytes = 32 << 10
+
 // Events returns the command's stored events with a seq above afterSeq, in
 // order: 0 for all of them, a client's Last-Event-ID to resume after it.
+// It holds them all at once: a reader that need not (a stream) pages
+// through them with EventPage.
 func (s *Store) Events(ctx context.Context, id string, afterSeq int64) ([]Event, error) {
+	return s.events(ctx, id, afterSeq, 0)
+}
+
+// EventPage returns the command's stored events with a seq above
+// afterSeq, in order, until their data reaches maxBytes (<= 0 means
+// EventPageBytes): at least one event, and at most one past the bound,
+// which it ends. An empty page is the end; the next page is the one after
+// the last seq returned.
+func (s *Store) EventPage(ctx context.Context, id string, afterSeq int64, maxBytes int) ([]Event, error) {
+	if maxBytes <= 0 {
+		maxBytes = EventPageBytes
+	}
+	return s.events(ctx, id, afterSeq, maxBytes)
+}
+
+// events reads events after afterSeq until maxBytes of data (0: all). The
+// rows are read one by one, so closing them early reads no more.
+func (s *Store) events(ctx context.Context, id string, afterSeq int64, maxBytes int) ([]Event, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT seq, type, data FROM events
 		WHERE command_id = ? AND seq > ? ORDER BY seq`, id, afterSeq)
 	if err != nil {
@@ -142,12 +168,16 @@ func (s *Store) Events(ctx context.Context, id string, afterSeq int64) ([]Event,
 	}
 	defer rows.Close()
 	var evs []Event
+	size := 0
 	for rows.Next() {
 		var ev Event
 		if err := rows.Scan(&ev.Seq, &ev.Type, &ev.Data); err != nil {
 			return nil, fmt.Errorf("read events of %s: %w", id, err)
 		}
 		evs = append(evs, ev)
+		if size += len(ev.Data); maxBytes > 0 && size >= maxBytes {
+			break
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read events of %s: %w", id, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -203,5 +204,53 @@ func TestAttemptedUnknownOutcome(t *testing.T) {
 	}
 	if err := s.Health(); err != nil {
 		t.Errorf("Health() after a caller mistake = %v; want nil", err)
+	}
+}
+
+// EventPage pages through a command's events by bytes: each page ends
+// with the event whose data reaches the bound, so paging from any seq
+// sees every later event once, in order.
+func TestEventPage(t *testing.T) {
+	tests := []struct {
+		name     string
+		sizes    []int // the events' data sizes, seq 1, 2, ...
+		after    int64
+		maxBytes int
+		want     string // the pages' seqs
+	}{
+		{"pages by bytes", []int{10, 10, 10, 10, 10}, 0, 20, "[[1 2] [3 4] [5]]"},
+		{"the event past the bound ends its page", []int{10, 10, 10, 10}, 0, 15, "[[1 2] [3 4]]"},
+		{"one event over the bound is a page", []int{5, 100, 5}, 0, 50, "[[1 2] [3]]"},
+		{"from a seq", []int{10, 10, 10, 10, 10}, 2, 20, "[[3 4] [5]]"},
+		{"past the last", []int{10, 10}, 2, 20, "[]"},
+		{"no events", nil, 0, 20, "[]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := open(t, Memory)
+			ctx := context.Background()
+			rec := create(t, s, "")
+			for i, n := range tt.sizes {
+				data := []byte(`"` + strings.Repeat("x", n-2) + `"`)
+				if _, err := s.AppendEvent(ctx, rec.ID, Event{int64(i + 1), "message", data}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var pages []string
+			for after := tt.after; ; {
+				evs, err := s.EventPage(ctx, rec.ID, after, tt.maxBytes)
+				if err != nil {
+					t.Fatalf("EventPage(after %d, %d bytes) = %v", after, tt.maxBytes, err)
+				}
+				if len(evs) == 0 {
+					break
+				}
+				pages = append(pages, seqs(evs))
+				after = evs[len(evs)-1].Seq
+			}
+			if got := "[" + strings.Join(pages, " ") + "]"; got != tt.want {
+				t.Errorf("EventPage pages after %d by %d bytes = %s; want %s", tt.after, tt.maxBytes, got, tt.want)
+			}
+		})
 	}
 }

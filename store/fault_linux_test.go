@@ -7,17 +7,21 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/vmd-dev/vmd/internal/testfs"
 )
 
+// A disk that fills up while commands write: Health says so, and clears
+// once there is room, at its next probe, before any command writes again.
 func TestDiskFull(t *testing.T) {
 	dir := testfs.Tmpfs(t, "256k")
 	ballast := filepath.Join(dir, "ballast")
 	writeFile(t, ballast, make([]byte, 64<<10))
-	s, err := Open(context.Background(), filepath.Join(dir, "state"), Options{})
+	// Every Health probes: the test has no time to wait for the interval.
+	s, err := Open(context.Background(), filepath.Join(dir, "state"), Options{ProbeEvery: time.Nanosecond})
 	if err != nil {
 		t.Fatalf("Open on a small tmpfs = %v", err)
 	}
@@ -42,15 +46,55 @@ func TestDiskFull(t *testing.T) {
 		t.Errorf("Get while the disk is full = %v, %v; want the record readable", got.State, err)
 	}
 
-	// Room again: the next write succeeds and the store is healthy.
+	// Room again: the probe finds the store healthy, then writes work.
 	if err := os.Remove(ballast); err != nil {
 		t.Fatal(err)
+	}
+	if err := s.Health(); err != nil {
+		t.Errorf("Health() once there is room = %v; want nil", err)
 	}
 	if err := s.Finish(ctx, rec.ID, End{State: Succeeded, Status: 200, Body: []byte("{}")}); err != nil {
 		t.Fatalf("Finish after freeing room = %v", err)
 	}
 	if err := s.Health(); err != nil {
 		t.Errorf("Health() after a good write = %v; want nil", err)
+	}
+}
+
+// A disk that fills up while nothing writes: the probe finds it, with
+// what to do, and finds the room again.
+func TestDiskFullWhileIdle(t *testing.T) {
+	dir := testfs.Tmpfs(t, "512k")
+	s, err := Open(context.Background(), filepath.Join(dir, "state"), Options{ProbeEvery: time.Nanosecond})
+	if err != nil {
+		t.Fatalf("Open on a small tmpfs = %v", err)
+	}
+	defer s.Close()
+	fill(t, s, 1)
+	if err := s.Health(); err != nil {
+		t.Fatalf("Health() with room = %v", err)
+	}
+	ballast := filepath.Join(dir, "ballast")
+	f, err := os.Create(ballast)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for err == nil {
+		_, err = f.Write(make([]byte, 4096))
+	}
+	f.Close()
+	if !errors.Is(err, unix.ENOSPC) {
+		t.Fatalf("filling the tmpfs: %v; want ENOSPC", err)
+	}
+	if err := s.Health(); err == nil || !strings.Contains(err.Error(), "cannot be written (disk full? read-only?)") ||
+		!strings.Contains(err.Error(), "free space") {
+		t.Errorf("Health() on a full disk = %v; want it to say the store cannot be written and to free space", err)
+	}
+	if err := os.Remove(ballast); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Health(); err != nil {
+		t.Errorf("Health() once there is room = %v; want nil", err)
 	}
 }
 

@@ -92,7 +92,7 @@ func FuzzListCursor(f *testing.F) {
 		f.Add(c, 2)
 	}
 	f.Fuzz(func(t *testing.T, before string, limit int) {
-		recs, next, err := s.List(context.Background(), limit, before)
+		recs, next, err := s.List(context.Background(), limit, before, 0)
 		if err != nil {
 			t.Fatalf("List(%d, %q) = %v", limit, before, err)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -195,8 +196,63 @@ func TestSizeAndBackup(t *testing.T) {
 			t.Fatalf("Backup = %v", err)
 		}
 		copied := open(t, backup)
-		if recs, _, err := copied.List(ctx, 1000, ""); err != nil || len(recs) != 100 {
+		if recs, _, err := copied.List(ctx, 1000, "", 0); err != nil || len(recs) != 100 {
 			t.Errorf("List of the backup = %d records, %v; want 100", len(recs), err)
 		}
 	})
+}
+
+// One vmd per state_dir: while a store is open, a second Open of its
+// directory fails at once, naming the directory and the holder's pid,
+// even in the same process (flock belongs to the open file description),
+// and before it reads the database: a file no store could open is not
+// looked at. Once the holder lets go, the directory opens again.
+func TestOpenLocksDir(t *testing.T) {
+	tests := []struct {
+		name string
+		hold func(t *testing.T, dir string) (release func() error)
+	}{
+		{"an open store", func(t *testing.T, dir string) func() error {
+			s := open(t, dir)
+			fill(t, s, 1)
+			return s.Close
+		}},
+		{"a lock over a corrupt file", func(t *testing.T, dir string) func() error {
+			lock, err := lockDir(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			writeFile(t, filepath.Join(dir, FileName), []byte(strings.Repeat("this is not a database\n", 400)))
+			return func() error {
+				os.Remove(filepath.Join(dir, FileName))
+				return lock.Close()
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			release := tt.hold(t, dir)
+			s, err := Open(context.Background(), dir, Options{})
+			if err == nil {
+				s.Close()
+				t.Fatalf("second Open(%s) = nil; want ErrInUse", dir)
+			}
+			want := fmt.Sprintf("state_dir %s is in use by another vmd (pid %d): stop it, or give this one another state_dir (STATE_DIR)",
+				dir, os.Getpid())
+			if !errors.Is(err, ErrInUse) || !strings.Contains(err.Error(), want) {
+				t.Errorf("second Open(%s) = %v; want ErrInUse saying %q", dir, err, want)
+			}
+			if err := release(); err != nil {
+				t.Fatal(err)
+			}
+			open(t, dir)
+		})
+	}
+}
+
+// An in-memory store takes no lock: any number open at once.
+func TestMemoryTakesNoLock(t *testing.T) {
+	open(t, Memory)
+	open(t, Memory)
 }

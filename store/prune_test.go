@@ -45,7 +45,7 @@ func TestPrune(t *testing.T) {
 			running := create(t, s, "")
 			now := base.Add(5*time.Hour + time.Minute)
 			n, err := s.Prune(ctx, now, tt.retention, tt.max)
-			recs, _, _ := s.List(ctx, 100, "")
+			recs, _, _ := s.List(ctx, 100, "", 0)
 			if err != nil || len(recs) != tt.wantLeft || n != 7-tt.wantLeft {
 				t.Fatalf("Prune(%v, %d) = %d, %v, left %d; want %d deleted, %d left",
 					tt.retention, tt.max, n, err, len(recs), 7-tt.wantLeft, tt.wantLeft)

@@ -11,6 +11,15 @@ import (
 // MaxList is the most records List returns at once.
 const MaxList = 1000
 
+// PageBytes is the answer bodies a page of List holds at most, unless its
+// first record's alone is larger: a page is read whole into memory, and
+// answers run up to max_output (1 MiB by default) and more, and vmd's
+// memory holds a page a few times over while it encodes it. With four
+// clients paging through answers of 1 MB at once, vmd grew 31 MiB at 1 MiB
+// a page, 99 MiB at 4 MiB (BenchmarkReadMemory in cmd/vmd); a page of
+// everyday answers (a few KiB each) still holds hundreds of records.
+const PageBytes = 1 << 20
+
 // Get returns the record with that id, or ErrNotFound.
 func (s *Store) Get(ctx context.Context, id string) (Record, error) {
 	rec, err := getRecord(ctx, s.r, "id = ?", id)
@@ -33,29 +42,70 @@ func (s *Store) ByKey(ctx context.Context, key string) (Record, error) {
 }
 
 // List returns up to limit records (1..MaxList; out of range means
-// MaxList), newest first, older than the id before when it is not empty.
-// next is the cursor for the following page (the last id returned), or ""
-// when there is no older record.
-func (s *Store) List(ctx context.Context, limit int, before string) (recs []Record, next string, err error) {
+// MaxList), newest first, older than the id before when it is not empty,
+// and up to maxBytes of their answer bodies (<= 0 means PageBytes): the
+// page ends before the first record whose answer would not fit, but for
+// its first record, which it always holds. next is the cursor for the
+// following page (the last id returned), or "" when there is no older
+// record.
+//
+// The sizes of the answers are read first, with SQL's length(), which
+// does not load them: only the bodies of the records returned are ever
+// read, whatever the others hold. It is one statement, so one snapshot:
+// a record that ends meanwhile cannot carry an answer past the bound.
+func (s *Store) List(ctx context.Context, limit int, before string, maxBytes int64) (recs []Record, next string, err error) {
 	if limit <= 0 || limit > MaxList {
 		limit = MaxList
 	}
-	q := "SELECT " + recordColumns + " FROM commands ORDER BY id DESC LIMIT ?"
-	args := []any{limit + 1}
-	if before != "" {
-		q = "SELECT " + recordColumns + " FROM commands WHERE id < ? ORDER BY id DESC LIMIT ?"
-		args = []any{before, limit + 1}
+	if maxBytes <= 0 {
+		maxBytes = PageBytes
 	}
-	recs, err = queryRecords(ctx, s.r, q, args...)
+	args := []any{limit + 1, maxBytes}
+	older := ""
+	if before != "" {
+		older = "WHERE id < ?3"
+		args = append(args, before)
+	}
+	// page numbers the limit+1 newest records (the one past the limit
+	// tells whether there is more) and adds their answers' sizes up.
+	q := `WITH page AS (
+		SELECT pid, ROW_NUMBER() OVER w AS n, SUM(size) OVER w AS upto FROM (
+			SELECT id AS pid, COALESCE(length(answer), 0) AS size FROM commands ` + older + `
+			ORDER BY id DESC LIMIT ?1)
+		WINDOW w AS (ORDER BY pid DESC ROWS UNBOUNDED PRECEDING))
+	SELECT ` + recordColumns + `, (SELECT COUNT(*) FROM page) FROM commands
+	WHERE id IN (SELECT pid FROM page WHERE n = 1 OR (n <= ?1 - 1 AND upto <= ?2))
+	ORDER BY id DESC`
+	rows, err := s.r.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("list records: %w", err)
 	}
-	if len(recs) > limit {
-		recs = recs[:limit]
-		next = recs[limit-1].ID
+	defer rows.Close()
+	var read int // the records page numbered: limit+1 when there are more
+	for rows.Next() {
+		rec, err := scanRecord(counted{rows, &read})
+		if err != nil {
+			return nil, "", fmt.Errorf("list records: %w", err)
+		}
+		recs = append(recs, rec)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("list records: %w", err)
+	}
+	if len(recs) < read {
+		next = recs[len(recs)-1].ID
 	}
 	return recs, next, nil
 }
+
+// counted scans a row of recordColumns followed by one more column, a
+// count, into n.
+type counted struct {
+	rows *sql.Rows
+	n    *int
+}
+
+func (c counted) Scan(dest ...any) error { return c.rows.Scan(append(dest, c.n)...) }
 
 // LeftRunning returns the records that were running when the store was
 // opened and still are: vmd stopped without ending them. The caller ends
@@ -103,23 +153,6 @@ func getRecord(ctx context.Context, q queryer, where string, args ...any) (Recor
 		return Record{}, ErrNotFound
 	}
 	return rec, err
-}
-
-func queryRecords(ctx context.Context, q queryer, query string, args ...any) ([]Record, error) {
-	rows, err := q.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var recs []Record
-	for rows.Next() {
-		rec, err := scanRecord(rows)
-		if err != nil {
-			return nil, err
-		}
-		recs = append(recs, rec)
-	}
-	return recs, rows.Err()
 }
 
 // scanRecord reads one row of recordColumns.

@@ -65,6 +65,12 @@ var migrations = []string{
 	// (the spend limit sums it).
 	`ALTER TABLE commands ADD COLUMN warm     INTEGER NOT NULL DEFAULT 0;
 	ALTER TABLE commands ADD COLUMN cost_usd REAL    NOT NULL DEFAULT 0;`,
+
+	// 4: the row Health writes and reads back to probe the store.
+	`CREATE TABLE probe (
+		id INTEGER PRIMARY KEY CHECK (id = 1),
+		at INTEGER NOT NULL
+	);`,
 }
 
 // migrate brings db up to len(steps). A database newer than this binary

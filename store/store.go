@@ -19,6 +19,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,6 +32,10 @@ import (
 
 // FileName is the store's file inside the state directory.
 const FileName = "vmd.db"
+
+// LockName is the state directory's lock file: the vmd that holds its
+// lock, from Open to Close, is the only one using the directory.
+const LockName = "vmd.lock"
 
 // Memory, given to Open as the directory, keeps the store in memory: for
 // tests and benchmarks only, nothing survives Close.
@@ -49,6 +54,9 @@ var (
 	ErrCorrupt = errors.New("store file is corrupt or not a database")
 	// ErrNewerSchema: the file was written by a newer vmd.
 	ErrNewerSchema = errors.New("store schema is newer than this vmd")
+	// ErrInUse: another process (another vmd) holds the state
+	// directory's lock.
+	ErrInUse = errors.New("locked by another process")
 )
 
 // Options tunes Open; the zero value is ready to use.
@@ -59,14 +67,18 @@ type Options struct {
 	// another process (a backup, the sqlite3 shell) before failing
 	// (default 5s).
 	BusyTimeout time.Duration
+	// ProbeEvery is how old Health's last probe of the store may be
+	// before Health probes again (default DefaultProbeEvery).
+	ProbeEvery time.Duration
 }
 
 // Store is an open store. Its methods are safe for concurrent use.
 type Store struct {
-	path string  // the file; "" for Memory
-	w    *sql.DB // the one writer connection
-	r    *sql.DB // the read pool (== w for Memory)
-	st   *stmts  // the writer's prepared statements
+	path string    // the file; "" for Memory
+	lock io.Closer // the state directory's lock; nil for Memory
+	w    *sql.DB   // the one writer connection
+	r    *sql.DB   // the read pool (== w for Memory)
+	st   *stmts    // the writer's prepared statements
 
 	leftRunning []string // ids found running at Open
 	counts      counts   // running commands' event totals
@@ -74,11 +86,19 @@ type Store struct {
 	writeErrors atomic.Uint64
 	mu          sync.Mutex
 	lastErr     error // the last write's error; nil once a write succeeds
+
+	health // the probe of the store Health runs
 }
 
 // Open opens (creating if need be) the store in dir, or an in-memory store
-// when dir is Memory, and migrates its schema. A file that exists but is
-// not a readable vmd database is an error naming the file and what to do
+// when dir is Memory, and migrates its schema.
+//
+// A file store first takes dir's lock (LockName), before it reads
+// anything, and holds it until Close: while one vmd has the directory,
+// another's Open fails at once with an error naming the directory and the
+// holder's pid (wrapping ErrInUse), and it has neither ended the first's
+// running commands nor read its outbox. A file that exists but is not a
+// readable vmd database is an error naming the file and what to do
 // (wrapping ErrCorrupt): the store never silently starts empty over it.
 func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	if opts.Readers <= 0 {
@@ -87,17 +107,33 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	if opts.BusyTimeout <= 0 {
 		opts.BusyTimeout = 5 * time.Second
 	}
+	if opts.ProbeEvery <= 0 {
+		opts.ProbeEvery = DefaultProbeEvery
+	}
 	if dir == Memory {
 		return openMemory(ctx, opts)
 	}
-	path, err := prepareFile(dir)
+	if err := prepareDir(dir); err != nil {
+		return nil, err
+	}
+	lock, err := lockDir(dir)
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{path: path}
+	s := &Store{path: filepath.Join(dir, FileName), lock: lock, health: newHealth(opts)}
+	if err := checkFile(s.path); err != nil {
+		s.Close()
+		return nil, err
+	}
 	if err := s.openFile(ctx, opts); err != nil {
-		s.closeDBs()
-		return nil, openError(path, err)
+		s.Close()
+		return nil, openError(s.path, err)
+	}
+	// The file as opened, for Health to tell when the path no longer
+	// leads to it (deleted, replaced).
+	if s.opened, err = os.Stat(s.path); err != nil {
+		s.Close()
+		return nil, openError(s.path, err)
 	}
 	return s, nil
 }
@@ -113,7 +149,7 @@ func openMemory(ctx context.Context, opts Options) (*Store, error) {
 	db.SetMaxIdleConns(1)
 	db.SetConnMaxLifetime(0)
 	db.SetConnMaxIdleTime(0)
-	s := &Store{w: db, r: db}
+	s := &Store{w: db, r: db, health: newHealth(opts)}
 	if err := s.init(ctx); err != nil {
 		s.closeDBs() //nolint:errcheck // the init error says more
 		return nil, fmt.Errorf("open in-memory store: %w", err)
@@ -121,32 +157,36 @@ func openMemory(ctx context.Context, opts Options) (*Store, error) {
 	return s, nil
 }
 
-// prepareFile makes dir and checks what sits at the store's path before
-// SQLite sees it: SQLite would report a foreign file only at the first
-// query, with a message that names no file.
-func prepareFile(dir string) (string, error) {
+// prepareDir checks dir's name and makes it.
+func prepareDir(dir string) error {
 	if strings.ContainsAny(dir, "?#") {
-		return "", fmt.Errorf("state_dir %q: must not contain '?' or '#'", dir)
+		return fmt.Errorf("state_dir %q: must not contain '?' or '#'", dir)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", fmt.Errorf("state_dir %q cannot be created (create it writable by vmd's user, or set STATE_DIR to a directory vmd can write): %w", dir, err)
+		return fmt.Errorf("state_dir %q cannot be created (create it writable by vmd's user, or set STATE_DIR to a directory vmd can write): %w", dir, err)
 	}
-	path := filepath.Join(dir, FileName)
+	return nil
+}
+
+// checkFile checks what sits at the store's path before SQLite sees it:
+// SQLite would report a foreign file only at the first query, with a
+// message that names no file.
+func checkFile(path string) error {
 	fi, err := os.Stat(path)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		return path, nil
+		return nil
 	case err != nil:
-		return "", fmt.Errorf("store %s: %w", path, err)
+		return fmt.Errorf("store %s: %w", path, err)
 	case !fi.Mode().IsRegular():
-		return "", fmt.Errorf("store %s is not a regular file: move it aside: %w", path, ErrCorrupt)
+		return fmt.Errorf("store %s is not a regular file: move it aside: %w", path, ErrCorrupt)
 	case fi.Size() == 0:
-		return path, nil // a fresh file SQLite created and nothing wrote yet
+		return nil // a fresh file SQLite created and nothing wrote yet
 	}
 	if err := checkHeader(path); err != nil {
-		return "", openError(path, err)
+		return openError(path, err)
 	}
-	return path, nil
+	return nil
 }
 
 // checkHeader reads the 16-byte magic every SQLite database starts with.
@@ -246,10 +286,15 @@ func openError(path string, err error) error {
 // Path is the store's file, or "" for an in-memory store.
 func (s *Store) Path() string { return s.path }
 
-// Close closes the store. With WAL, the last connection to close folds the
-// log back into the main file.
+// Close closes the store, then lets go of the state directory's lock:
+// with WAL, the last connection to close folds the log back into the main
+// file, and no other vmd may open the file before that is done.
 func (s *Store) Close() error {
-	return s.closeDBs()
+	err := s.closeDBs()
+	if s.lock != nil {
+		err = errors.Join(err, s.lock.Close())
+	}
+	return err
 }
 
 func (s *Store) closeDBs() error {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -236,7 +237,7 @@ func TestList(t *testing.T) {
 		var got []string
 		before := ""
 		for page := 0; ; page++ {
-			recs, next, err := s.List(ctx, 3, before)
+			recs, next, err := s.List(ctx, 3, before, 0)
 			if err != nil {
 				t.Fatalf("List(3, %q) = %v", before, err)
 			}
@@ -261,4 +262,88 @@ func reverse(s []string) []string {
 		r[len(s)-1-i] = v
 	}
 	return r
+}
+
+// A page is bounded in answer bytes as well as in records: it ends before
+// the first answer that would not fit, but always holds one record, and
+// next goes on from its last record, so paging sees every record once.
+func TestListPageBytes(t *testing.T) {
+	tests := []struct {
+		name     string
+		sizes    []int // answer sizes, newest first; 0 is a running record
+		limit    int
+		maxBytes int64
+		want     string // the pages' sizes, newest first
+	}{
+		{"the bytes end pages", []int{10, 10, 10, 10, 10}, 100, 25, "[[10 10] [10 10] [10]]"},
+		{"an exact fit", []int{10, 10, 10, 10}, 100, 20, "[[10 10] [10 10]]"},
+		{"the count ends pages", []int{1, 1, 1, 1, 1}, 2, 1000, "[[1 1] [1 1] [1]]"},
+		{"one answer over the bound is a page", []int{5, 100, 5, 5}, 100, 50, "[[5] [100] [5 5]]"},
+		{"running records weigh nothing", []int{0, 30, 0, 30}, 100, 40, "[[0 30 0] [30]]"},
+		{"no records", nil, 100, 10, "[[]]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := open(t, Memory)
+			ctx := context.Background()
+			for i := len(tt.sizes) - 1; i >= 0; i-- { // oldest first
+				rec := create(t, s, "")
+				if tt.sizes[i] > 0 {
+					end := End{State: Succeeded, Status: 200, Body: bytes.Repeat([]byte("x"), tt.sizes[i])}
+					if err := s.Finish(ctx, rec.ID, end); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			var pages [][]int
+			before := ""
+			for {
+				recs, next, err := s.List(ctx, tt.limit, before, tt.maxBytes)
+				if err != nil {
+					t.Fatalf("List(%d, %q, %d) = %v", tt.limit, before, tt.maxBytes, err)
+				}
+				page := []int{}
+				for _, r := range recs {
+					page = append(page, len(r.Body))
+				}
+				pages = append(pages, page)
+				if next == "" {
+					break
+				}
+				if next != recs[len(recs)-1].ID {
+					t.Fatalf("List next = %s; want the page's last id %s", next, recs[len(recs)-1].ID)
+				}
+				before = next
+			}
+			if got := fmt.Sprint(pages); got != tt.want {
+				t.Errorf("pages of List(%d, bytes %d) = %s; want %s", tt.limit, tt.maxBytes, got, tt.want)
+			}
+		})
+	}
+}
+
+// List reads the answers of the records it returns and no others: what a
+// page costs in memory is bounded by its bytes, whatever the records
+// hold. (The driver and database/sql each copy an answer read into Go's
+// heap, which TotalAlloc counts: a page costs about twice its bytes.)
+func TestListReadsOnlyItsPage(t *testing.T) {
+	s := open(t, t.TempDir())
+	ctx := context.Background()
+	big := bytes.Repeat([]byte("x"), 1<<20)
+	for range 20 {
+		rec := create(t, s, "")
+		if err := s.Finish(ctx, rec.ID, End{State: Succeeded, Status: 200, Body: big}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	recs, _, err := s.List(ctx, MaxList, "", 2<<20)
+	runtime.ReadMemStats(&after)
+	if err != nil || len(recs) != 2 {
+		t.Fatalf("List(bytes 2 MiB) over 1 MiB answers = %d records, %v; want 2", len(recs), err)
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > 6<<20 {
+		t.Errorf("List of a 2 MiB page allocated %d KiB; want at most 6 MiB (the records it did not return were read)", got>>10)
+	}
 }

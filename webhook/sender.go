@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -29,7 +28,8 @@ const (
 	// idleWait is how long Run sleeps with nothing pending; Notify wakes
 	// it sooner. It only bounds the damage of a Notify the caller forgot.
 	idleWait = time.Minute
-	// storeRetry is how long Run waits after the store failed it.
+	// storeRetry is how long Run waits after a read of the store failed
+	// it (a write that failed after a POST backs off instead, see held).
 	storeRetry = 5 * time.Second
 	// batch is how many due rows one store read returns.
 	batch = 32
@@ -68,8 +68,19 @@ type Sender struct {
 	store  *store.Store
 	opts   Options
 	url    string
+	shown  string // url as logs and errors show it: no user, query or fragment
 	secret Secret
 	log    hclog.Logger
+
+	// held are attempts made whose outcome the store could not record,
+	// by command id. Run records them before it sends anything else,
+	// backing off as after a failed attempt (heldFails counts the failed
+	// tries), and never posts them again meanwhile: a delivery made, or
+	// refused, is not made again only because the store failed. Only
+	// Run's goroutine touches them; they are lost with the process, and
+	// the outbox then sends those deliveries again (at least once).
+	held      map[string]heldAttempt
+	heldFails int
 
 	wake     chan struct{}
 	stop     chan struct{}
@@ -82,7 +93,8 @@ type Sender struct {
 func New(st *store.Store, opts Options) (*Sender, error) {
 	u, err := url.Parse(opts.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("webhook_url %q: want an http or https URL", opts.URL)
+		// Not the URL itself: receivers put secrets in its query.
+		return nil, errors.New("webhook_url is not an http or https URL with a host")
 	}
 	secret, err := ParseSecret(opts.Secret)
 	if err != nil {
@@ -90,10 +102,18 @@ func New(st *store.Store, opts Options) (*Sender, error) {
 	}
 	opts = opts.withDefaults()
 	return &Sender{
-		store: st, opts: opts, url: u.String(), secret: secret,
-		log:  opts.Logger,
+		store: st, opts: opts, url: u.String(), shown: redact(u), secret: secret,
+		log:  opts.Logger.With("url", redact(u)),
+		held: map[string]heldAttempt{},
 		wake: make(chan struct{}, 1), stop: make(chan struct{}),
 	}, nil
+}
+
+// redact is a URL as vmd writes it in logs and errors: its scheme, host
+// and path only. Receivers put secrets in the query string (a token) and
+// the user part; neither belongs in a log.
+func redact(u *url.URL) string {
+	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath}).String()
 }
 
 func (o Options) withDefaults() Options {
@@ -177,8 +197,12 @@ func (s *Sender) Run(ctx context.Context) error {
 	}
 }
 
-// deliverDue sends every due row and returns how long to sleep.
+// deliverDue records the held attempts, then sends every due row, and
+// returns how long to sleep.
 func (s *Sender) deliverDue(ctx context.Context) time.Duration {
+	if err := s.recordHeld(ctx); err != nil {
+		return s.heldFailed(ctx, err)
+	}
 	for {
 		due, err := s.store.Due(ctx, s.opts.Now(), batch)
 		if err != nil {
@@ -186,7 +210,7 @@ func (s *Sender) deliverDue(ctx context.Context) time.Duration {
 		}
 		for _, o := range due {
 			if err := s.deliver(ctx, o); err != nil {
-				return s.storeFailed(ctx, "record attempt", err)
+				return s.heldFailed(ctx, err)
 			}
 		}
 		if ctx.Err() != nil || len(due) < batch {
@@ -211,21 +235,64 @@ func (s *Sender) storeFailed(ctx context.Context, what string, err error) time.D
 	return storeRetry
 }
 
+// heldAttempt is an attempt made and not yet recorded: the row as it was
+// due, the attempt, and the receiver's error, for the log.
+type heldAttempt struct {
+	o       store.Outgoing
+	a       store.Attempt
+	postErr error
+}
+
+// heldFailed logs a failure to record the held attempts and returns how
+// long to wait before the next try: longer each time, as a failing
+// receiver's retries.
+func (s *Sender) heldFailed(ctx context.Context, err error) time.Duration {
+	s.heldFails++
+	if ctx.Err() == nil {
+		s.storeErrors.Add(1)
+		s.log.Error("webhook store failed; recording the attempt again later, not sending it again",
+			"op", "record attempt", "held", len(s.held), "error", err)
+	}
+	return s.backoff(s.heldFails)
+}
+
+// recordHeld records the held attempts; the first error stops it.
+func (s *Sender) recordHeld(ctx context.Context) error {
+	for id, h := range s.held {
+		if err := s.record(ctx, h); err != nil {
+			return err
+		}
+		delete(s.held, id)
+	}
+	s.heldFails = 0
+	return nil
+}
+
 // deliver makes one attempt at o and records it. Only a store error is
-// returned; the receiver's failures are the attempt's outcome.
+// returned, the attempt then held; the receiver's failures are the
+// attempt's outcome.
 func (s *Sender) deliver(ctx context.Context, o store.Outgoing) error {
 	status, err := s.post(ctx, o)
 	if ctx.Err() != nil {
 		return nil // stopped: not an attempt, the row stays due
 	}
-	a := s.outcome(o, status, err)
+	h := heldAttempt{o: o, a: s.outcome(o, status, err), postErr: err}
+	if err := s.record(ctx, h); err != nil {
+		s.held[o.CommandID] = h
+		return err
+	}
+	return nil
+}
+
+// record writes an attempt to the store and counts it.
+func (s *Sender) record(ctx context.Context, h heldAttempt) error {
 	// Record even while stopping: a delivery that was made must not be
 	// made again only because Stop came before the write.
-	if err := s.store.Attempted(context.WithoutCancel(ctx), o.CommandID, a); err != nil &&
+	if err := s.store.Attempted(context.WithoutCancel(ctx), h.o.CommandID, h.a); err != nil &&
 		!errors.Is(err, store.ErrNotFound) { // pruned meanwhile: nothing to record
 		return err
 	}
-	s.count(o, a, err)
+	s.count(h.o, h.a, h.postErr)
 	return nil
 }
 
@@ -295,6 +362,10 @@ func (s *Sender) post(ctx context.Context, o store.Outgoing) (int, error) {
 	req.Header.Set(HeaderTimestamp, strconv.FormatInt(ts.Unix(), 10))
 	req.Header.Set(HeaderSignature, s.secret.Sign(o.CommandID, ts, o.Payload))
 	resp, err := s.opts.Client.Do(req)
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		ue.URL = s.shown // the client's error names the URL whole, query and all
+	}
 	if err != nil {
 		return 0, err
 	}

@@ -2,14 +2,18 @@ package webhook
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/vmd-dev/vmd/internal/poll"
@@ -294,6 +298,128 @@ func TestBackoff(t *testing.T) {
 		for range 100 {
 			if got := s.backoff(tt.n); got < tt.min || got > tt.max {
 				t.Fatalf("backoff(%d) = %v; want %v to %v", tt.n, got, tt.min, tt.max)
+			}
+		}
+	}
+}
+
+// A delivery made whose outcome the store cannot record (the write fails
+// after the POST) is not posted again while the store fails: the sender
+// holds the outcome, tries to record it again backing off as after a
+// failed attempt, and records it once the store takes writes.
+func TestUnrecordedAttemptNotPostedAgain(t *testing.T) {
+	dir := t.TempDir()
+	st, err := store.Open(context.Background(), dir, store.Options{BusyTimeout: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	id, payload := ended(t, st)
+	unlock := lockStore(t, dir)
+	rcv := newReceiver(t, http.StatusOK)
+	s, stop := start(t, st, rcv.srv.URL, Options{})
+	s.Notify()
+	poll.Eventually(t, "the record of the attempt to fail four times", func() bool { return s.Stats().StoreErrors >= 4 })
+	if hits, _, _ := rcv.counts(); hits != 1 {
+		t.Errorf("receiver hit %d times while the store failed; want once", hits)
+	}
+	if d := delivery(t, st, id); d.Attempts != 0 {
+		t.Errorf("delivery while the store fails = %+v; want nothing recorded yet", d)
+	}
+	unlock()
+	poll.Eventually(t, "the attempt recorded", func() bool { return delivery(t, st, id).State == store.DeliveryDelivered })
+	stop()
+	hits, accepted, _ := rcv.counts()
+	if d := delivery(t, st, id); hits != 1 || len(accepted) != 1 || accepted[0] != payload || d.Attempts != 1 || d.LastStatus != 200 {
+		t.Errorf("after the store is back: %d hits, delivery %+v; want one delivery, recorded once with status 200", hits, d)
+	}
+	if got := s.Stats(); got.Delivered != 1 || got.Retried != 0 {
+		t.Errorf("Stats() = %+v; want one delivered, none retried", got)
+	}
+}
+
+// lockStore holds the write lock of the store in dir from another
+// connection, as a backup or the sqlite3 shell can, until unlock.
+func lockStore(t *testing.T, dir string) (unlock func()) {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, store.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	conn, err := db.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(context.Background(), "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	return sync.OnceFunc(func() {
+		if _, err := conn.ExecContext(context.Background(), "ROLLBACK"); err != nil {
+			t.Error(err)
+		}
+		conn.Close()
+	})
+}
+
+// lockedBuffer is a log's output that the test reads while the sender
+// writes to it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// Receivers put secrets in the URL's query (and user part): a failing
+// webhook's log lines and New's errors show its scheme, host and path
+// only.
+func TestURLShownWithoutSecrets(t *testing.T) {
+	secrets := []string{"SECRET", "hunter2", "alice", "frag"}
+	st := openStore(t, store.Memory)
+	rcv := newReceiver(t, hangUp)
+	host := strings.TrimPrefix(rcv.srv.URL, "http://")
+	var logs lockedBuffer
+	log := hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Debug})
+	s, stop := start(t, st, "http://alice:hunter2@"+host+"/hook?token=SECRET#frag", Options{Logger: log})
+	id, _ := ended(t, st)
+	s.Notify()
+	poll.Eventually(t, "a failed attempt", func() bool { return delivery(t, st, id).Attempts >= 1 })
+	stop()
+	out := logs.String()
+	if !strings.Contains(out, "webhook attempt failed") || !strings.Contains(out, "http://"+host+"/hook") {
+		t.Errorf("log = %s; want the failed attempt, naming http://%s/hook", out, host)
+	}
+	for _, secret := range secrets {
+		if strings.Contains(out, secret) {
+			t.Errorf("log shows %q:\n%s", secret, out)
+		}
+	}
+
+	for _, u := range []string{
+		"ftp://alice:hunter2@example.com/hook?token=SECRET#frag",
+		"http://alice:hunter2@/hook?token=SECRET#frag",
+		"http://alice:hunter2@[::1/hook?token=SECRET#frag",
+		"alice:hunter2@example.com/hook?token=SECRET",
+	} {
+		_, err := New(st, Options{URL: u, Secret: testSecret})
+		if err == nil {
+			t.Errorf("New(%q) = nil error; want one", u)
+			continue
+		}
+		for _, secret := range secrets {
+			if strings.Contains(err.Error(), secret) {
+				t.Errorf("New(%q) = %v; shows %q", u, err, secret)
 			}
 		}
 	}

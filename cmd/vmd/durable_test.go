@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"database/sql"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +16,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
@@ -131,6 +134,55 @@ func TestCorruptStore(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	if code := cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(string(out), filepath.Join(dir, "vmd.db")) {
 		t.Errorf("vmd on a corrupt store = %d %v:\n%s\nwant exit 1 naming the file", code, err, out)
+	}
+}
+
+// A second vmd on a state_dir one already uses exits 1 at once, naming
+// the directory and the first's pid, and leaves the first alone: its
+// running command is not ended interrupted, its git configuration is not
+// rewritten, and it goes on serving.
+func TestSecondVMDOnStateDir(t *testing.T) {
+	dir := t.TempDir()
+	p := startVMD(t, append(baseEnv(t), "STATE_DIR="+dir))
+	id := submit(t, p.url, "say running\nsleep 1h")
+	waitFor(t, "the command's text stored", func() bool { return storedText(t, dir, id, "running") })
+	gitconfig := filepath.Join(dir, "git", "gitconfig")
+	before, err := os.ReadFile(gitconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Bounded: a vmd that does start would serve until killed.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, vmdBin)
+	cmd.Env = append(baseEnv(t), "STATE_DIR="+dir, "VMD_GIT_AUTHOR_NAME=Second vmd")
+	out, _ := cmd.CombinedOutput()
+	want := fmt.Sprintf("state_dir %s is in use by another vmd (pid %d): stop it, or give this one another state_dir (STATE_DIR)", dir, p.pid)
+	var line struct {
+		Message string `json:"@message"`
+		Error   string `json:"error"`
+	}
+	for l := range strings.SplitSeq(string(out), "\n") {
+		if json.Unmarshal([]byte(l), &line) == nil && line.Message == "cannot start" {
+			break
+		}
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(line.Error, want) {
+		t.Errorf("second vmd on %s = exit %d, %q:\n%s\nwant exit 1, \"cannot start\" saying %q", dir, code, line, out, want)
+	}
+
+	if r := getRecord(t, p.url, id); r.State != "running" {
+		t.Errorf("the first's command after the second vmd = %+v; want it still running", r)
+	}
+	if after, _ := os.ReadFile(gitconfig); string(after) != string(before) {
+		t.Errorf("the first's gitconfig after the second vmd =\n%s\nwant it as it was:\n%s", after, before)
+	}
+	if status, _, body := request(t, "DELETE", p.url+"/commands/"+id, ""); status != 200 || !strings.Contains(body, `"state":"cancelled"`) {
+		t.Errorf("DELETE the first's command = %d %s; want it cancelled by the first", status, body)
+	}
+	if r := post(p.url, "say still here"); r.status != 200 {
+		t.Errorf("a command on the first after the second vmd = %d %v %v; want 200", r.status, r.body, r.err)
 	}
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -79,4 +80,20 @@ func TestSessionAcrossRestarts(t *testing.T) {
 
 	p = startVMD(t, append(env, "WORKSPACE_DIR="+t.TempDir()))
 	recall(p, 404)
+}
+
+// A state_dir vmd cannot write the git configuration into stops it at
+// start, naming the setting. (The store opens first, in state_dir itself:
+// here a file stands where the git configuration's directory would be.)
+func TestStateDirUnwritable(t *testing.T) {
+	state := t.TempDir()
+	if err := os.WriteFile(filepath.Join(state, "git"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(vmdBin)
+	cmd.Env = append(baseEnv(t), "STATE_DIR="+state)
+	out, _ := cmd.CombinedOutput()
+	if code := cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(string(out), "state_dir: the agent's git configuration cannot be written") {
+		t.Errorf("vmd with state_dir under a file = exit %d:\n%s\nwant 1, naming state_dir", code, out)
+	}
 }
