@@ -77,12 +77,14 @@ var faultCases = []fault{
 	{name: "slow stream reader", need: linuxOnly, run: faultSlowReader},
 	{name: "descriptor limit, 1,100 connections", need: needGuard, run: faultDescriptors, own: true},
 	{name: "CLI stalls with no tool call open", need: needStall, run: faultStall, own: true},
+	{name: "second vmd on the state_dir", need: needIdempotency, run: faultSecondVMD},
+	{name: "store disk full mid-command", need: needTmpfs, run: faultStoreFull, own: true},
 }
 
 // faults runs the table on one vmd, each case followed by a command that
 // must succeed, then stops vmd with SIGTERM.
 func (r *runner) faults(t testing.TB) {
-	disk := newFaultDisk(t, filepath.Join(r.work, "faults"))
+	disk := newFaultDisk(t, filepath.Join(r.work, "faults"), faultDiskSize)
 	// The fault disk is tiny on purpose: the disk guard would refuse every
 	// command on it (min_free_disk off), and the command store lives on a
 	// disk of its own, for the faults are the images' and TMPDIR's.

@@ -33,13 +33,13 @@ type faultDisk struct {
 	mountErr error
 }
 
-func newFaultDisk(t testing.TB, root string) *faultDisk {
+func newFaultDisk(t testing.TB, root, size string) *faultDisk {
 	d := &faultDisk{root: root, images: filepath.Join(root, "images"), tmp: filepath.Join(root, "tmp")}
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := unix.Mount("vmdload", root, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "size="+faultDiskSize+",mode=0755"); err != nil {
-		d.mountErr = fmt.Errorf("mount -t tmpfs -o size=%s: %w", faultDiskSize, err)
+	if err := unix.Mount("vmdload", root, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "size="+size+",mode=0755"); err != nil {
+		d.mountErr = fmt.Errorf("mount -t tmpfs -o size=%s: %w", size, err)
 		return d
 	}
 	// Registered before vmd is started on it: cleanups run last first,

@@ -13,12 +13,15 @@ import (
 
 type faultDisk struct{ root, images, tmp string }
 
-func newFaultDisk(t testing.TB, root string) *faultDisk {
+func newFaultDisk(t testing.TB, root, _ string) *faultDisk {
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	return &faultDisk{root: root, images: filepath.Join(root, "images"), tmp: filepath.Join(root, "tmp")}
 }
+
+// faultDiskSize is the Linux fault disk's; here there is no tmpfs.
+const faultDiskSize = ""
 
 const linuxOnlyWhy = "Linux only (mounts, /proc, inotify, prlimit)"
 
@@ -38,4 +41,5 @@ var (
 	faultMountOver      = notHere
 	faultDescriptors    = notHere
 	faultStall          = notHere
+	faultStoreFull      = notHere
 )

@@ -31,6 +31,7 @@ type server struct {
 	tmp    string // its TMPDIR
 	// prompts is the fake CLI's log of the prompts it was given.
 	prompts string
+	env     []string // the environment it was started with
 	client  *http.Client
 }
 
@@ -73,7 +74,7 @@ func startVMD(t testing.TB, cfg Config, spec vmdSpec) *server {
 	}, spec.env...)
 	dieWithRunner(cmd)
 	p := vmdtest.StartProcess(t, cmd)
-	return &server{Process: p, name: spec.name, images: spec.images, tmp: spec.tmp, prompts: prompts,
+	return &server{Process: p, name: spec.name, images: spec.images, tmp: spec.tmp, prompts: prompts, env: cmd.Env,
 		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4, DisableCompression: true}}}
 }
 
