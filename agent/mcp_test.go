@@ -8,6 +8,7 @@ import (
 )
 
 func TestCheckMCPConfig(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		name, body string
 		want       string // "" is no error

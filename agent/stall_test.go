@@ -13,6 +13,7 @@ import (
 // "result:ID", "event", "io:N", or "-" (nothing happens). stalled is asked
 // after each step.
 func TestStallWatch(t *testing.T) {
+	t.Parallel()
 	t0 := time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)
 	tests := []struct {
 		name    string
@@ -74,6 +75,7 @@ func TestStallWatch(t *testing.T) {
 // bytes a reading, 60 a second) stays quiet however often it is read, and
 // a kilobyte is life the moment it is read.
 func TestStallWatchFrequentReadings(t *testing.T) {
+	t.Parallel()
 	t0 := time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)
 	w := newStallWatch(3*time.Second, t0)
 	var total uint64
@@ -102,6 +104,7 @@ func TestStallWatchFrequentReadings(t *testing.T) {
 }
 
 func TestStallWatchQuiet(t *testing.T) {
+	t.Parallel()
 	t0 := time.Unix(0, 0)
 	w := newStallWatch(time.Minute, t0)
 	w.event(t0.Add(10 * time.Second))
@@ -111,6 +114,7 @@ func TestStallWatchQuiet(t *testing.T) {
 }
 
 func TestStallWatchWatch(t *testing.T) {
+	t.Parallel()
 	constant := func() (uint64, error) { return 42, nil }
 	t.Run("stalled", func(t *testing.T) {
 		w := newStallWatch(20*time.Millisecond, time.Now())
@@ -157,6 +161,7 @@ func TestStallWatchWatch(t *testing.T) {
 // A machine suspended mid-turn (Fly.io) comes back with its clock far
 // ahead: the time away is no sign of a stall.
 func TestStallWatchRestartsAfterAJump(t *testing.T) {
+	t.Parallel()
 	t0 := time.Unix(0, 0)
 	w := newStallWatch(10*time.Second, t0)
 	w.ioTotal(100, t0)

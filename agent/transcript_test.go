@@ -43,6 +43,7 @@ func feed(max int, r io.Reader) (*transcript, *[]Event) {
 }
 
 func TestTranscript(t *testing.T) {
+	t.Parallel()
 	out := strings.Join([]string{initLine, textLine, "not json at all", "{broken", toolLine, secondLine, resultLine}, "\n") + "\n"
 	tr, evs := read(t, 1<<20, out)
 	text, cut := tr.answer(false)
@@ -69,6 +70,7 @@ func TestTranscript(t *testing.T) {
 // Stopped before its result, the answer is the assistant's text so far;
 // with no stream-json at all, the output as it is.
 func TestTranscriptPartial(t *testing.T) {
+	t.Parallel()
 	tr, _ := read(t, 1<<20, initLine+"\n"+textLine+"\n"+secondLine+"\n")
 	if text, _ := tr.answer(false); text != "Looking.\n\nDone: 4." {
 		t.Errorf("partial answer = %q", text)
@@ -86,6 +88,7 @@ func TestTranscriptPartial(t *testing.T) {
 // A JSON line longer than the limit is read with its long strings cut,
 // not kept whole in memory, and what follows is read.
 func TestTranscriptLongLine(t *testing.T) {
+	t.Parallel()
 	long := `{"type":"user","message":"` + strings.Repeat("x", 3<<20) + `"}`
 	tr, _ := read(t, 10, long+"\n"+resultLine+"\n")
 	if text, cut := tr.answer(false); text != "Done: 4." || cut || len(tr.raw) != 0 {
@@ -96,6 +99,7 @@ func TestTranscriptLongLine(t *testing.T) {
 // A result line past the limit is read with its answer cut: the turn has
 // its verdict and its session, and the answer is marked truncated.
 func TestTranscriptLongResult(t *testing.T) {
+	t.Parallel()
 	long := `{"type":"result","is_error":false,"result":"` + strings.Repeat("x", 3<<20) + `","session_id":"s-1","total_cost_usd":0.5}`
 	tr, _ := read(t, 10, textLine+"\n"+long+"\n")
 	if text, cut := tr.answer(false); text != strings.Repeat("x", 10) || !cut || tr.report == nil || tr.sessionID != "s-1" {
@@ -107,6 +111,7 @@ func TestTranscriptLongResult(t *testing.T) {
 // A result line too long even with its strings cut (a million of them)
 // still ends the turn, as an error that says so.
 func TestTranscriptResultTooLong(t *testing.T) {
+	t.Parallel()
 	long := `{"type":"result","is_error":false,"items":[` + strings.Repeat(`"x",`, 1<<20) + `"x"]}`
 	tr, _ := read(t, 10, textLine+"\n"+long+"\n")
 	if tr.report == nil || !tr.report.IsError || !strings.Contains(tr.report.Text, "too long") {
@@ -116,6 +121,7 @@ func TestTranscriptResultTooLong(t *testing.T) {
 
 // Messages told live are cut to what the text keeps.
 func TestTranscriptBoundsEvents(t *testing.T) {
+	t.Parallel()
 	tr, evs := read(t, 12, textLine+"\n"+secondLine+"\n")
 	told := ""
 	for _, e := range evs {
@@ -127,6 +133,7 @@ func TestTranscriptBoundsEvents(t *testing.T) {
 }
 
 func TestTranscriptErrorResult(t *testing.T) {
+	t.Parallel()
 	tr, _ := read(t, 1<<20, `{"type":"result","subtype":"error_during_execution","is_error":true,"errors":["No conversation found with session ID: x"]}`)
 	if r := tr.report; r == nil || !r.IsError || r.Text != "No conversation found with session ID: x" {
 		t.Errorf("report = %+v; want the error from errors", r)
@@ -163,6 +170,7 @@ func FuzzTranscript(f *testing.F) {
 // trim cuts every string of a line to its first max bytes, between
 // characters, and the line stays JSON that reads as the original cut.
 func TestTrim(t *testing.T) {
+	t.Parallel()
 	for _, s := range []string{
 		"plain ascii text",
 		`quotes " and \ backslashes \\" here`,

@@ -15,6 +15,7 @@ import (
 // events this vmd does not know (a newer vmd's) is skipped, not taken for
 // the end.
 func TestEventPage(t *testing.T) {
+	t.Parallel()
 	s := vmdtest.Start(t, vmdtest.Options{Bin: fake})
 	ctx := context.Background()
 	rec, _, err := s.Store.Create(ctx, store.NewRecord{})

@@ -8,6 +8,7 @@ import (
 // A subscriber that does not read holds at most its bound; what it missed
 // is told as one dropped event, after what was queued.
 func TestSubscriptionBound(t *testing.T) {
+	t.Parallel()
 	big := Event{Kind: EventMessage, Text: strings.Repeat("x", 200)}
 	s := newSubscription(5 * big.Size() / 2)
 	for range 100 {
@@ -29,6 +30,7 @@ func TestSubscriptionBound(t *testing.T) {
 // Once events are dropped, later ones are dropped too until the reader
 // catches up: the reader never sees a gap without a dropped event.
 func TestSubscriptionNoSilentGap(t *testing.T) {
+	t.Parallel()
 	small := Event{Kind: EventImage, Image: "a.png"}
 	s := newSubscription(2 * small.Size())
 	s.push(Event{Kind: EventMessage, Text: strings.Repeat("x", 3*small.Size())}) // too big: dropped

@@ -10,6 +10,7 @@ import (
 // most: warm agents survive the suspension, and still go after warm_idle
 // of the machine's running time.
 func TestIdleCountsRunningTimeOnly(t *testing.T) {
+	t.Parallel()
 	h := &held{}
 	if h.wait(time.Hour, 10*time.Minute) || h.idle != 2*tick {
 		t.Errorf("after a one-hour tick: idle %v; want %v, and not expired", h.idle, 2*tick)

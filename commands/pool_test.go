@@ -81,10 +81,8 @@ func TestIdleAgentClosed(t *testing.T) {
 	t.Parallel()
 	s := newService(t, setup{opts: commands.Options{Warm: true, WarmConversations: 2, WarmIdle: time.Second}})
 	rec := s.run(t, commands.Request{Prompt: "say hi"})
-	vmdtest.Eventually(t, "the idle agent closed", func() bool { return syscall.Kill(rec.Pid, 0) != nil })
-	if len(s.Agents()) != 0 {
-		t.Errorf("Agents() = %+v; want none", s.Agents())
-	}
+	// Listed as closing until its sweep is over, then not at all.
+	vmdtest.Eventually(t, "the idle agent closed", func() bool { return syscall.Kill(rec.Pid, 0) != nil && len(s.Agents()) == 0 })
 }
 
 // An agent that dies between turns is replaced quietly: the next message

@@ -15,6 +15,7 @@ import (
 
 // The pruner prunes at its start, keeping max_commands records, and stops.
 func TestPruner(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	st, err := store.Open(ctx, t.TempDir(), store.Options{})
 	if err != nil {

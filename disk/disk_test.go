@@ -14,6 +14,7 @@ import (
 // TestGuardTmpfs: a workspace on an 8 MiB tmpfs, the temp directory on
 // the same one, the images elsewhere; 4 MiB wanted free.
 func TestGuardTmpfs(t *testing.T) {
+	t.Parallel()
 	const mib = 1 << 20
 	ws := testfs.Tmpfs(t, "8m")
 	tmp := filepath.Join(ws, "tmp")
@@ -66,6 +67,7 @@ func TestGuardTmpfs(t *testing.T) {
 }
 
 func TestGuardDedup(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	sub := filepath.Join(dir, "sub")
 	if err := os.Mkdir(sub, 0o755); err != nil {
@@ -78,6 +80,7 @@ func TestGuardDedup(t *testing.T) {
 }
 
 func TestGuardMissingDir(t *testing.T) {
+	t.Parallel()
 	missing := filepath.Join(t.TempDir(), "missing")
 	g := disk.NewGuard(1, disk.Dir{Name: "images", Path: missing})
 	free := g.Free()

@@ -12,6 +12,7 @@ const token = "s3cret-T0ken_with.all~kinds/of+chars="
 // Every route but /health, whatever the method, known or not, answers 401
 // without the token, and nothing else: no 404, no 405, no 400.
 func TestAuthRequired(t *testing.T) {
+	t.Parallel()
 	s := serve(t, setup{token: token})
 	requests := []struct{ method, path, body string }{
 		{"POST", "/command", `{"text":"say hi"}`},
@@ -75,6 +76,7 @@ func TestAuthRequired(t *testing.T) {
 
 // With the token every route answers as it would without authentication.
 func TestAuthAccepted(t *testing.T) {
+	t.Parallel()
 	s := serve(t, setup{token: token})
 	for _, auth := range []string{"Bearer " + token, "bearer " + token, "BEARER  " + token} {
 		for _, tt := range []struct {
@@ -103,6 +105,7 @@ func TestAuthAccepted(t *testing.T) {
 
 // /health stays open: platforms probe liveness without headers.
 func TestHealthOpen(t *testing.T) {
+	t.Parallel()
 	s := serve(t, setup{token: token})
 	for _, tt := range []struct {
 		method, path string
@@ -121,6 +124,7 @@ func TestHealthOpen(t *testing.T) {
 // A request without the token is refused before its body is read: a large
 // one gets 401, not 413.
 func TestAuthBeforeBody(t *testing.T) {
+	t.Parallel()
 	s := serve(t, setup{token: token, maxBody: 4096})
 	got := s.raw(t, "POST /command HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n")
 	if got.status != 401 || !strings.Contains(got.body, `"error":"unauthorized"`) {
@@ -142,6 +146,7 @@ func TestAuthBeforeBody(t *testing.T) {
 
 // A flood of refused requests is one warn line a second, the rest at debug.
 func TestUnauthorizedLogBounded(t *testing.T) {
+	t.Parallel()
 	s := serve(t, setup{token: token})
 	logs := s.Log
 	start := time.Now()

@@ -54,6 +54,7 @@ func command(t *testing.T, fields map[string]any) string {
 // A conversation: the answer names the session, the next message resumes
 // it, and the CLI sees the earlier prompt.
 func TestSessionResume(t *testing.T) {
+	t.Parallel()
 	s := serve(t, setup{})
 	first := s.do(t, "POST", "/command", command(t, map[string]any{"text": "say noted"}))
 	var a struct {
@@ -89,6 +90,7 @@ func TestSessionResume(t *testing.T) {
 }
 
 func TestSessionErrors(t *testing.T) {
+	t.Parallel()
 	s := serve(t, setup{})
 	unknown := "0b6a2f4e-3c1d-4e5f-8a9b-0c1d2e3f4a5b"
 	got := s.do(t, "POST", "/command", command(t, map[string]any{"text": "hi", "sessionId": unknown}))
@@ -114,6 +116,7 @@ func TestSessionErrors(t *testing.T) {
 }
 
 func TestTimeoutPerRequest(t *testing.T) {
+	t.Parallel()
 	s := serve(t, setup{timeout: 2 * time.Second})
 	got := s.do(t, "POST", "/command", command(t, map[string]any{"text": "say partial\nsleep 1h", "timeoutMs": 300}))
 	if fields := fieldsOf(t, got.body); got.status != 408 || fields["message"] != "Command timed out after 300ms" || fields["text"] != "partial\n" {
@@ -140,6 +143,7 @@ func TestTimeoutPerRequest(t *testing.T) {
 // the slot is free, and the command's own request answers 499 with what it
 // had so far. The stream shows when the command has said something.
 func TestCancel(t *testing.T) {
+	t.Parallel()
 	s := serve(t, setup{loopback: true})
 	st := s.openStream(t, `{"text":"say partial\nescape\nsleep 1h"}`)
 	escaped := st.escaped(t)
@@ -199,6 +203,7 @@ func pidsIn(text, role string) []int {
 }
 
 func TestStatus(t *testing.T) {
+	t.Parallel()
 	s := serve(t, setup{})
 	var st struct {
 		State    string `json:"state"`
@@ -379,6 +384,7 @@ func (st *sse) all(t *testing.T) []event {
 }
 
 func TestStream(t *testing.T) {
+	t.Parallel()
 	s := serve(t, setup{loopback: true})
 	st := s.openStream(t, `{"text":"say looking\nscreenshot page.png\ntool mcp__playwright__browser_close\nsay done"}`)
 	if st.status != 200 || st.header["Content-Type"] != "text/event-stream; charset=utf-8" || st.header["Cache-Control"] != "no-cache" {
@@ -434,6 +440,7 @@ func TestStream(t *testing.T) {
 
 // Failures end the stream with the plain answer's status and body.
 func TestStreamResults(t *testing.T) {
+	t.Parallel()
 	// The timeout is the request's: a short one for all would time out
 	// the others too on a loaded machine.
 	s := serve(t, setup{loopback: true})
@@ -462,6 +469,7 @@ func TestStreamResults(t *testing.T) {
 
 // Before any event, refusals are plain JSON answers.
 func TestStreamRefusals(t *testing.T) {
+	t.Parallel()
 	s := serve(t, setup{loopback: true})
 	st := s.openStream(t, `{"text":""}`)
 	body := st.body(t)
@@ -490,6 +498,7 @@ func TestStreamRefusals(t *testing.T) {
 
 // A stream tells no more text than the answer keeps.
 func TestStreamBounded(t *testing.T) {
+	t.Parallel()
 	s := serve(t, setup{loopback: true, maxOut: 100})
 	evs := s.openStream(t, `{"text":"bytes 80\nsleep 1ms\nbytes 80\nsleep 1ms\nbytes 80"}`).all(t)
 	told := 0
@@ -510,6 +519,7 @@ func TestStreamBounded(t *testing.T) {
 
 // An idle stream gets a comment line now and then, for proxies.
 func TestStreamKeepAlive(t *testing.T) {
+	t.Parallel()
 	s := serve(t, setup{loopback: true, keep: 50 * time.Millisecond})
 	st := s.openStream(t, `{"text":"sleep 400ms\nsay done"}`)
 	comments := 0
@@ -533,6 +543,7 @@ func TestStreamKeepAlive(t *testing.T) {
 // A client that goes away cancels its command: the slot frees, nothing of
 // the command survives.
 func TestStreamClientGone(t *testing.T) {
+	t.Parallel()
 	s := serve(t, setup{loopback: true})
 	st := s.openStream(t, `{"text":"escape\nsay started\nsleep 1h","cancelOnDisconnect":true}`)
 	escaped := st.escaped(t)

@@ -15,6 +15,7 @@ import (
 // store, and /metrics counts the failed writes. Needs root for the small
 // tmpfs; CI (VMD_REQUIRE_REAL=1) fails rather than skips without it.
 func TestFullDisk(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=2m"); err != nil {
 		if os.Getenv("VMD_REQUIRE_REAL") == "1" {

@@ -64,6 +64,7 @@ func (s *server) record(t *testing.T, id string) (int, record) {
 // then the stored answer again, marked replayed; the key with another body
 // is refused, and another command while one runs is busy.
 func TestIdempotentSubmits(t *testing.T) {
+	t.Parallel()
 	s := durable(t)
 	body := `{"text":"say started\nsleep 300ms\nsay done"}`
 	var wg sync.WaitGroup
@@ -112,6 +113,7 @@ func TestIdempotentSubmits(t *testing.T) {
 // A synchronous client that hangs up: the command runs to its end, and its
 // record holds the whole answer.
 func TestHangUpKeepsTheAnswer(t *testing.T) {
+	t.Parallel()
 	s := durable(t)
 	c, err := s.Dial()
 	if err != nil {
@@ -134,6 +136,7 @@ func TestHangUpKeepsTheAnswer(t *testing.T) {
 
 // POST /commands answers at once; the record, the list, DELETE.
 func TestAsyncSubmit(t *testing.T) {
+	t.Parallel()
 	s := durable(t)
 	got := s.doWith(t, "POST", "/commands", `{"text":"say hi\nsleep 1h"}`, "Idempotency-Key", "k1")
 	var r record
@@ -249,6 +252,7 @@ func (st *stream) next() (idEvent, error) {
 // A stream dropped mid-run and resumed with Last-Event-ID: every event
 // exactly once, then the result; and the same again once it has ended.
 func TestStreamResumes(t *testing.T) {
+	t.Parallel()
 	s := durable(t)
 	script := `say one\nsay two\nsleep 100ms\nsay three\nsleep 100ms\nsay four\nsleep 100ms\nsay five`
 	first := s.openEvents(t, "POST", "/command", `{"text":"`+script+`"}`, "Idempotency-Key", "resume")
@@ -312,6 +316,7 @@ func TestStreamResumes(t *testing.T) {
 // A plain client that asked for "cancelOnDisconnect" and hangs up: its
 // command is cancelled; one that stays gets its answer as usual.
 func TestCancelOnDisconnect(t *testing.T) {
+	t.Parallel()
 	s := durable(t)
 	c, err := s.Dial()
 	if err != nil {
@@ -337,6 +342,7 @@ func TestCancelOnDisconnect(t *testing.T) {
 // A stream retry while the command runs follows the same command's events
 // from the first, then its result.
 func TestStreamRetryFollows(t *testing.T) {
+	t.Parallel()
 	s := durable(t)
 	body := `{"text":"say a\nsleep 200ms\nsay b"}`
 	first := s.openEvents(t, "POST", "/command", body, "Idempotency-Key", "follow")

@@ -8,6 +8,7 @@ import (
 )
 
 func TestGuardCheck(t *testing.T) {
+	t.Parallel()
 	const (
 		post  = "POST"
 		get   = "GET"

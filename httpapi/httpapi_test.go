@@ -168,6 +168,7 @@ func (s *server) raw(t *testing.T, request string) response {
 const badRequestBody = `{"error":"bad_request","message":"Request body must include a non-empty 'text' field"}` + "\n"
 
 func TestBadCommandBodies(t *testing.T) {
+	t.Parallel()
 	s := serve(t, setup{})
 	for _, body := range []string{
 		``, `{}`, `{"text":""}`, `{"text":"   \n\t"}`, `{"text":5}`, `{"text":null}`,
@@ -220,6 +221,7 @@ func with(m map[string]any, more map[string]any) map[string]any {
 }
 
 func TestCommandOutcomes(t *testing.T) {
+	t.Parallel()
 	// Only the timeout case has a short timeout, its own: a short one for
 	// all would time out the others on a loaded machine.
 	s := serve(t, setup{maxOut: 1000})
@@ -278,6 +280,7 @@ func TestCommandOutcomes(t *testing.T) {
 // answer, and what it cannot tell is null. (A second server, not beside the
 // first: one process, one supervisor, or they reap each other's children.)
 func TestPlainCLI(t *testing.T) {
+	t.Parallel()
 	s := serve(t, setup{plain: true})
 	tests := []struct {
 		prompt string
@@ -300,6 +303,7 @@ func TestPlainCLI(t *testing.T) {
 }
 
 func TestStartFailure(t *testing.T) {
+	t.Parallel()
 	s := serve(t, setup{bin: filepath.Join(t.TempDir(), "missing-claude")})
 	got := s.do(t, "POST", "/command", `{"text":"hi"}`)
 	var body map[string]any
@@ -318,6 +322,7 @@ func TestStartFailure(t *testing.T) {
 }
 
 func TestRoutes(t *testing.T) {
+	t.Parallel()
 	s := serve(t, setup{})
 	tests := []struct {
 		method, path string
@@ -354,6 +359,7 @@ func TestRoutes(t *testing.T) {
 }
 
 func TestPayloadTooLarge(t *testing.T) {
+	t.Parallel()
 	s := serve(t, setup{maxBody: 4096})
 	// Sent raw, headers only: vmd answers from the Content-Length, and a
 	// client still writing the body could see the connection close first.
@@ -369,6 +375,7 @@ func TestPayloadTooLarge(t *testing.T) {
 }
 
 func TestMalformedHTTPIsJSON(t *testing.T) {
+	t.Parallel()
 	s := serve(t, setup{})
 	got := s.raw(t, "GARBAGE\r\n\r\n")
 	if got.status != 400 || !strings.Contains(got.body, `"error":"bad_request"`) {
@@ -377,6 +384,7 @@ func TestMalformedHTTPIsJSON(t *testing.T) {
 }
 
 func TestImages(t *testing.T) {
+	t.Parallel()
 	s := serve(t, setup{})
 	write := func(name, data string) {
 		if err := os.WriteFile(filepath.Join(s.ImagesDir, name), []byte(data), 0o644); err != nil {
@@ -439,6 +447,7 @@ func TestImages(t *testing.T) {
 }
 
 func TestBusy(t *testing.T) {
+	t.Parallel()
 	s := serve(t, setup{})
 	first := make(chan response, 1)
 	go func() {
@@ -469,6 +478,7 @@ func TestBusy(t *testing.T) {
 }
 
 func TestDrainRefusesNewCommands(t *testing.T) {
+	t.Parallel()
 	s := serve(t, setup{})
 	// A command in flight holds the drain open: an idle vmd stops at once.
 	running := s.background(t, `{"text":"say working\nsleep 1h"}`)
@@ -490,6 +500,7 @@ func TestDrainRefusesNewCommands(t *testing.T) {
 }
 
 func TestLoopback(t *testing.T) {
+	t.Parallel()
 	s := serve(t, setup{loopback: true})
 	if got := s.do(t, "GET", "/health", ""); got.status != 200 {
 		t.Errorf("GET /health over TCP = %d %q", got.status, got.body)
@@ -506,6 +517,7 @@ func TestLoopback(t *testing.T) {
 // A drain over before Serve has started (a signal during start-up, with no
 // command) must still let Serve return.
 func TestServeAfterDrain(t *testing.T) {
+	t.Parallel()
 	for range 20 {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {

@@ -67,6 +67,7 @@ next:
 }
 
 func TestMetrics(t *testing.T) {
+	t.Parallel()
 	s := serve(t, setup{})
 	mfs := s.scrape(t)
 	for _, name := range []string{"go_goroutines", "process_resident_memory_bytes", "vmd_cost_usd_total"} {
@@ -171,6 +172,7 @@ func TestProcessMetrics(t *testing.T) {
 }
 
 func TestStartFailedMetric(t *testing.T) {
+	t.Parallel()
 	s := serve(t, setup{bin: "/no/such/claude"})
 	s.do(t, "POST", "/command", `{"text":"hi"}`)
 	if v := value(s.scrape(t), "vmd_commands_total", "outcome", "start_failed"); v != 1 {
@@ -180,6 +182,7 @@ func TestStartFailedMetric(t *testing.T) {
 
 // What the CLI reports commands cost, and the tokens they used.
 func TestUsageMetrics(t *testing.T) {
+	t.Parallel()
 	s := serve(t, setup{})
 	for range 2 { // the fake reports $0.0123, 10 input and 5 output tokens a command
 		if got := s.do(t, "POST", "/command", `{"text":"say hi"}`); got.status != 200 {

@@ -359,6 +359,7 @@ var wontSee = map[string]string{
 }
 
 func TestOpenAPI(t *testing.T) {
+	t.Parallel()
 	c := loadContract(t)
 	auth := []string{"Authorization", "Bearer " + token}
 	posting := []string{"Content-Type", "application/json", "Authorization", "Bearer " + token}

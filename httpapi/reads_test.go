@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/vmd-dev/vmd/outcome"
+	"github.com/vmd-dev/vmd/internal/vmdtest"
 	"github.com/vmd-dev/vmd/store"
 )
 
@@ -45,6 +46,7 @@ func ended(t *testing.T, st *store.Store, size, n, eventBytes int) string {
 // store.PageBytes: a page short of limit still has next, and paging until
 // next is null sees every record once, newest first.
 func TestListPagesByBytes(t *testing.T) {
+	t.Parallel()
 	s := durable(t)
 	third := store.PageBytes * 2 / 5 // two fit a page, three do not
 	var ids []string
@@ -96,6 +98,7 @@ func reversed(s []string) []string {
 // page's end, the last of all), gives each event after it once, in order,
 // then the result; so does a stream retry of its key.
 func TestEventsStreamByPage(t *testing.T) {
+	t.Parallel()
 	s := durable(t)
 	const n = 120
 	line := strings.Repeat("w", 1000)
@@ -107,7 +110,14 @@ func TestEventsStreamByPage(t *testing.T) {
 	if r := s.doWith(t, "POST", "/command", string(body), "Idempotency-Key", "pages"); r.status != 200 {
 		t.Fatalf("command = %d %.200s", r.status, r.body)
 	}
-	rec, err := s.Store.ByKey(context.Background(), "pages")
+	// The answer comes at the result line; the end is stored just after.
+	var rec store.Record
+	var err error
+	vmdtest.Eventually(t, "the command's end stored", func() bool {
+		rec, err = s.Store.ByKey(context.Background(), "pages")
+		_, live := s.Commands.Live(rec.ID)
+		return err != nil || !live
+	})
 	if err != nil || rec.EventBytes < 3*store.EventPageBytes {
 		t.Fatalf("the stored command = %d bytes of events, %v; want at least 3 pages", rec.EventBytes, err)
 	}
@@ -158,7 +168,7 @@ func TestEventsStreamByPage(t *testing.T) {
 // Followers of an ended command that read nothing hold a page of its
 // events each, not all of them: with eight of them blocked on their
 // connections, the live heap grows by far less than one copy of the
-// events.
+// events. Not parallel: it measures the test process's heap.
 func TestFollowersHoldAPage(t *testing.T) {
 	s := serve(t, setup{})
 	const followers, events, eventBytes = 8, 2000, 2000 // 4 MB of events

@@ -11,6 +11,7 @@ import (
 // under vmd fails it, naming the file and saying what to do, though every
 // write still succeeds.
 func TestReadyStoreFileDeleted(t *testing.T) {
+	t.Parallel()
 	s := durable(t)
 	if err := os.Remove(s.Store.Path()); err != nil {
 		t.Fatal(err)

@@ -40,6 +40,7 @@ func (s *server) ready(t *testing.T) readyReply {
 }
 
 func TestReady(t *testing.T) {
+	t.Parallel()
 	mcp := filepath.Join(t.TempDir(), "mcp.json")
 	os.WriteFile(mcp, []byte(`{"mcpServers":{"playwright":{"command":"npx"}}}`), 0o644)
 	s := serve(t, setup{mcp: mcp})
@@ -65,6 +66,7 @@ func TestReady(t *testing.T) {
 
 // No MCP servers file is fine.
 func TestReadyWithoutMCPConfig(t *testing.T) {
+	t.Parallel()
 	// A test of its own: two supervisors in one process would reap each
 	// other's children.
 	s := serve(t, setup{})
@@ -75,6 +77,7 @@ func TestReadyWithoutMCPConfig(t *testing.T) {
 
 // Each check that fails makes /ready 503 and names it, and only it.
 func TestNotReady(t *testing.T) {
+	t.Parallel()
 	badMCP := filepath.Join(t.TempDir(), "mcp.json")
 	os.WriteFile(badMCP, []byte(`{"mcpServers": {`), 0o644)
 	tests := []struct {

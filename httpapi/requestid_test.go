@@ -12,6 +12,7 @@ import (
 var generatedID = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
 func TestRequestIDs(t *testing.T) {
+	t.Parallel()
 	s := serve(t, setup{token: token})
 	logs := s.Log
 	auth := []string{"Authorization", "Bearer " + token}

@@ -14,6 +14,7 @@ import (
 // text/plain), any body that is not JSON, and, without a token, a Host
 // that is not this machine's (DNS rebinding). Real HTTP on loopback.
 func TestGuard(t *testing.T) {
+	t.Parallel()
 	s := serve(t, setup{loopback: true, hosts: []string{"vmd.internal"}, origins: []string{"https://relay.example"}})
 	const cmd = `{"text":"say hi"}`
 	for _, c := range []struct {
@@ -70,6 +71,7 @@ func TestGuard(t *testing.T) {
 // the Origin and the Content-Type are; the guard answers before the token
 // is looked at.
 func TestGuardWithToken(t *testing.T) {
+	t.Parallel()
 	s := serve(t, setup{loopback: true, token: token})
 	auth := []string{"Authorization", "Bearer " + token}
 	if got := s.doWith(t, "POST", "/command", `{"text":"say hi"}`, append(auth, "Host", "vmd.fly.dev")...); got.status != 200 {
@@ -91,6 +93,7 @@ func TestGuardWithToken(t *testing.T) {
 // sends DELETE a little later, sweeping the moment the CLI exits; the
 // delays spread the race, they synchronise nothing.
 func TestCancelRacingEnd(t *testing.T) {
+	t.Parallel()
 	s := serve(t, setup{})
 	var cancelled, ended int
 	for i := range 40 {
@@ -123,6 +126,7 @@ func TestCancelRacingEnd(t *testing.T) {
 // and answered 504 agent_stalled with its partial text and session, and
 // counted; a tool call that runs longer than that is left alone.
 func TestStall(t *testing.T) {
+	t.Parallel()
 	s := serve(t, setup{stall: 500 * time.Millisecond, timeout: time.Minute})
 	got := s.do(t, "POST", "/command", `{"text":"say partial\nescape\nsleep 1h"}`)
 	fields := fieldsOf(t, got.body)

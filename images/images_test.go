@@ -47,6 +47,7 @@ func write(t *testing.T, s *Store, name string) {
 }
 
 func TestValidName(t *testing.T) {
+	t.Parallel()
 	for name, want := range map[string]bool{
 		"shot.png": true, "page-2026-11-26T10-00-00.png": true, "with space.jpg": true, "ünï.png": true,
 		"": false, ".": false, "..": false, ".hidden.png": false, "a/b.png": false, "../x.png": false,
@@ -75,6 +76,7 @@ func FuzzValidName(f *testing.F) {
 }
 
 func TestRecording(t *testing.T) {
+	t.Parallel()
 	s := open(t, time.Hour)
 	write(t, s, "before.png")
 	rec := s.Begin(nil)
@@ -110,6 +112,7 @@ func TestRecording(t *testing.T) {
 // A filesystem mounted over the directory is not reported by inotify: the
 // next recording notices the directory is another one and watches it.
 func TestMountedOver(t *testing.T) {
+	t.Parallel()
 	s := open(t, time.Hour)
 	testfs.MountTmpfs(t, s.Dir(), "64k")
 	rec := s.Begin(nil)
@@ -121,6 +124,7 @@ func TestMountedOver(t *testing.T) {
 
 // When the watcher loses events, End scans the directory instead.
 func TestRecordingAfterOverflow(t *testing.T) {
+	t.Parallel()
 	s := open(t, time.Hour)
 	write(t, s, "old.png")
 	// The scan goes by modification time, on the file system's coarse clock.
@@ -135,6 +139,7 @@ func TestRecordingAfterOverflow(t *testing.T) {
 }
 
 func TestDirectoryRemovedIsRecreated(t *testing.T) {
+	t.Parallel()
 	s := open(t, time.Hour)
 	if err := os.RemoveAll(s.Dir()); err != nil {
 		t.Fatal(err)
@@ -157,6 +162,7 @@ func TestDirectoryRemovedIsRecreated(t *testing.T) {
 }
 
 func TestExpiry(t *testing.T) {
+	t.Parallel()
 	s := open(t, time.Hour)
 	old := time.Now().Add(-2 * time.Hour)
 	for _, n := range []string{"old.png", "old.txt", "page-1.yml", "console-1.log", ".hidden.log", "kept.png", "recorded.png"} {
@@ -185,6 +191,7 @@ func TestExpiry(t *testing.T) {
 }
 
 func TestOpenFile(t *testing.T) {
+	t.Parallel()
 	s := open(t, time.Hour)
 	write(t, s, "shot.png")
 	outside := filepath.Join(t.TempDir(), "secret.png")

@@ -13,6 +13,7 @@ import (
 )
 
 func TestCheckWritable(t *testing.T) {
+	t.Parallel()
 	s := open(t, time.Hour)
 	if err := s.CheckWritable(); err != nil {
 		t.Fatalf("CheckWritable() = %v; want nil", err)
@@ -43,6 +44,7 @@ func TestCheckWritable(t *testing.T) {
 }
 
 func TestStats(t *testing.T) {
+	t.Parallel()
 	s := open(t, time.Hour)
 	rec := s.Begin(nil)
 	write(t, s, "a.png")
@@ -64,6 +66,7 @@ func TestStats(t *testing.T) {
 // A directory vmd cannot create or write fails Open, naming the setting
 // and the fix: a vmd started over it would lose every screenshot.
 func TestOpenRefusesUnwritable(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		dir   func(t *testing.T) string

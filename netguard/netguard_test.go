@@ -96,6 +96,7 @@ func serve(t *testing.T, opts Options) (*Listener, string) {
 // address, and the held connections still work. Without the per-address
 // cap they fill the total and /health waits in the backlog behind them.
 func TestOneAddressCannotTakeAll(t *testing.T) {
+	t.Parallel()
 	const total, perIP, slow = 512, 64, 3000
 	g, addr := serve(t, Options{MaxConns: total, PerIP: perIP})
 	held := dialMany(t, addr, slow, "GET /health HTTP/1.1\r\nHost: localhost\r\n")
@@ -133,6 +134,7 @@ func isTimeout(err error) bool {
 
 // A connection past its address's cap gets vmd's JSON error, 429.
 func TestRefusalAnswer(t *testing.T) {
+	t.Parallel()
 	g, addr := serve(t, Options{PerIP: 1})
 	dialMany(t, addr, 1, "")
 	poll.Eventually(t, "the first connection accepted", func() bool { return g.Open() == 1 })
@@ -156,6 +158,7 @@ func TestRefusalAnswer(t *testing.T) {
 // never fails an accept, and serves again once they go. The bare listener,
 // as vmd has it today, makes fasthttp's Serve return "too many open files".
 func TestDescriptorLimit(t *testing.T) {
+	t.Parallel()
 	const nofile, conns = 1024, 1100
 	t.Run("plain", func(t *testing.T) {
 		c := startHelper(t, "plain", nofile)
@@ -200,6 +203,7 @@ func TestDescriptorLimit(t *testing.T) {
 // accept fails with EMFILE; the Listener pauses and retries until one is
 // free, and the request is answered. The bare listener stops the server.
 func TestAcceptRetried(t *testing.T) {
+	t.Parallel()
 	for _, mode := range []string{"plain", "guard"} {
 		t.Run(mode, func(t *testing.T) {
 			c := startHelper(t, mode, 256)
@@ -230,6 +234,7 @@ func TestAcceptRetried(t *testing.T) {
 }
 
 func TestClientKey(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		addr net.Addr
 		want string
@@ -249,6 +254,7 @@ func TestClientKey(t *testing.T) {
 
 // Close ends an Accept that waits at the cap.
 func TestCloseAtCap(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 )
 
 func TestAppendEvent(t *testing.T) {
+	t.Parallel()
 	stores(t, func(t *testing.T, s *Store) {
 		ctx := context.Background()
 		rec := create(t, s, "")
@@ -60,6 +61,7 @@ func TestAppendEvent(t *testing.T) {
 }
 
 func TestAppendEvents(t *testing.T) {
+	t.Parallel()
 	s := open(t, Memory)
 	ctx := context.Background()
 	rec := create(t, s, "")
@@ -88,6 +90,7 @@ func TestAppendEvents(t *testing.T) {
 // Finish with events appends them and ends the record in one commit: all
 // of it, or (a seq out of order) none of it.
 func TestFinishWithEvents(t *testing.T) {
+	t.Parallel()
 	stores(t, func(t *testing.T, s *Store) {
 		ctx := context.Background()
 		rec := create(t, s, "")
@@ -116,6 +119,7 @@ func TestFinishWithEvents(t *testing.T) {
 }
 
 func TestEventsKeepBytes(t *testing.T) {
+	t.Parallel()
 	s := open(t, Memory)
 	rec := create(t, s, "")
 	data := []byte("{\"text\":\"ünïcode \\u0000 \x00 raw\"}")
@@ -137,6 +141,7 @@ func seqs(evs []Event) string {
 }
 
 func TestOutbox(t *testing.T) {
+	t.Parallel()
 	stores(t, func(t *testing.T, s *Store) {
 		ctx := context.Background()
 		t0 := time.Unix(1000, 0)
@@ -196,6 +201,7 @@ func checkDelivery(t *testing.T, s *Store, id string, want Delivery) {
 }
 
 func TestAttemptedUnknownOutcome(t *testing.T) {
+	t.Parallel()
 	s := open(t, Memory)
 	rec := create(t, s, "")
 	s.Finish(context.Background(), rec.ID, End{State: Failed, Webhook: []byte("{}")})
@@ -211,6 +217,7 @@ func TestAttemptedUnknownOutcome(t *testing.T) {
 // with the event whose data reaches the bound, so paging from any seq
 // sees every later event once, in order.
 func TestEventPage(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		sizes    []int // the events' data sizes, seq 1, 2, ...

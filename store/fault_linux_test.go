@@ -17,6 +17,7 @@ import (
 // A disk that fills up while commands write: Health says so, and clears
 // once there is room, at its next probe, before any command writes again.
 func TestDiskFull(t *testing.T) {
+	t.Parallel()
 	dir := testfs.Tmpfs(t, "256k")
 	ballast := filepath.Join(dir, "ballast")
 	writeFile(t, ballast, make([]byte, 64<<10))
@@ -64,6 +65,7 @@ func TestDiskFull(t *testing.T) {
 // A disk that fills up while nothing writes: the probe finds it, with
 // what to do, and finds the room again.
 func TestDiskFullWhileIdle(t *testing.T) {
+	t.Parallel()
 	dir := testfs.Tmpfs(t, "512k")
 	s, err := Open(context.Background(), filepath.Join(dir, "state"), Options{ProbeEvery: time.Nanosecond})
 	if err != nil {
@@ -104,6 +106,7 @@ func TestDiskFullWhileIdle(t *testing.T) {
 // act here: Linux refuses to remount read-only while files are open for
 // writing, so TestDiskFull covers failures while running.
 func TestReadOnlyFileSystem(t *testing.T) {
+	t.Parallel()
 	dir := testfs.Tmpfs(t, "4m")
 	s := open(t, dir)
 	fill(t, s, 3)

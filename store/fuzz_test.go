@@ -8,6 +8,7 @@ import (
 )
 
 func TestParseID(t *testing.T) {
+	t.Parallel()
 	fresh, _ := NewID()
 	tests := []struct {
 		in     string
@@ -38,6 +39,7 @@ func TestParseID(t *testing.T) {
 }
 
 func TestNewIDSorts(t *testing.T) {
+	t.Parallel()
 	prev, _ := NewID()
 	for range 1000 {
 		id, err := NewID()

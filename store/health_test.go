@@ -31,6 +31,7 @@ func probes(s *Store) int {
 // Health probes the store at most every ProbeEvery, however often it is
 // asked: /ready polled every second does not write every second.
 func TestHealthProbesAtMostEveryInterval(t *testing.T) {
+	t.Parallel()
 	s := open(t, t.TempDir())
 	c := withClock(s)
 	steps := []struct {
@@ -62,6 +63,7 @@ func TestHealthProbesAtMostEveryInterval(t *testing.T) {
 // writes to the file it has open), but Health says so at its next probe,
 // with what to do, until the path leads to the file again.
 func TestHealthSeesTheFileGo(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		brk   func(t *testing.T, path string)
@@ -132,6 +134,7 @@ func TestHealthSeesTheFileGo(t *testing.T) {
 
 // The in-memory store has no file: its probe writes and reads alone.
 func TestHealthMemory(t *testing.T) {
+	t.Parallel()
 	s := open(t, Memory)
 	if err := s.Health(); err != nil || probes(s) != 1 {
 		t.Errorf("Health() of an in-memory store = %v after %d probes; want nil after 1", err, probes(s))

@@ -30,6 +30,7 @@ func fill(t testing.TB, s *Store, n int) {
 }
 
 func TestMigrateFromVersion1(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	ctx := context.Background()
 	db, err := sql.Open("sqlite", dsn(filepath.Join(dir, FileName), Options{BusyTimeout: time.Second}, false))
@@ -60,6 +61,7 @@ func TestMigrateFromVersion1(t *testing.T) {
 }
 
 func TestOpenNewerSchema(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	s := open(t, dir)
 	if _, err := s.w.Exec("PRAGMA user_version = 99"); err != nil {
@@ -73,6 +75,7 @@ func TestOpenNewerSchema(t *testing.T) {
 }
 
 func TestOpenCorrupt(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		prepare func(t *testing.T, path string)
@@ -130,6 +133,7 @@ func writeFile(t *testing.T, path string, b []byte) {
 }
 
 func TestOpenBadDir(t *testing.T) {
+	t.Parallel()
 	file := filepath.Join(t.TempDir(), "file")
 	writeFile(t, file, nil)
 	for _, dir := range []string{filepath.Join(file, "sub"), "/tmp/what?"} {
@@ -141,6 +145,7 @@ func TestOpenBadDir(t *testing.T) {
 }
 
 func TestLeftRunningAfterRestart(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	ctx := context.Background()
 	s := open(t, dir)
@@ -176,6 +181,7 @@ func TestLeftRunningAfterRestart(t *testing.T) {
 }
 
 func TestSizeAndBackup(t *testing.T) {
+	t.Parallel()
 	stores(t, func(t *testing.T, s *Store) {
 		ctx := context.Background()
 		before, err := s.Size(ctx)
@@ -208,6 +214,7 @@ func TestSizeAndBackup(t *testing.T) {
 // and before it reads the database: a file no store could open is not
 // looked at. Once the holder lets go, the directory opens again.
 func TestOpenLocksDir(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		hold func(t *testing.T, dir string) (release func() error)
@@ -253,6 +260,7 @@ func TestOpenLocksDir(t *testing.T) {
 
 // An in-memory store takes no lock: any number open at once.
 func TestMemoryTakesNoLock(t *testing.T) {
+	t.Parallel()
 	open(t, Memory)
 	open(t, Memory)
 }

@@ -7,6 +7,7 @@ import (
 )
 
 func TestPrune(t *testing.T) {
+	t.Parallel()
 	base := time.Unix(1_000_000, 0)
 	// Each case: records ended at base+i hours (i = 0..5), the two oldest
 	// with a pending webhook when pending is set, and one running record.
@@ -63,6 +64,7 @@ func TestPrune(t *testing.T) {
 }
 
 func TestPruneManyBatches(t *testing.T) {
+	t.Parallel()
 	s := open(t, Memory)
 	// Straight into the table: through Create and Finish this is slow
 	// under -race, and Prune is what is being tested.

@@ -53,6 +53,7 @@ func stores(t *testing.T, f func(t *testing.T, s *Store)) {
 }
 
 func TestCreateGetRoundTrip(t *testing.T) {
+	t.Parallel()
 	stores(t, func(t *testing.T, s *Store) {
 		ctx := context.Background()
 		at := time.Date(2026, 11, 30, 8, 0, 0, 123456789, time.UTC)
@@ -83,6 +84,7 @@ func TestCreateGetRoundTrip(t *testing.T) {
 }
 
 func TestLookupMissing(t *testing.T) {
+	t.Parallel()
 	s := open(t, Memory)
 	ctx := context.Background()
 	id, _ := NewID()
@@ -110,6 +112,7 @@ func TestLookupMissing(t *testing.T) {
 }
 
 func TestCreateKeyTaken(t *testing.T) {
+	t.Parallel()
 	stores(t, func(t *testing.T, s *Store) {
 		ctx := context.Background()
 		first := create(t, s, "key")
@@ -127,6 +130,7 @@ func TestCreateKeyTaken(t *testing.T) {
 }
 
 func TestCreateConcurrentOneKey(t *testing.T) {
+	t.Parallel()
 	stores(t, func(t *testing.T, s *Store) {
 		const n = 8
 		var wg sync.WaitGroup
@@ -160,6 +164,7 @@ func TestCreateConcurrentOneKey(t *testing.T) {
 }
 
 func TestCreateGivenID(t *testing.T) {
+	t.Parallel()
 	s := open(t, Memory)
 	ctx := context.Background()
 	id, _ := NewID()
@@ -188,6 +193,7 @@ func TestCreateGivenID(t *testing.T) {
 }
 
 func TestStartedAndFinish(t *testing.T) {
+	t.Parallel()
 	stores(t, func(t *testing.T, s *Store) {
 		ctx := context.Background()
 		start := time.Unix(100, 0).UTC()
@@ -218,6 +224,7 @@ func TestStartedAndFinish(t *testing.T) {
 }
 
 func TestFinishRefusesNonFinalState(t *testing.T) {
+	t.Parallel()
 	s := open(t, Memory)
 	rec := create(t, s, "")
 	for _, st := range []State{Running, Queued, ""} {
@@ -228,6 +235,7 @@ func TestFinishRefusesNonFinalState(t *testing.T) {
 }
 
 func TestList(t *testing.T) {
+	t.Parallel()
 	stores(t, func(t *testing.T, s *Store) {
 		ctx := context.Background()
 		var ids []string
@@ -268,6 +276,7 @@ func reverse(s []string) []string {
 // the first answer that would not fit, but always holds one record, and
 // next goes on from its last record, so paging sees every record once.
 func TestListPageBytes(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		sizes    []int // answer sizes, newest first; 0 is a running record
@@ -325,7 +334,8 @@ func TestListPageBytes(t *testing.T) {
 // List reads the answers of the records it returns and no others: what a
 // page costs in memory is bounded by its bytes, whatever the records
 // hold. (The driver and database/sql each copy an answer read into Go's
-// heap, which TotalAlloc counts: a page costs about twice its bytes.)
+// heap, which TotalAlloc counts: a page costs about twice its bytes.) Not
+// parallel: TotalAlloc is the whole test process's.
 func TestListReadsOnlyItsPage(t *testing.T) {
 	s := open(t, t.TempDir())
 	ctx := context.Background()

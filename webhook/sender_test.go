@@ -146,6 +146,7 @@ func delivery(t *testing.T, st *store.Store, id string) store.Delivery {
 }
 
 func TestDeliveredOnceAfterReceiverComesBack(t *testing.T) {
+	t.Parallel()
 	st := openStore(t, store.Memory)
 	rcv := newReceiver(t, hangUp, http.StatusServiceUnavailable, http.StatusOK)
 	s, stop := start(t, st, rcv.srv.URL, Options{})
@@ -170,6 +171,7 @@ func TestDeliveredOnceAfterReceiverComesBack(t *testing.T) {
 }
 
 func TestOutcomes(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name      string
 		script    []int
@@ -207,6 +209,7 @@ func TestOutcomes(t *testing.T) {
 }
 
 func TestDeliveredAfterRestart(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	rcv := newReceiver(t, http.StatusServiceUnavailable, http.StatusOK)
 	st, err := store.Open(context.Background(), dir, store.Options{})
@@ -236,6 +239,7 @@ func TestDeliveredAfterRestart(t *testing.T) {
 }
 
 func TestStopCancelsAttemptInFlight(t *testing.T) {
+	t.Parallel()
 	st := openStore(t, store.Memory)
 	arrived := make(chan struct{}, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -255,6 +259,7 @@ func TestStopCancelsAttemptInFlight(t *testing.T) {
 }
 
 func TestStopBeforeRun(t *testing.T) {
+	t.Parallel()
 	st := openStore(t, store.Memory)
 	s, err := New(st, Options{URL: "http://127.0.0.1:1/", Secret: testSecret})
 	if err != nil {
@@ -268,6 +273,7 @@ func TestStopBeforeRun(t *testing.T) {
 }
 
 func TestNewRefusesBadOptions(t *testing.T) {
+	t.Parallel()
 	st := openStore(t, store.Memory)
 	tests := []Options{
 		{URL: "", Secret: testSecret},
@@ -283,6 +289,7 @@ func TestNewRefusesBadOptions(t *testing.T) {
 }
 
 func TestBackoff(t *testing.T) {
+	t.Parallel()
 	s := &Sender{opts: Options{}.withDefaults()}
 	tests := []struct {
 		n        int
@@ -308,6 +315,7 @@ func TestBackoff(t *testing.T) {
 // holds the outcome, tries to record it again backing off as after a
 // failed attempt, and records it once the store takes writes.
 func TestUnrecordedAttemptNotPostedAgain(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	st, err := store.Open(context.Background(), dir, store.Options{BusyTimeout: 10 * time.Millisecond})
 	if err != nil {
@@ -385,6 +393,7 @@ func (l *lockedBuffer) String() string {
 // webhook's log lines and New's errors show its scheme, host and path
 // only.
 func TestURLShownWithoutSecrets(t *testing.T) {
+	t.Parallel()
 	secrets := []string{"SECRET", "hunter2", "alice", "frag"}
 	st := openStore(t, store.Memory)
 	rcv := newReceiver(t, hangUp)

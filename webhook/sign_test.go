@@ -21,6 +21,7 @@ func TestMain(m *testing.M) {
 var testSecret = "whsec_" + base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
 
 func TestParseSecret(t *testing.T) {
+	t.Parallel()
 	b64 := func(n int) string { return base64.StdEncoding.EncodeToString(make([]byte, n)) }
 	tests := []struct {
 		in     string
@@ -51,6 +52,7 @@ func TestParseSecret(t *testing.T) {
 // TestSignVerifiesWithLibrary checks Sign against the Standard Webhooks
 // reference library, not against this package's own code.
 func TestSignVerifiesWithLibrary(t *testing.T) {
+	t.Parallel()
 	secret, err := ParseSecret(testSecret)
 	if err != nil {
 		t.Fatal(err)
@@ -86,6 +88,7 @@ func TestSignVerifiesWithLibrary(t *testing.T) {
 }
 
 func TestPayload(t *testing.T) {
+	t.Parallel()
 	at := time.Date(2026, 11, 30, 8, 0, 0, 5e8, time.FixedZone("x", 3600))
 	got, err := Payload([]byte(`{"id":"a","state":"succeeded"}`), at)
 	want := `{"type":"command.completed","timestamp":"2026-11-30T07:00:00.5Z","data":{"id":"a","state":"succeeded"}}`

@@ -79,6 +79,7 @@ git push -q origin agent/change
 git log -1 --format='%an <%ae>'`
 
 func TestPushWithToken(t *testing.T) {
+	t.Parallel()
 	const token = "ghp_testtoken0123456789secret"
 	srv := gittest.New(t, token)
 	repo := srv.NewRepo(t, "app")
@@ -114,6 +115,7 @@ func TestPushWithToken(t *testing.T) {
 // TestPushRefused: the same agent, the token changed or gone between the
 // clone and the push (the helper reads it when git asks, not at start).
 func TestPushRefused(t *testing.T) {
+	t.Parallel()
 	const token = "ghp_righttoken"
 	cases := []struct {
 		name  string
@@ -153,6 +155,7 @@ func TestPushRefused(t *testing.T) {
 // TestNotOtherHosts: the token goes to github.com and the hosts listed,
 // not to any server that asks for a password.
 func TestNotOtherHosts(t *testing.T) {
+	t.Parallel()
 	const token = "ghp_notforthem"
 	srv := gittest.New(t, token)
 	repo := srv.NewRepo(t, "app")
@@ -164,6 +167,7 @@ func TestNotOtherHosts(t *testing.T) {
 }
 
 func TestGitConfig(t *testing.T) {
+	t.Parallel()
 	a := newAgent(t, "", "git.example.com", "http://127.0.0.1:8080/", "https://git.example.com")
 	cases := []struct{ args, want string }{
 		{"user.name", "Agent Smith"},
@@ -198,6 +202,7 @@ func TestGitConfig(t *testing.T) {
 }
 
 func TestWriteGitRejects(t *testing.T) {
+	t.Parallel()
 	cases := []workspace.GitOptions{
 		{CredentialHosts: []string{"ftp://example.com"}},
 		{CredentialHosts: []string{"https://user:pw@example.com"}},
@@ -214,6 +219,7 @@ func TestWriteGitRejects(t *testing.T) {
 }
 
 func TestEnvReplaces(t *testing.T) {
+	t.Parallel()
 	g := &workspace.Git{Path: "/state/gitconfig"}
 	got := g.Env([]string{"A=1", "GIT_CONFIG_GLOBAL=/home/x/.gitconfig", "GIT_TERMINAL_PROMPT=1", "GITHUB_TOKEN=t"})
 	want := []string{"A=1", "GITHUB_TOKEN=t", "GIT_CONFIG_GLOBAL=/state/gitconfig", "GIT_TERMINAL_PROMPT=0",

@@ -14,6 +14,7 @@ import (
 // the agent's git configuration go in directories of its own under TMPDIR,
 // removed when it stops. Either way nothing is left in TMPDIR.
 func TestOwnDirectories(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		name, state string
 		images      func(home, tmp string) string // where images land: a prefix
@@ -51,6 +52,7 @@ func TestOwnDirectories(t *testing.T) {
 // the fix: an images directory it cannot write would lose every
 // screenshot, a state_dir every record.
 func TestDirNotCreatable(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		env  string
 		want []string // in the error, each

@@ -68,6 +68,7 @@ func submit(t *testing.T, url, text string, header ...string) string {
 // record is interrupted with the text said so far, no CLI is left alive,
 // and the key answers that record.
 func TestKilledThenRestarted(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	env := append(baseEnv(t), "STATE_DIR="+dir)
 	p := startVMD(t, env)
@@ -109,6 +110,7 @@ func storedText(t *testing.T, dir, id, text string) bool {
 
 // SIGTERM while a command runs: its record says drained.
 func TestDrainedRecord(t *testing.T) {
+	t.Parallel()
 	env := append(baseEnv(t), "STATE_DIR="+t.TempDir(), "DRAIN_TIMEOUT_MS=200")
 	p := startVMD(t, env)
 	id := submit(t, p.url, "say partial\nsleep 1h")
@@ -125,6 +127,7 @@ func TestDrainedRecord(t *testing.T) {
 
 // A store file that is not a database: exit 1, naming the file.
 func TestCorruptStore(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "vmd.db"), []byte(strings.Repeat("not a database ", 512)), 0o600); err != nil {
 		t.Fatal(err)
@@ -142,6 +145,7 @@ func TestCorruptStore(t *testing.T) {
 // running command is not ended interrupted, its git configuration is not
 // rewritten, and it goes on serving.
 func TestSecondVMDOnStateDir(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	p := startVMD(t, append(baseEnv(t), "STATE_DIR="+dir))
 	id := submit(t, p.url, "say running\nsleep 1h")
@@ -237,6 +241,7 @@ func (r *receiver) state() (attempts int, delivered []string, bad []error) {
 // as Standard Webhooks says, and the record shows it. Then a delivery
 // pending when vmd stops is delivered after its restart.
 func TestWebhook(t *testing.T) {
+	t.Parallel()
 	rcv := newReceiver(t)
 	env := append(baseEnv(t), "STATE_DIR="+t.TempDir(), "WEBHOOK_URL="+rcv.srv.URL, "WEBHOOK_SECRET="+hookSecret)
 	p := startVMD(t, env)

@@ -35,6 +35,7 @@ func statusKiB(t *testing.T, pid int, name string) int {
 // with 1 MiB each). The connections come from eight loopback addresses, as
 // many clients would, under netguard's per-address cap.
 func TestUnauthenticatedBodiesBounded(t *testing.T) {
+	t.Parallel()
 	const conns, body = 1000, 512 << 10
 	p := startVMD(t, append(baseEnv(t), "API_TOKEN=secret-token-0123456789", "LOG_LEVEL=info"))
 	port := strings.TrimPrefix(p.url, "http://127.0.0.1:")
@@ -90,6 +91,7 @@ func TestUnauthenticatedBodiesBounded(t *testing.T) {
 // fasthttp resets a request whose chunked body it fails to read, headers
 // and all: vmd answered 401 and lost the id.
 func TestChunkedTooLarge(t *testing.T) {
+	t.Parallel()
 	const token = "secret-token-0123456789"
 	p := startVMD(t, append(baseEnv(t), "API_TOKEN="+token, "MAX_REQUEST_BODY=4096"))
 	addr := strings.TrimPrefix(p.url, "http://")

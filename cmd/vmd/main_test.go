@@ -126,6 +126,7 @@ func (p *vmdProc) running(t *testing.T) int {
 var waitFor = vmdtest.Eventually
 
 func TestStartupErrors(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	typo := filepath.Join(dir, "typo.hcl")
 	os.WriteFile(typo, []byte("port = 3001\nprot = 3002\n"), 0o644)
@@ -181,6 +182,7 @@ func TestStartupErrors(t *testing.T) {
 }
 
 func TestPortInUse(t *testing.T) {
+	t.Parallel()
 	first := startVMD(t, baseEnv(t))
 	port := strings.TrimPrefix(first.url, "http://127.0.0.1:")
 	cmd := exec.Command(vmdBin)
@@ -196,6 +198,7 @@ func TestPortInUse(t *testing.T) {
 // some shells): vmd then keeps it ignored, as TestNohup checks, and stops
 // on the SIGTERM that follows instead.
 func TestServesAndStopsIdle(t *testing.T) {
+	t.Parallel()
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP} {
 		t.Run(sig.String(), func(t *testing.T) {
 			if sig == syscall.SIGHUP && signal.Ignored(syscall.SIGHUP) {
@@ -238,6 +241,7 @@ func hupIgnored(t *testing.T, p *vmdProc) {
 // The CLI gets vmd's environment without vmd's own settings (a PORT would
 // send the agent's dev servers onto vmd's port), with IMAGES_DIR as resolved.
 func TestChildEnvironment(t *testing.T) {
+	t.Parallel()
 	env := append(baseEnv(t), "GITHUB_TOKEN=gh-test", "COMMAND_TIMEOUT_MS=60000")
 	p := startVMD(t, env)
 	r := post(p.url, "env PORT\nenv COMMAND_TIMEOUT_MS\nenv GITHUB_TOKEN\nenv ANTHROPIC_API_KEY\nenv IMAGES_DIR")
@@ -256,6 +260,7 @@ func TestChildEnvironment(t *testing.T) {
 // An MCP config in the CLI's working directory is handed to it by absolute
 // path; without one the CLI gets none.
 func TestMCPConfigArgument(t *testing.T) {
+	t.Parallel()
 	work := t.TempDir()
 	p := startVMD(t, append(baseEnv(t), "WORK_DIR="+work))
 	if r := post(p.url, "args"); r.status != 200 || strings.Contains(r.body["text"].(string), "--mcp-config") ||
@@ -277,6 +282,7 @@ func TestMCPConfigArgument(t *testing.T) {
 // With an MCP config, the CLI is told where screenshots must go, by
 // absolute path, unless claude_args sets a system prompt of its own.
 func TestScreenshotHint(t *testing.T) {
+	t.Parallel()
 	dir, work := t.TempDir(), t.TempDir()
 	os.WriteFile(filepath.Join(work, ".mcp.json"), []byte(`{"mcpServers":{}}`), 0o644)
 	p := startVMD(t, append(baseEnv(t), "IMAGES_DIR=images", "WORK_DIR="+work), "sh", "-c", "cd "+dir+" && exec "+vmdBin)
@@ -299,6 +305,7 @@ func TestScreenshotHint(t *testing.T) {
 // vmd asks the CLI its version at start: /status shows it without anyone
 // having asked /ready.
 func TestVersionAtStart(t *testing.T) {
+	t.Parallel()
 	p := startVMD(t, baseEnv(t))
 	waitFor(t, "claude version logged", func() bool { return p.logged("claude version") })
 	resp, err := http.Get(p.url + "/status")
@@ -318,6 +325,7 @@ func TestVersionAtStart(t *testing.T) {
 // Idle, vmd exits at once on a signal, even while a client holds a
 // connection with half a request on it.
 func TestIdleStopIgnoresHalfOpenConnections(t *testing.T) {
+	t.Parallel()
 	p := startVMD(t, append(baseEnv(t), "DRAIN_TIMEOUT_MS=600000"))
 	c, err := net.Dial("tcp", strings.TrimPrefix(p.url, "http://"))
 	if err != nil {
@@ -336,6 +344,7 @@ func TestIdleStopIgnoresHalfOpenConnections(t *testing.T) {
 
 // Started under nohup, vmd keeps SIGHUP ignored.
 func TestNohup(t *testing.T) {
+	t.Parallel()
 	nohup, err := exec.LookPath("nohup")
 	if err != nil {
 		t.Skip("no nohup")
@@ -345,6 +354,7 @@ func TestNohup(t *testing.T) {
 
 // The drain, as Docker and Fly.io drive it: a signal while a command runs.
 func TestDrain(t *testing.T) {
+	t.Parallel()
 	t.Run("command finishes within budget", func(t *testing.T) {
 		p := startVMD(t, append(baseEnv(t), "DRAIN_TIMEOUT_MS=8000"))
 		got := p.inFlight(t, "sleep 300ms\nsay finished")
@@ -426,6 +436,7 @@ func TestDrain(t *testing.T) {
 
 // Even a vmd killed outright takes its command with it.
 func TestCommandDiesWithVMD(t *testing.T) {
+	t.Parallel()
 	p := startVMD(t, baseEnv(t))
 	p.inFlight(t, "ignore-term\nsleep 1h")
 	pid := p.running(t)
@@ -436,6 +447,7 @@ func TestCommandDiesWithVMD(t *testing.T) {
 
 // What a vmd that died left in the temp directories goes at the next start.
 func TestLeftoversRemovedAtStart(t *testing.T) {
+	t.Parallel()
 	env := baseEnv(t)
 	tmp := strings.TrimPrefix(env[len(env)-1], "TMPDIR=")
 	stale := []string{
@@ -468,6 +480,7 @@ func TestLeftoversRemovedAtStart(t *testing.T) {
 // As PID 1 of its own PID namespace, as under Docker, vmd must reap every
 // orphan without ever taking the exit status of the command it waits for.
 func TestPID1(t *testing.T) {
+	t.Parallel()
 	if os.Getuid() != 0 {
 		t.Skip("needs root for unshare --pid")
 	}

@@ -35,6 +35,7 @@ func request(t *testing.T, method, url, body string, header ...string) (int, htt
 
 // API_TOKEN guards everything but /health, and the CLI never sees it.
 func TestAPIToken(t *testing.T) {
+	t.Parallel()
 	const token = "e2e-token-0123456789"
 	p := startVMD(t, append(baseEnv(t), "API_TOKEN="+token))
 	if auth := p.field("startup", "auth"); auth != true {
@@ -71,6 +72,7 @@ const openWarning = "no API token: anyone who can reach this address can run any
 // (allow_unauthenticated; without it, TestStartupErrors: exit 1), and then
 // warns at start.
 func TestOpenWarning(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		name string
 		env  []string
@@ -93,6 +95,7 @@ func TestOpenWarning(t *testing.T) {
 // vmd reaps and whose strays it kills, and is neither reaped by mistake nor
 // swept; the counters show both.
 func TestReadyBesideCommandAsPID1(t *testing.T) {
+	t.Parallel()
 	if os.Getuid() != 0 {
 		t.Skip("needs root for unshare --pid")
 	}

@@ -15,6 +15,7 @@ import (
 // killed; started by anything else, it lives on when its parent dies. The
 // parent is a shell, copied under the name go for the first case.
 func TestParentDeath(t *testing.T) {
+	t.Parallel()
 	sh, err := exec.LookPath("sh")
 	if err != nil {
 		t.Fatal(err)

@@ -66,6 +66,7 @@ func sigIgn(status string) string {
 // as vmd does today; with it the helper goes on, and the commands it
 // starts do not inherit SIGPIPE ignored.
 func TestLogPipeClosed(t *testing.T) {
+	t.Parallel()
 	for _, mode := range []string{"nofix", "fix"} {
 		t.Run(mode, func(t *testing.T) {
 			r, w, err := os.Pipe()
@@ -126,6 +127,7 @@ func TestLogPipeClosed(t *testing.T) {
 // not kill it, and SIGTERM still drains it to exit 0. This fails until
 // main calls survivePipes (the first thing vmd does).
 func TestLogPipeClosedVMD(t *testing.T) {
+	t.Parallel()
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)

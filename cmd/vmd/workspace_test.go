@@ -18,6 +18,7 @@ func postSession(url, text, id string) reply {
 // under state_dir) and no way to prompt for a password; GITHUB_TOKEN
 // reaches it as it is.
 func TestAgentWorkspace(t *testing.T) {
+	t.Parallel()
 	home, work := t.TempDir(), t.TempDir()
 	env := append(baseEnv(t), "HOME="+home, "WORKSPACE_DIR="+work, "GITHUB_TOKEN=ghp_test",
 		"VMD_GIT_AUTHOR_NAME=vmd test", "GIT_CONFIG_GLOBAL=/elsewhere")
@@ -39,6 +40,7 @@ func TestAgentWorkspace(t *testing.T) {
 
 // Without GITHUB_TOKEN vmd says at start that the agent cannot push.
 func TestNoTokenWarning(t *testing.T) {
+	t.Parallel()
 	p := startVMD(t, baseEnv(t))
 	if !p.logged("no GITHUB_TOKEN: git and gh in the workspace cannot push or open pull requests") {
 		t.Error("no warning without GITHUB_TOKEN")
@@ -51,6 +53,7 @@ func TestNoTokenWarning(t *testing.T) {
 // the same session from another directory is not found. The real CLI's
 // resume after a container's restart is container.TestComposeWorkspace.
 func TestSessionAcrossRestarts(t *testing.T) {
+	t.Parallel()
 	home, work := t.TempDir(), t.TempDir()
 	env := append(baseEnv(t), "HOME="+home, "WORKSPACE_DIR="+work)
 	p := startVMD(t, env)
@@ -86,6 +89,7 @@ func TestSessionAcrossRestarts(t *testing.T) {
 // start, naming the setting. (The store opens first, in state_dir itself:
 // here a file stands where the git configuration's directory would be.)
 func TestStateDirUnwritable(t *testing.T) {
+	t.Parallel()
 	state := t.TempDir()
 	if err := os.WriteFile(filepath.Join(state, "git"), nil, 0o644); err != nil {
 		t.Fatal(err)

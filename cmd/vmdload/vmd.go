@@ -237,9 +237,10 @@ func (s *server) said(t testing.TB, text string) {
 	t.Fatalf("events of command %s: no message holding %q (%v)", id, text, lines.Err())
 }
 
-// running reports the pid of the command /status says is running, 0 when
-// vmd is idle: unlike a log line, which may reach the runner after the
-// answer it precedes, /status is what vmd is doing now.
+// running reports the pid of the command /status says is running (0 until
+// its CLI has said it started), -1 when vmd is idle: unlike a log line,
+// which may reach the runner after the answer it precedes, /status is what
+// vmd is doing now.
 func (s *server) running(t testing.TB) int {
 	t.Helper()
 	status, _, body, err := s.get("/status")
@@ -255,7 +256,7 @@ func (s *server) running(t testing.TB) int {
 		t.Fatalf("GET /status: %v in %s", err, body)
 	}
 	if st.Command == nil {
-		return 0
+		return -1
 	}
 	return st.Command.Pid
 }

@@ -69,6 +69,7 @@ func TestRun(t *testing.T) {
 // TestRunCatchesWrongAnswers points vmd at a CLI that echoes each script
 // instead of acting it out: the checks must notice, or they prove nothing.
 func TestRunCatchesWrongAnswers(t *testing.T) {
+	t.Parallel()
 	echo := filepath.Join(t.TempDir(), "echo")
 	if err := os.WriteFile(echo, []byte("#!/bin/sh\nexec cat\n"), 0o755); err != nil {
 		t.Fatal(err)
@@ -109,6 +110,7 @@ func TestRunCatchesWrongAnswers(t *testing.T) {
 // what the CLI said before DELETE: the runner must wait for the words to
 // reach vmd, however long the CLI takes to say them.
 func TestFaultImagesDeletedBusy(t *testing.T) {
+	t.Parallel()
 	cfg := small()
 	cfg.Phases, cfg.Only = []string{"faults"}, []string{"images dir deleted during a command"}
 	rep, err := Run(context.Background(), cfg)

@@ -9,6 +9,7 @@ import (
 // Each turn gets its own init and result; the session, its prompts and its
 // cost go on from turn to turn; stdin's end after a success exits 0.
 func TestStreamTurns(t *testing.T) {
+	t.Parallel()
 	p := start(t, t.TempDir(), streaming...)
 	p.user("What is 2+2?")
 	first := p.until("result")
@@ -48,6 +49,7 @@ func TestStreamTurns(t *testing.T) {
 // An interrupt stops the running turn at once, mid sleep or mid tool call,
 // and the process serves the next line; idle, it is only answered.
 func TestStreamInterrupt(t *testing.T) {
+	t.Parallel()
 	p := start(t, t.TempDir(), streaming...)
 	p.user("say before\nsleep 1m\nsay after")
 	p.until("assistant")
@@ -95,6 +97,7 @@ func TestStreamInterrupt(t *testing.T) {
 // A line that comes while a tool call runs joins the turn; one that comes
 // while the turn makes no more tool calls waits for a turn of its own.
 func TestStreamFold(t *testing.T) {
+	t.Parallel()
 	p := start(t, t.TempDir(), append(streaming, "--replay-user-messages")...)
 	p.user("slow-tool 500ms\nsay first")
 	evs := p.until("assistant")
@@ -125,6 +128,7 @@ func TestStreamFold(t *testing.T) {
 // At stdin's end the fake serves what it has, then exits with the status
 // of its last turn.
 func TestStreamEOF(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	p := start(t, dir, streaming...)
 	p.user("sleep 200ms\nsay late")
@@ -151,6 +155,7 @@ func TestStreamEOF(t *testing.T) {
 // A line that is not JSON ends the process at once, mid-turn too, in the
 // CLI's words; a line of an unknown type is skipped.
 func TestStreamMalformed(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	p := start(t, dir, streaming...)
 	p.send(`{"type":"bogus"}`)
@@ -178,6 +183,7 @@ func TestStreamMalformed(t *testing.T) {
 // its cost; a session that is not there ends the process without a line
 // of stdin read.
 func TestStreamResume(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	p := start(t, dir, streaming...)
 	p.user("say one")
@@ -208,6 +214,7 @@ func TestStreamResume(t *testing.T) {
 // The budget counts the process's spend: the turn that reaches it stops
 // at its tool call, and later turns are refused.
 func TestStreamBudget(t *testing.T) {
+	t.Parallel()
 	p := start(t, t.TempDir(), append(streaming, "--max-budget-usd", "0.02")...)
 	p.user("say one")
 	eq(t, "subtype", p.result()["subtype"], any("success"))
@@ -239,6 +246,7 @@ func toStrings(v any) []string {
 
 // The old mode stays: one prompt read to its end, one init and result.
 func TestOnePrompt(t *testing.T) {
+	t.Parallel()
 	p := start(t, t.TempDir(), "-p", "--output-format", "stream-json", "--verbose")
 	p.send("say hello")
 	p.stdin.Close()

@@ -19,6 +19,7 @@ func age(t *testing.T, path string) {
 }
 
 func TestSweep(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	mine, err := Make(root, "cmd") // in use by this process
 	if err != nil {

@@ -21,6 +21,7 @@ const asNobodyEnv = "VMD_TEST_LEFTOVERS_AS_NOBODY"
 // all, and chmod nothing outside. Root ignores modes, so as root the test
 // re-executes itself as nobody; it never passes as root without having run.
 func TestRemoveWhateverModes(t *testing.T) {
+	t.Parallel()
 	if os.Geteuid() == 0 {
 		if os.Getenv(asNobodyEnv) != "" {
 			t.Fatal("still root after dropping privileges")
