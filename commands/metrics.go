@@ -71,7 +71,7 @@ func newMetrics(s *Service, reg *metric.Registry) *metrics {
 	reg.Help(familyReplayed, "Submits whose Idempotency-Key found its command (running or ended) instead of starting one.")
 	reg.Help(familyBusy, "1 while a command runs, else 0.")
 	reg.Help(familyQueue, "Commands waiting for the one that runs to end.")
-	reg.Help(familyAgents, "Agent processes (a CLI with its MCP servers and browser), by state: starting, spare, idle, busy.")
+	reg.Help(familyAgents, "Agent processes (a CLI with its MCP servers and browser) not yet exited, by state: starting, spare, idle, busy, closing.")
 	reg.Help(familyStarts, "Agent processes started, by reason: spare (ahead of a new conversation), new (a new conversation with no spare ready), resume (a session not held), replaced (a session whose agent died or ran low on budget), cold (one per message, warm off).")
 	reg.Help(familyTurns, "Turns served, by whether their agent was already running (warm=true) or started for them.")
 	reg.Help(familyLatency, "Time from a message written to its agent to the CLI's result, by whether the agent was already running.")

@@ -375,47 +375,8 @@ type AgentStatus struct {
 // agents held, the spare, those closing; with warm off, the running
 // command's and those exiting after their turn.
 func (s *Service) Agents() []AgentStatus {
-	type entry struct {
-		p       *agent.Process
-		session string
-		state   string
-		idle    time.Duration
-	}
 	s.mu.Lock()
-	var es []entry
-	listed := map[*agent.Process]bool{}
-	for _, h := range s.pool.held {
-		listed[h.p] = true
-		if h.p == nil {
-			es = append(es, entry{state: "busy", session: h.session})
-			continue
-		}
-		state := "idle"
-		if h.busy {
-			state = "busy"
-		}
-		es = append(es, entry{p: h.p, session: h.session, state: state, idle: h.idle})
-	}
-	if h := s.pool.spare; h != nil {
-		state := "spare"
-		if time.Since(h.p.Started()) < spareWarmup {
-			state = "starting"
-		}
-		listed[h.p] = true
-		es = append(es, entry{p: h.p, state: state, idle: time.Since(h.p.Started())})
-	}
-	for p := range s.pool.all {
-		if listed[p] || isDone(p) {
-			continue
-		}
-		// Warm, one closed; cold, the running command's, or one whose
-		// turn has ended (at its result line) and that is exiting.
-		state := "closing"
-		if p.Busy() {
-			state = "busy"
-		}
-		es = append(es, entry{p: p, state: state})
-	}
+	es := s.pool.list()
 	s.mu.Unlock()
 	out := make([]AgentStatus, 0, len(es))
 	for _, e := range es {
@@ -433,19 +394,52 @@ func (s *Service) agentCounts() map[string]int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := map[string]int{}
-	for _, h := range s.pool.held {
-		if h.busy {
-			n["busy"]++
-		} else {
-			n["idle"]++
-		}
-	}
-	if h := s.pool.spare; h != nil {
-		if time.Since(h.p.Started()) < spareWarmup {
-			n["starting"]++
-		} else {
-			n["spare"]++
-		}
+	for _, e := range s.pool.list() {
+		n[e.state]++
 	}
 	return n
+}
+
+// agentEntry is an agent process and its state.
+type agentEntry struct {
+	p       *agent.Process // nil while it is being started for a turn
+	session string
+	state   string
+	idle    time.Duration
+}
+
+// list is every agent process not yet exited, with its state; the caller
+// holds Service.mu.
+func (pl *pool) list() []agentEntry {
+	var es []agentEntry
+	listed := map[*agent.Process]bool{}
+	for _, h := range pl.held {
+		listed[h.p] = true
+		state := "idle"
+		if h.busy {
+			state = "busy"
+		}
+		es = append(es, agentEntry{p: h.p, session: h.session, state: state, idle: h.idle})
+	}
+	if h := pl.spare; h != nil {
+		state := "spare"
+		if time.Since(h.p.Started()) < spareWarmup {
+			state = "starting"
+		}
+		listed[h.p] = true
+		es = append(es, agentEntry{p: h.p, state: state, idle: time.Since(h.p.Started())})
+	}
+	for p := range pl.all {
+		if listed[p] || isDone(p) {
+			continue
+		}
+		// Warm, one closed; cold, the running command's, or one whose
+		// turn has ended (at its result line) and that is exiting.
+		state := "closing"
+		if p.Busy() {
+			state = "busy"
+		}
+		es = append(es, agentEntry{p: p, state: state})
+	}
+	return es
 }
