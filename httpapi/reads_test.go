@@ -11,8 +11,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vmd-dev/vmd/outcome"
 	"github.com/vmd-dev/vmd/internal/vmdtest"
+	"github.com/vmd-dev/vmd/outcome"
 	"github.com/vmd-dev/vmd/store"
 )
 
