@@ -125,6 +125,22 @@ func (c *Command) stop(why outcome.Outcome) bool {
 	return t.Stop(why)
 }
 
+// published waits until Submit has recorded the command, or failed to,
+// and reports whether it is one: a command Submit dropped never runs and
+// is never answered, so nothing may wait for its end.
+func (c *Command) published() bool {
+	<-c.recorded
+	return !c.dropped
+}
+
+// stopped is why the command was stopped before its turn began; "" if it
+// was not.
+func (c *Command) stopped() outcome.Outcome {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.pending
+}
+
 // never is the result of a command that ended without a turn.
 func (c *Command) never(o outcome.Outcome) *agent.Result {
 	return &agent.Result{Outcome: o, ExitCode: -1, SessionID: c.rec.Resume}

@@ -316,8 +316,11 @@ func (s *Service) nextLocked() {
 // run serves a command that holds the slot: its turn on an agent, then
 // its end.
 func (s *Service) run(c *Command) {
-	<-c.recorded
-	if c.dropped {
+	if !c.published() {
+		return
+	}
+	if why := c.stopped(); why != "" { // cancelled as it left the queue: no agent for it
+		s.end(c, c.never(why))
 		return
 	}
 	for retried := false; ; retried = true {
@@ -356,9 +359,9 @@ func (s *Service) end(c *Command, res *agent.Result) {
 	}
 	s.nextLocked()
 	s.mu.Unlock()
+	s.out.dirty(c) // before the answer: whoever has it finds the end on its way to the store
 	close(c.answered)
 	s.settle.Reset(settleDelay)
-	s.out.dirty(c)
 }
 
 // stored is called once a command's end is in the store (or, without a
@@ -435,6 +438,9 @@ func (s *Service) Cancel() (Record, bool) {
 // turn, killed if it will not). It returns once the command has ended,
 // reporting whether it was this call that stopped it.
 func (s *Service) CancelCommand(c *Command) bool {
+	if !c.published() {
+		return false // Submit could not record it: it never ran, nor will
+	}
 	s.mu.Lock()
 	if i := slices.Index(s.queue, c); i >= 0 {
 		s.queue = slices.Delete(s.queue, i, i+1)

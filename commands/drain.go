@@ -25,10 +25,12 @@ func (s *Service) Drain(deadline time.Time) {
 	s.queue = nil
 	running := s.running
 	s.mu.Unlock()
-	close(s.drained)
 	for _, c := range queued {
-		s.end(c, c.never(outcome.Drained))
+		if c.published() {
+			s.end(c, c.never(outcome.Drained))
+		}
 	}
+	close(s.drained) // after the queued ends: the persister's last writes take them
 	if running != nil {
 		s.log.Info("draining", "until", deadline)
 	}
@@ -64,6 +66,9 @@ func (s *Service) finishDrain() {
 	s.mu.Lock()
 	running, by := s.running, s.drainBy
 	s.mu.Unlock()
+	if running != nil && !running.published() {
+		running = nil // Submit could not record it: it never runs
+	}
 	deadline := time.NewTimer(time.Until(by))
 	defer deadline.Stop()
 	late := false

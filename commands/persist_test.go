@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vmd-dev/vmd/commands"
 	"github.com/vmd-dev/vmd/internal/vmdtest"
@@ -111,5 +112,34 @@ func TestKeyLookupFails(t *testing.T) {
 	}
 	if s.log.Count("spawn") != 1 {
 		t.Errorf("%d CLIs started; want the first command's alone", s.log.Count("spawn"))
+	}
+}
+
+// A keyed command whose record the store will not take holds the slot
+// until Submit gives up on it: a cancel or a drain that meets it then
+// returns, and it never runs.
+func TestCancelMeetsUnrecordedCommand(t *testing.T) {
+	t.Parallel()
+	s := newService(t, setup{disk: true})
+	unlock := s.lock(t)
+	defer unlock()
+	refused := make(chan error, 1)
+	go func() {
+		_, err := s.Submit(context.Background(), commands.Request{Prompt: "say never", Key: "k3", BodyHash: []byte{3}})
+		refused <- err
+	}()
+	vmdtest.Eventually(t, "the command to take the slot", s.Busy)
+	cancelled := make(chan bool, 1)
+	go func() { _, ok := s.Cancel(); cancelled <- ok }()
+	if ok := vmdtest.Within(t, "Cancel to return", cancelled); ok {
+		t.Errorf("Cancel of a command the store could not record = stopped; want nothing stopped")
+	}
+	if err := vmdtest.Within(t, "Submit to give up", refused); !errors.Is(err, commands.ErrStoreUnavailable) {
+		t.Errorf("Submit = %v; want ErrStoreUnavailable", err)
+	}
+	s.Drain(time.Now().Add(time.Minute))
+	vmdtest.Within(t, "the drain to finish", s.Done())
+	if n := s.log.Count("spawn"); n != 0 {
+		t.Errorf("%d CLIs started; want none", n)
 	}
 }
