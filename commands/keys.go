@@ -74,7 +74,10 @@ func (s *Service) findKey(ctx context.Context, req Request) (Submission, *keyEnt
 		case c != nil:
 			return Submission{Command: c, Attached: true}, nil, nil
 		}
-		rec, err := s.st.Get(ctx, id)
+		rec, err := store.Record{}, store.ErrNotFound // without a store, as if pruned
+		if s.st != nil {
+			rec, err = s.st.Get(ctx, id)
+		}
 		switch {
 		case errors.Is(err, store.ErrNotFound): // pruned with its record: the key is free again
 			s.mu.Lock()

@@ -91,7 +91,7 @@ func newMetrics(s *Service, reg *metric.Registry) *metrics {
 	m.replayed = reg.Counter(familyReplayed)
 	reg.Gauge(familyBusy, func() float64 { return b2f(s.Busy()) })
 	reg.Gauge(familyQueue, func() float64 { return float64(s.Queued()) })
-	for _, state := range []string{"starting", "spare", "idle", "busy"} {
+	for _, state := range []string{"starting", "spare", "idle", "busy", "closing"} {
 		reg.Gauge(familyAgents, func() float64 { return float64(s.agentCounts()[state]) }, "state", state)
 	}
 	for _, r := range []string{startSpare, startNew, startResume, startReplaced, startCold} {

@@ -126,7 +126,8 @@ func (pl *pool) acquire(c *Command, again bool) (*agent.Process, error) {
 func (pl *pool) release(p *agent.Process, res *agent.Result, c *Command) {
 	s := pl.s
 	if !p.Warm() {
-		return // it exits by itself
+		p.Close() // its turn is over: it exits by itself, or is killed after a grace
+		return
 	}
 	s.mu.Lock()
 	i := slices.IndexFunc(pl.held, func(h *held) bool { return h.p == p })
@@ -268,9 +269,12 @@ func (pl *pool) tick(elapsed time.Duration) {
 	} else if h != nil && time.Since(h.p.Started()) > time.Minute {
 		pl.spareBackoff = 0
 	}
+	busy := s.running != nil
 	s.mu.Unlock()
 	closeAll(closing)
-	pl.refill()
+	if !busy { // a spare is not started beside a turn, which it would slow down
+		pl.refill()
+	}
 }
 
 // wait adds elapsed, the time since the last tick, to the agent's idle
@@ -430,7 +434,11 @@ func (pl *pool) list() []agentEntry {
 		es = append(es, agentEntry{p: h.p, state: state, idle: time.Since(h.p.Started())})
 	}
 	for p := range pl.all {
-		if listed[p] || isDone(p) {
+		if isDone(p) {
+			delete(pl.all, p)
+			continue
+		}
+		if listed[p] {
 			continue
 		}
 		// Warm, one closed; cold, the running command's, or one whose
