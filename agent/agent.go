@@ -211,9 +211,9 @@ func (p *Process) write() {
 
 // jsonLine hands a line of stdout that looks like JSON to the turn
 // running. One that comes between turns belongs to none and is dropped.
-func (p *Process) jsonLine(b []byte) {
+func (p *Process) jsonLine(b []byte, cut bool) {
 	if t := p.current(); t != nil {
-		t.line(b)
+		t.line(b, cut)
 		return
 	}
 	if b != nil {

@@ -20,12 +20,12 @@ type lines struct {
 	maxLine int
 	maxStr  int // a string of a line past maxLine keeps this many bytes
 	log     hclog.Logger
-	json    func(b []byte) // a whole line that looks like JSON
-	raw     func(b []byte) // other output
-	read    func()         // called for every read that returned bytes
+	json    func(b []byte, cut bool) // a whole line that looks like JSON; cut: its strings were cut
+	raw     func(b []byte)           // other output
+	read    func()                   // called for every read that returned bytes
 }
 
-func newLines(limit int, log hclog.Logger, json, raw func([]byte), read func()) *lines {
+func newLines(limit int, log hclog.Logger, json func([]byte, bool), raw func([]byte), read func()) *lines {
 	return &lines{maxLine: max(4*limit, 1<<20), maxStr: max(limit, 1<<16) + 1, log: log, json: json, raw: raw, read: read}
 }
 
@@ -77,19 +77,19 @@ func (l *lines) fill(r io.Reader) {
 			}
 			if state == inTrimmed && len(cur) > l.maxLine {
 				l.log.Warn("stream-json line too long; skipped", "limit", l.maxLine, "start", string(cur[:min(len(cur), 60)]))
-				l.json(skippedLine(cur))
+				l.json(skippedLine(cur), false)
 				cur, state = cur[:0], skipping
 			}
 			if end >= 0 {
 				if state == inJSON || state == inTrimmed {
-					l.json(cur)
+					l.json(cur, state == inTrimmed)
 				}
 				cur, state = cur[:0], atStart
 			}
 		}
 		if err != nil {
 			if (state == inJSON || state == inTrimmed) && len(cur) > 0 {
-				l.json(cur)
+				l.json(cur, state == inTrimmed)
 			}
 			return
 		}

@@ -114,7 +114,9 @@ type transcript struct {
 	raw          []byte // output that is not stream-json
 	rawDropped   int64
 	badLines     int
-	skipped      int // JSON lines too long to read: the result may be one
+	skipped      int  // JSON lines too long to read: the result may be one
+	resultCut    bool // the result line was read with its long strings cut
+	textCut      bool // so was an assistant line
 	report       *Report
 	total        *float64 // the result's total_cost_usd: the session's so far
 }
@@ -127,7 +129,7 @@ func newTranscript(limit int, log hclog.Logger) *transcript {
 // it makes, if any. A line that is not valid stream-json is logged and
 // kept as other output, never fatal: ok is false. A nil line is one too
 // long to read.
-func (t *transcript) parse(b []byte) (l line, ev *Event, ok bool) {
+func (t *transcript) parse(b []byte, cut bool) (l line, ev *Event, ok bool) {
 	if b == nil {
 		t.skipped++
 		return l, nil, false
@@ -143,6 +145,8 @@ func (t *transcript) parse(b []byte) (l line, ev *Event, ok bool) {
 	if l.SessionID != "" && t.sessionID == "" {
 		t.sessionID = l.SessionID
 	}
+	t.resultCut = t.resultCut || cut && l.Type == "result"
+	t.textCut = t.textCut || cut && l.Type == "assistant"
 	switch l.Type {
 	case "system":
 		if l.Subtype == "init" {
@@ -269,12 +273,12 @@ func (t *transcript) keepRaw(b []byte) {
 func (t *transcript) answer(stopped bool) (string, bool) {
 	switch {
 	case t.report != nil && !stopped:
-		if len(t.report.Text) > t.max {
+		if len(t.report.Text) > t.max || t.resultCut {
 			return cutUTF8(t.report.Text, t.max), true
 		}
 		return t.report.Text, false
 	case t.sawAssistant:
-		return string(t.text), t.textDropped || t.skipped > 0
+		return string(t.text), t.textDropped || t.textCut || t.skipped > 0
 	default:
 		return string(t.raw), t.rawDropped > 0 || t.skipped > 0
 	}

@@ -33,8 +33,8 @@ func read(t *testing.T, max int, out string) (*transcript, []Event) {
 func feed(max int, r io.Reader) (*transcript, *[]Event) {
 	var evs []Event
 	tr := newTranscript(max, hclog.NewNullLogger())
-	json := func(b []byte) {
-		if _, ev, _ := tr.parse(b); ev != nil {
+	json := func(b []byte, cut bool) {
+		if _, ev, _ := tr.parse(b, cut); ev != nil {
 			evs = append(evs, *ev)
 		}
 	}
@@ -105,6 +105,16 @@ func TestTranscriptLongResult(t *testing.T) {
 	if text, cut := tr.answer(false); text != strings.Repeat("x", 10) || !cut || tr.report == nil || tr.sessionID != "s-1" {
 		t.Errorf("answer of a long result = %q, truncated %v, report %v, session %q; want 10 x, truncated, the report and s-1",
 			text, cut, tr.report, tr.sessionID)
+	}
+}
+
+// Cut, a result of short lines, whose escapes shrink as it is read, is
+// still marked truncated: it is not the whole answer.
+func TestTranscriptLongResultOfLines(t *testing.T) {
+	long := `{"type":"result","is_error":false,"result":"` + strings.Repeat(`ab\n`, 1<<20) + `","session_id":"s-1"}`
+	tr, _ := read(t, 1<<16, long+"\n")
+	if text, cut := tr.answer(false); !cut || len(text) > 1<<16 || !strings.HasPrefix(text, "ab\nab\n") {
+		t.Errorf("answer of a long result of lines = %d bytes, truncated %v; want at most 64 KiB, truncated", len(text), cut)
 	}
 }
 

@@ -101,9 +101,12 @@ type Turn struct {
 	written time.Time       // when the message went out; zero before
 	stop    outcome.Outcome // why the turn was stopped; "" while it was not
 	ended   bool
-	heard   bool          // the CLI said something of the turn
-	started bool          // EventStart told
-	timers  []*time.Timer // the timeout and the interrupt's grace
+	// interrupting: the stop asked the CLI to interrupt the turn, and
+	// waits out the interrupt's grace before it kills.
+	interrupting bool
+	heard        bool          // the CLI said something of the turn
+	started      bool          // EventStart told
+	timers       []*time.Timer // the timeout and the interrupt's grace
 }
 
 // Turn gives the process its next message and returns the turn serving
@@ -160,6 +163,10 @@ func (p *Process) Turn(req TurnRequest) *Turn {
 func (t *Turn) send(prompt string) {
 	<-t.cap.begun
 	t.mu.Lock()
+	if t.ended { // its process died before it could be written
+		t.mu.Unlock()
+		return
+	}
 	if t.stop == "" {
 		t.written = time.Now()
 		if t.p.warm {
@@ -193,12 +200,19 @@ func (t *Turn) send(prompt string) {
 func (t *Turn) Stop(why outcome.Outcome) bool {
 	t.mu.Lock()
 	if t.ended || t.stop != "" {
+		// A drain or a stall does not wait out an interrupt's grace.
+		hurry := !t.ended && t.interrupting && (why == outcome.Drained || why == outcome.Stalled)
 		t.mu.Unlock()
+		if hurry {
+			t.log.Info("killing a turn being interrupted", "reason", string(why))
+			t.p.proc.Kill()
+		}
 		return false
 	}
 	t.stop = why
 	written := !t.written.IsZero()
 	interrupt := t.p.warm && written && (why == outcome.Cancelled || why == outcome.Timeout)
+	t.interrupting = interrupt
 	if interrupt {
 		t.p.input(interruptLine(), false) // after the message: both are written in order
 		grace := t.p.a.opts.InterruptGrace
@@ -229,14 +243,15 @@ func (t *Turn) Result() *Result {
 // Warm reports whether the turn went to a process already running.
 func (t *Turn) Warm() bool { return t.warm }
 
-// line takes a line of stdout that looks like JSON.
-func (t *Turn) line(b []byte) {
+// line takes a line of stdout that looks like JSON; cut says its long
+// strings were cut (lines.go).
+func (t *Turn) line(b []byte, cut bool) {
 	t.mu.Lock()
 	if t.ended {
 		t.mu.Unlock()
 		return
 	}
-	l, ev, ok := t.tr.parse(b)
+	l, ev, ok := t.tr.parse(b, cut)
 	t.heard = true
 	if ok {
 		t.watch.line(l, time.Now())

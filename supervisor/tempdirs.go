@@ -81,10 +81,12 @@ func (t *tempDirs) sweep() {
 // has the janitor make the next: a warm agent keeps its directory for
 // its whole life, so a removal may be long in coming.
 func (t *tempDirs) take() (*leftovers.Dir, error) {
-	select {
-	case t.taken <- struct{}{}:
-	default:
-	}
+	defer func() { // once the spare is out: the janitor makes one only if there is none
+		select {
+		case t.taken <- struct{}{}:
+		default:
+		}
+	}()
 	select {
 	case d := <-t.spare:
 		return d, nil
