@@ -105,7 +105,12 @@ func TestNotReady(t *testing.T) {
 		{name: "MCP config gone", setup: setup{mcp: filepath.Join(t.TempDir(), "gone.json")}, failing: "mcp_config", message: "no such file"},
 		{name: "draining", breakIt: func(t *testing.T, s *server) {
 			s.ready(t) // the CLI's version is known before the drain
+			// A command runs on through the drain: idle, vmd would be
+			// done draining, and gone, before /ready is asked.
+			go s.fetch("POST", "/command", `{"text":"say draining\nsleep 1h"}`)
+			s.running(t, "draining")
 			s.Commands.Drain(time.Now().Add(time.Hour))
+			t.Cleanup(s.Commands.Hurry) // before the stack's own: the command stops at once
 		}, failing: "draining", message: "shutting down"},
 		// No filesystem has an exbibyte free.
 		{name: "disk low", setup: setup{minFree: 1 << 60}, failing: "disk", message: "low disk space on the workspace"},

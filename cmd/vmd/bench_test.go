@@ -93,7 +93,7 @@ func residentKiB(b testing.TB, pid int) int {
 func BenchmarkSettledMemory(b *testing.B) {
 	const commands = 500
 	cfg := filepath.Join(b.TempDir(), "vm.hcl")
-	if err := os.WriteFile(cfg, []byte("claude_bin = \"cat\"\nclaude_args = []\nhost = \"127.0.0.1\"\nport = 0\nlog_format = \"json\"\n"), 0o644); err != nil {
+	if err := os.WriteFile(cfg, []byte("claude_bin = \"cat\"\nclaude_args = []\nwarm = false\nhost = \"127.0.0.1\"\nport = 0\nlog_format = \"json\"\n"), 0o644); err != nil {
 		b.Fatal(err)
 	}
 	env := []string{"PATH=" + os.Getenv("PATH"), "ANTHROPIC_API_KEY=k", "HOME=" + b.TempDir(), "IMAGES_DIR=" + filepath.Join(b.TempDir(), "images"), "TMPDIR=" + b.TempDir()}

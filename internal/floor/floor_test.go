@@ -51,7 +51,7 @@ func start(tb testing.TB, name, bin string, env ...string) (*server, time.Durati
 	ln.Close()
 	dir := tb.TempDir()
 	hcl := filepath.Join(dir, "vm.hcl")
-	if err := os.WriteFile(hcl, []byte("claude_bin = \"cat\"\nclaude_args = []\nlog_level = \"warn\"\n"), 0o644); err != nil {
+	if err := os.WriteFile(hcl, []byte("claude_bin = \"cat\"\nclaude_args = []\nwarm = false\nlog_level = \"warn\"\n"), 0o644); err != nil {
 		tb.Fatal(err)
 	}
 	cmd := exec.Command(bin, "-config", hcl)
