@@ -224,6 +224,26 @@ func (s *server) openEvents(t *testing.T, method, path, body string, header ...s
 	return st
 }
 
+// rest reads the stream to its end: the ids of its events, then its
+// result event.
+func (st *stream) rest(t *testing.T) (ids []string, result idEvent) {
+	t.Helper()
+	for {
+		ev, err := st.next()
+		if err == io.EOF {
+			return ids, result
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.name == "result" {
+			result = ev
+			continue
+		}
+		ids = append(ids, ev.id)
+	}
+}
+
 // next reads the next event, comments skipped; io.EOF at the end.
 func (st *stream) next() (idEvent, error) {
 	var ev idEvent
@@ -267,21 +287,8 @@ func TestStreamResumes(t *testing.T) {
 	first.c.Close()
 	rec := s.running(t, "one")
 	resumed := s.openEvents(t, "GET", "/commands/"+rec.ID+"/events", "", "Last-Event-ID", ids[len(ids)-1])
-	var result idEvent
-	for {
-		ev, err := resumed.next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ev.name == "result" {
-			result = ev
-			continue
-		}
-		ids = append(ids, ev.id)
-	}
+	more, result := resumed.rest(t)
+	ids = append(ids, more...)
 	var all []string
 	for i := range ids {
 		all = append(all, strconv.Itoa(i+1))

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"runtime"
 	"strconv"
 	"strings"
@@ -136,22 +135,7 @@ func TestEventsStreamByPage(t *testing.T) {
 				} else {
 					st = s.openEvents(t, "POST", "/command", string(body), "Idempotency-Key", "pages", "Last-Event-ID", strconv.Itoa(after))
 				}
-				var ids []string
-				var result idEvent
-				for {
-					ev, err := st.next()
-					if err == io.EOF {
-						break
-					}
-					if err != nil {
-						t.Fatal(err)
-					}
-					if ev.name == "result" {
-						result = ev
-						continue
-					}
-					ids = append(ids, ev.id)
-				}
+				ids, result := st.rest(t)
 				var want []string
 				for seq := after + 1; seq <= last; seq++ {
 					want = append(want, strconv.Itoa(seq))
