@@ -367,6 +367,10 @@ func (s *Service) end(c *Command, res *agent.Result) {
 // stored is called once a command's end is in the store (or, without a
 // store, at once): it is no longer live.
 func (s *Service) stored(c *Command) {
+	// Its end may reach the store (through an earlier event's write)
+	// before end has freed the slot: done comes after the answer, so that
+	// whoever waits for done finds the slot free.
+	<-c.answered
 	s.mu.Lock()
 	delete(s.live, c.rec.ID)
 	s.keys.stored(c)

@@ -47,6 +47,7 @@ type held struct {
 	session string        // the conversation's; "" until its first turn names it
 	busy    bool          // its turn runs (or it is being started for one)
 	idle    time.Duration // how long it has waited for a message, machine running
+	since   time.Time     // when it last began to wait
 	spare   bool          // it was the spare: its turn over, a new one is due
 }
 
@@ -137,7 +138,7 @@ func (pl *pool) release(p *agent.Process, res *agent.Result, c *Command) {
 		return
 	}
 	h := pl.held[i]
-	h.busy, h.idle = false, 0
+	h.busy, h.idle, h.since = false, 0, time.Now()
 	if res.SessionID != "" {
 		h.session = res.SessionID
 	}
@@ -252,7 +253,7 @@ func (pl *pool) tick(elapsed time.Duration) {
 		case h.busy:
 		case isDone(h.p):
 			pl.forget(h)
-		case h.wait(elapsed, s.opts.WarmIdle):
+		case h.wait(min(elapsed, time.Since(h.since)), s.opts.WarmIdle):
 			pl.forget(h)
 			closing = append(closing, h.p)
 		}
@@ -277,10 +278,10 @@ func (pl *pool) tick(elapsed time.Duration) {
 	}
 }
 
-// wait adds elapsed, the time since the last tick, to the agent's idle
-// time, and reports whether it has now waited idleLimit (0: for ever). A
-// tick far later than its period means the machine was suspended: that
-// counts as two periods at most.
+// wait adds elapsed, the time since the last tick (or since it began to
+// wait, if later), to the agent's idle time, and reports whether it has
+// now waited idleLimit (0: for ever). A tick far later than its period
+// means the machine was suspended: that counts as two periods at most.
 func (h *held) wait(elapsed, idleLimit time.Duration) bool {
 	h.idle += min(elapsed, 2*tick)
 	return idleLimit > 0 && h.idle >= idleLimit

@@ -308,28 +308,26 @@ func (s *server) owned(pid int) bool {
 	return slices.ContainsFunc(agents, func(a int) bool { return vmdtest.Marker(a) == m })
 }
 
-// stray reports whether pid, a process of the fake CLI's, runs owned by
-// no agent: alive before the question and after it, so that one that
-// exits meanwhile, its marker gone with it, is none.
+// stray reports whether pid, a process of the fake CLI's, runs owned by no
+// agent, and goes on so: a process vmd is killing (its agent ended after
+// the answer, or a cold process exits after its result line) loses its
+// environment, and its marker, before its life. A process left behind for
+// good stays a stray for the harness's whole patience.
 func (s *server) stray(pid int, fake string) bool {
-	return alive(pid, fake) && !s.owned(pid) && alive(pid, fake)
+	return !poll.Until(func() bool { return !alive(pid, fake) || s.owned(pid) })
 }
 
-// leftover counts what is below vmd that none of its agents owns: what
-// commands left behind, which must be nothing once one has its answer.
-// A process counts only if it is left over in a second look too, with the
-// agents read again: a spare started between /status and /proc is no
-// leftover.
+// leftover counts what is below vmd that no agent it lists owns, once
+// that has stopped changing: what commands left behind, which must be
+// nothing once one has its answer. A process vmd is still sweeping (see
+// stray) is gone, or owned, soon after.
 func (s *server) leftover() (live, zombies int, list string) {
-	agents, closing := s.agentPids()
-	left := leftovers(s.Pid, agents, closing)
-	if len(left) > 0 {
-		more, closingNow := s.agentPids()
-		again := leftovers(s.Pid, append(agents, more...), closing || closingNow)
-		left = slices.DeleteFunc(left, func(st vmdtest.Stat) bool {
-			return !slices.ContainsFunc(again, func(o vmdtest.Stat) bool { return o.Pid == st.Pid })
-		})
-	}
+	var left []vmdtest.Stat
+	poll.Until(func() bool {
+		agents, closing := s.agentPids()
+		left = leftovers(s.Pid, agents, closing)
+		return len(left) == 0
+	})
 	for _, st := range left {
 		if st.State == 'Z' {
 			zombies++
