@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -138,11 +139,11 @@ func TestStopBusy(t *testing.T) {
 		status, body, err := post(v.base+"/command", `{"text":"What is 2+2?"}`)
 		first <- answer{status, body, err}
 	}()
-	// Busy once vmd has started the CLI (a probe POST sent earlier could
-	// take the slot itself); then a second command gets 409.
-	vmdtest.Eventually(t, "vmd to start the CLI", func() bool {
-		// "spawn:" in text logs; "spawn beside the slot" is the version probe.
-		return strings.Contains(mustPodman(t, 30*time.Second, "logs", v.name), "spawn:")
+	// Busy once vmd has taken the command (a probe POST sent earlier
+	// could take the slot itself); then a second command gets 409.
+	vmdtest.Eventually(t, "GET /status to say busy", func() bool {
+		status, body, err := get(v.base + "/status")
+		return err == nil && status == http.StatusOK && strings.Contains(body, `"busy":true`)
 	})
 	if status, body, err := post(v.base+"/command", `{"text":"second"}`); err != nil || status != http.StatusConflict {
 		t.Fatalf("second POST /command = %d %s %v; want 409 busy", status, body, err)
@@ -200,17 +201,51 @@ func TestNoKey(t *testing.T) {
 	t.Logf("exited after %s: %s", time.Since(start), logs)
 }
 
-// TestCommand runs commands through vmd in the container with the fake CLI
-// mounted in (no API needed): the answer, a screenshot listed and served,
-// and vmd, as PID 1 and not root, reaping the orphans and killing the
-// escaped session the command left behind.
+// TestCommand runs a command through vmd in the container with the fake
+// CLI mounted in (no API needed): the answer, a screenshot listed and
+// served, and vmd, as PID 1 and not root, reaping the orphans and killing
+// the escaped session the command left behind, once the command's process
+// has ended: cold, after its answer; warm (as the image ships), once its
+// conversation's process has waited out warm_idle (2 s here, no spare).
+// Until then what a warm turn leaves is its process's own: the fake CLI
+// reaps none of its children, and their zombies are its, not vmd's.
 func TestCommand(t *testing.T) {
 	image := testImage(t)
 	t.Parallel()
-	env := map[string]string{"ANTHROPIC_API_KEY": "sk-ant-test-not-a-key", "CLAUDE_BIN": "/usr/local/bin/fakeclaude"}
-	v := startVMD(t, image, false, env, "-v", fakeClaude+":/usr/local/bin/fakeclaude:ro")
-	waitHealthy(t, v.base, 30*time.Second)
+	for _, warm := range []bool{true, false} {
+		t.Run(map[bool]string{true: "warm", false: "cold"}[warm], func(t *testing.T) {
+			t.Parallel()
+			env := map[string]string{"ANTHROPIC_API_KEY": "sk-ant-test-not-a-key", "CLAUDE_BIN": "/usr/local/bin/fakeclaude",
+				"WARM": strconv.FormatBool(warm), "WARM_IDLE_MS": "2000", "PREWARM": "false"}
+			v := startVMD(t, image, false, env, "-v", fakeClaude+":/usr/local/bin/fakeclaude:ro")
+			waitHealthy(t, v.base, 30*time.Second)
+			runCommand(t, v)
+			if warm {
+				if live, _ := belowVMD(t, v); len(live) == 0 {
+					t.Errorf("nothing below vmd right after a warm answer; want its conversation's process")
+				}
+			}
+			// The command did leave processes behind, for vmd to deal with.
+			vmdtest.Eventually(t, `a "killed stray processes" line: the escaped session killed`, func() bool {
+				return strings.Contains(mustPodman(t, 30*time.Second, "logs", v.name), "killed stray processes")
+			})
+			var live, zombies []string
+			vmdtest.Eventually(t, "nothing left below vmd", func() bool {
+				live, zombies = belowVMD(t, v)
+				return len(live)+len(zombies) == 0
+			})
+			if t.Failed() {
+				t.Logf("below vmd: %q, zombies: %q", live, zombies)
+			}
+		})
+	}
+}
 
+// runCommand runs one command that takes a screenshot, leaves three
+// orphans and an escaped session, and says four; it checks the answer and
+// the screenshot served.
+func runCommand(t *testing.T, v *vmd) {
+	t.Helper()
 	shot := uniqueName("shot-") + ".png"
 	status, body, err := post(v.base+"/command", `{"text":"orphans 3\nescape\nimage `+shot+`\nsay four"}`)
 	if err != nil || status != http.StatusOK {
@@ -239,28 +274,26 @@ func TestCommand(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "image/png" || !bytes.HasPrefix(png, []byte("\x89PNG")) {
 		t.Errorf("GET /images/%s = %d %s %q...; want 200 image/png with a PNG", shot, resp.StatusCode, resp.Header.Get("Content-Type"), png[:min(8, len(png))])
 	}
+}
 
-	// The command did leave processes behind, for vmd to deal with.
-	if logs := mustPodman(t, 30*time.Second, "logs", v.name); !strings.Contains(logs, "killed stray processes") {
-		t.Errorf("log has no \"killed stray processes\" line: the escaped session was not there to kill?\n%s", logs)
-	}
-	// Nothing left below vmd: no child of PID 1 (processes podman exec
-	// starts have parent 0), no zombie.
-	var bad []string
-	vmdtest.Eventually(t, "nothing left below vmd", func() bool {
-		left := v.exec(t, "sh", "-c", `for s in /proc/[0-9]*/stat; do read -r l <"$s" && echo "$l"; done 2>/dev/null`)
-		bad = bad[:0]
-		for _, line := range strings.Split(left, "\n") {
-			// pid (comm) state ppid ...
-			i := strings.LastIndex(line, ")")
-			if i < 0 {
-				continue
-			}
-			f := strings.Fields(line[i+1:])
-			if len(f) >= 2 && (f[0] == "Z" || f[1] == "1") {
-				bad = append(bad, line)
-			}
+// belowVMD lists the container's processes that are children of PID 1
+// (processes podman exec starts have parent 0), and its zombies, as
+// /proc/<pid>/stat lines.
+func belowVMD(t *testing.T, v *vmd) (live, zombies []string) {
+	left := v.exec(t, "sh", "-c", `for s in /proc/[0-9]*/stat; do read -r l <"$s" && echo "$l"; done 2>/dev/null`)
+	for _, line := range strings.Split(left, "\n") {
+		// pid (comm) state ppid ...
+		i := strings.LastIndex(line, ")")
+		if i < 0 {
+			continue
 		}
-		return len(bad) == 0
-	})
+		switch f := strings.Fields(line[i+1:]); {
+		case len(f) < 2:
+		case f[0] == "Z":
+			zombies = append(zombies, line)
+		case f[1] == "1":
+			live = append(live, line)
+		}
+	}
+	return live, zombies
 }

@@ -573,7 +573,9 @@ func TestAPIFailures(t *testing.T) {
 		}
 		closed := "http://" + ln.Addr().String()
 		ln.Close()
-		v := s.start(t, false, "ANTHROPIC_BASE_URL="+closed)
+		// A second vmd beside the first: its own state_dir, or it is
+		// refused at start (one vmd a state_dir).
+		v := s.start(t, false, "ANTHROPIC_BASE_URL="+closed, "STATE_DIR="+filepath.Join(s.dir, "home", ".vmd-unreachable"))
 		a := v.command("What is 2+2?")
 		checkAPIFailure(t, a, "ECONNREFUSED")
 	})
