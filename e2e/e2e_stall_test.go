@@ -127,8 +127,8 @@ func checkStalled(t *testing.T, s *stack, v *vmd, a answer) {
 		t.Fatalf("answer = %v; want 504 agent_stalled with the sessionId (408: the watchdog is not wired, see agent/stall.go)", a)
 	}
 	// A stall kills the agent at once (a wedged CLI answers no interrupt),
-	// and vmd answers once its sweep is done: nothing of it may be left by
-	// then. The spare, an agent of its own, lives on.
+	// and sweeps what it left: nothing of it may be left running. The
+	// spare, an agent of its own, lives on.
 	if left := s.strays(t, v); len(left) > 0 {
 		t.Errorf("when the 504 came: still running %q, no agent's", left)
 	}

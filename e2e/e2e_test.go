@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/vmd-dev/vmd/internal/fakeapi"
+	"github.com/vmd-dev/vmd/internal/poll"
 	"github.com/vmd-dev/vmd/internal/testbin"
 	"github.com/vmd-dev/vmd/internal/vmdtest"
 )
@@ -333,8 +334,23 @@ func ownerOf(pid int) int {
 
 // strays are the processes of the stack's that no agent vmd v holds owns:
 // what a command left behind. An agent's tree (the CLI, Playwright MCP,
-// Chromium) carries the marker of the agent's process.
+// Chromium) carries the marker of the agent's process. The processes
+// are read until none is left or the patience runs out: a spare vmd starts
+// between a read of /status and one of /proc is owned by the next read,
+// and a process vmd is sweeping is gone soon; what a command left behind
+// for good stays.
 func (s *stack) strays(t testing.TB, v *vmd) []string {
+	t.Helper()
+	var left []string
+	poll.Until(func() bool {
+		left = s.strayList(t, v)
+		return len(left) == 0
+	})
+	return left
+}
+
+// strayList is one look at strays.
+func (s *stack) strayList(t testing.TB, v *vmd) []string {
 	t.Helper()
 	kept := map[string]bool{}
 	for _, a := range v.status(t).Agents {
