@@ -357,7 +357,7 @@ func TestDrain(t *testing.T) {
 	t.Parallel()
 	t.Run("command finishes within budget", func(t *testing.T) {
 		p := startVMD(t, append(baseEnv(t), "DRAIN_TIMEOUT_MS=8000"))
-		got := p.inFlight(t, "sleep 300ms\nsay finished")
+		got := p.inFlight(t, "sleep 2s\nsay finished") // long enough to be seen running on a loaded machine
 		p.signal(syscall.SIGTERM)
 		r := vmdtest.Within(t, "the in-flight answer", got)
 		if r.status != 200 || r.body["text"] != "finished\n" {
@@ -406,7 +406,7 @@ func TestDrain(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		body := `{"text":"sleep 300ms\nsay finished"}`
+		body := `{"text":"sleep 2s\nsay finished"}` // seen running on a loaded machine
 		fmt.Fprintf(c, "POST /command HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
 		p.running(t)
 		p.signal(syscall.SIGTERM)

@@ -107,7 +107,7 @@ func TestReadyBesideCommandAsPID1(t *testing.T) {
 	// it ends, so there would be no stray to count.
 	env := append(baseEnv(t), "FAKECLAUDE_VERSION=slow 500ms", "WARM=false")
 	p := startVMD(t, env, unshare, "--pid", "--fork", "--mount-proc", "--kill-child", vmdBin)
-	got := p.inFlight(t, "orphans 4\nsleep 100ms\nescape\nsay done")
+	got := p.inFlight(t, "orphans 4\nsleep 1s\nescape\nsay done") // seen running on a loaded machine
 	status, _, body := request(t, "GET", p.url+"/ready", "")
 	if status != 200 || !strings.Contains(body, `"version":"1.0.0-fake (Claude Code)"`) {
 		t.Errorf("GET /ready beside a command = %d %q; want 200 with the version", status, body)
