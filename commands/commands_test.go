@@ -115,8 +115,8 @@ func TestDiskLow(t *testing.T) {
 func TestQueue(t *testing.T) {
 	t.Parallel()
 	s := newService(t, setup{opts: commands.Options{QueueMax: 2}})
-	first := s.submit(t, commands.Request{Prompt: "sleep 300ms\nsay first"}).Command
-	second := s.submit(t, commands.Request{Prompt: "say second\nsleep 200ms", Queue: true, Timeout: 400 * time.Millisecond}).Command
+	first := s.submit(t, commands.Request{Prompt: "sleep 1s\nsay first"}).Command
+	second := s.submit(t, commands.Request{Prompt: "say second\nsleep 200ms", Queue: true, Timeout: time.Second}).Command
 	third := s.submit(t, commands.Request{Prompt: "say third", Queue: true}).Command
 	if rec := second.Record(); rec.State != commands.Queued || !rec.Started.IsZero() {
 		t.Errorf("a queued record = %s started %v; want queued, not started", rec.State, rec.Started)

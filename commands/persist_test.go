@@ -20,7 +20,7 @@ func TestEndKeptUntilStored(t *testing.T) {
 	t.Parallel()
 	s := newService(t, setup{disk: true})
 	ctx := context.Background()
-	req := commands.Request{Prompt: "say started\nsleep 300ms\nsay one", Key: "k1", BodyHash: []byte{1}}
+	req := commands.Request{Prompt: "say started\nsleep 2s\nsay one", Key: "k1", BodyHash: []byte{1}}
 	c := s.submit(t, req).Command
 	vmdtest.Eventually(t, "the command to start", func() bool { return len(c.Record().Events) > 1 })
 	unlock := s.lock(t)

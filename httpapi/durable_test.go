@@ -66,7 +66,7 @@ func (s *server) record(t *testing.T, id string) (int, record) {
 func TestIdempotentSubmits(t *testing.T) {
 	t.Parallel()
 	s := durable(t)
-	body := `{"text":"say started\nsleep 300ms\nsay done"}`
+	body := `{"text":"say started\nsleep 2s\nsay done"}`
 	var wg sync.WaitGroup
 	answers := make([]response, 2)
 	for i := range answers {
@@ -119,7 +119,7 @@ func TestHangUpKeepsTheAnswer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	body := `{"text":"say first\nsleep 200ms\nsay second"}`
+	body := `{"text":"say first\nsleep 2s\nsay second"}`
 	fmt.Fprintf(c, "POST /command HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
 	rec := s.running(t, "first")
 	c.Close()
@@ -129,7 +129,7 @@ func TestHangUpKeepsTheAnswer(t *testing.T) {
 	})
 	status, r := s.record(t, rec.ID)
 	if status != 200 || r.State != "succeeded" || r.Status == nil || *r.Status != 200 ||
-		!strings.Contains(string(r.Response), `first\nsecond`) || r.Machine == "" || r.PromptLength != len("say first\nsleep 200ms\nsay second") {
+		!strings.Contains(string(r.Response), `first\nsecond`) || r.Machine == "" || r.PromptLength != len("say first\nsleep 2s\nsay second") {
 		t.Errorf("record = %d %+v %s; want succeeded with the whole answer", status, r, r.Response)
 	}
 }
@@ -274,7 +274,7 @@ func (st *stream) next() (idEvent, error) {
 func TestStreamResumes(t *testing.T) {
 	t.Parallel()
 	s := durable(t)
-	script := `say one\nsay two\nsleep 100ms\nsay three\nsleep 100ms\nsay four\nsleep 100ms\nsay five`
+	script := `say one\nsay two\nsleep 1s\nsay three\nsleep 100ms\nsay four\nsleep 100ms\nsay five`
 	first := s.openEvents(t, "POST", "/command", `{"text":"`+script+`"}`, "Idempotency-Key", "resume")
 	var ids []string
 	for len(ids) < 2 {
@@ -351,7 +351,7 @@ func TestCancelOnDisconnect(t *testing.T) {
 func TestStreamRetryFollows(t *testing.T) {
 	t.Parallel()
 	s := durable(t)
-	body := `{"text":"say a\nsleep 200ms\nsay b"}`
+	body := `{"text":"say a\nsleep 1s\nsay b"}`
 	first := s.openEvents(t, "POST", "/command", body, "Idempotency-Key", "follow")
 	if _, err := first.next(); err != nil {
 		t.Fatal(err)

@@ -455,7 +455,7 @@ func TestBusy(t *testing.T) {
 		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 		req.Header.SetMethod("POST")
 		req.SetRequestURI("http://localhost/command")
-		req.SetBodyString(`{"text":"sleep 500ms\nsay first"}`)
+		req.SetBodyString(`{"text":"sleep 2s\nsay first"}`)
 		req.Header.SetContentType("application/json")
 		err := s.Client.Do(req, resp)
 		r := response{status: resp.StatusCode(), body: string(resp.Body())}

@@ -103,7 +103,7 @@ func TestMetrics(t *testing.T) {
 		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 		req.Header.SetMethod("POST")
 		req.SetRequestURI("http://localhost/command")
-		req.SetBodyString(`{"text":"sleep 300ms"}`)
+		req.SetBodyString(`{"text":"sleep 2s"}`)
 		req.Header.SetContentType("application/json")
 		s.Client.Do(req, resp)
 		first <- resp.StatusCode()
