@@ -206,7 +206,7 @@ func TestNoKey(t *testing.T) {
 // served, and vmd, as PID 1 and not root, reaping the orphans and killing
 // the escaped session the command left behind, once the command's process
 // has ended: cold, after its answer; warm (as the image ships), once its
-// conversation's process has waited out warm_idle (2 s here, no spare).
+// conversation's process has waited out warm_idle (5 s here, no spare).
 // Until then what a warm turn leaves is its process's own: the fake CLI
 // reaps none of its children, and their zombies are its, not vmd's.
 func TestCommand(t *testing.T) {
@@ -216,7 +216,7 @@ func TestCommand(t *testing.T) {
 		t.Run(map[bool]string{true: "warm", false: "cold"}[warm], func(t *testing.T) {
 			t.Parallel()
 			env := map[string]string{"ANTHROPIC_API_KEY": "sk-ant-test-not-a-key", "CLAUDE_BIN": "/usr/local/bin/fakeclaude",
-				"WARM": strconv.FormatBool(warm), "WARM_IDLE_MS": "2000", "PREWARM": "false"}
+				"WARM": strconv.FormatBool(warm), "WARM_IDLE_MS": "5000", "PREWARM": "false"}
 			v := startVMD(t, image, false, env, "-v", fakeClaude+":/usr/local/bin/fakeclaude:ro")
 			waitHealthy(t, v.base, 30*time.Second)
 			runCommand(t, v)
