@@ -77,13 +77,23 @@ func TestEvictionAndResume(t *testing.T) {
 	}
 }
 
-// An agent idle for warm_idle is closed.
+// An agent idle for warm_idle is closed, and not before: idle time counts
+// from its answer, not from the tick before it. The turn takes 0.9 s, so
+// that it ends just before the service's first tick (a second after its
+// start), where an agent charged the whole tick would close at once. The
+// bound is one load cannot break: the turn's sleep and the idle time are
+// both real time, and load only delays the close.
 func TestIdleAgentClosed(t *testing.T) {
 	t.Parallel()
-	s := newService(t, setup{opts: commands.Options{Warm: true, WarmConversations: 2, WarmIdle: time.Second}})
-	rec := s.run(t, commands.Request{Prompt: "say hi"})
+	const idle, turn = time.Second, 900 * time.Millisecond
+	s := newService(t, setup{opts: commands.Options{Warm: true, WarmConversations: 2, WarmIdle: idle}})
+	asked := time.Now()
+	rec := s.run(t, commands.Request{Prompt: "sleep " + turn.String() + "\nsay hi"})
 	// Listed as closing until its sweep is over, then not at all.
 	vmdtest.Eventually(t, "the idle agent closed", func() bool { return syscall.Kill(rec.Pid, 0) != nil && len(s.Agents()) == 0 })
+	if waited := time.Since(asked); waited < turn+idle {
+		t.Errorf("the agent was closed %v after a %v turn was sent; want warm_idle (%v) of waiting after the turn", waited, turn, idle)
+	}
 }
 
 // An agent that dies between turns is replaced quietly: the next message
