@@ -20,7 +20,7 @@ import (
 // open file description, so a second Open in this same process is refused
 // too, and the lock goes with the process however it ends: a vmd killed
 // outright leaves no stale lock behind. Go opens files close-on-exec, so
-// the CLIs vmd starts never hold it.
+// the CLIs vmd starts never hold it past their exec (see dirLock.Close).
 func lockDir(dir string) (io.Closer, error) {
 	path := filepath.Join(dir, LockName)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
@@ -57,7 +57,18 @@ func lockDir(dir string) (io.Closer, error) {
 		_ = f.Truncate(0)
 		_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 	}
-	return f, nil
+	return dirLock{f}, nil
+}
+
+// dirLock is a held state directory lock.
+type dirLock struct{ f *os.File }
+
+// Close unlocks, then closes the file. Closing alone would not let go at
+// once: a child forked beside the store, not yet at its exec, holds the
+// same open file, and with it the lock, until the exec closes it.
+func (l dirLock) Close() error {
+	err := unix.Flock(int(l.f.Fd()), unix.LOCK_UN)
+	return errors.Join(err, l.f.Close())
 }
 
 // readHolder is the pid the lock's holder wrote, or "unknown" (it may not
