@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/vmd-dev/vmd/internal/testbin"
+	"github.com/vmd-dev/vmd/internal/testfs"
 	"github.com/vmd-dev/vmd/internal/vmdtest"
 	"github.com/vmd-dev/vmd/supervisor"
 )
@@ -358,7 +359,7 @@ func TestStartFailures(t *testing.T) {
 		t.Fatal(err)
 	}
 	noInterpreter := filepath.Join(t.TempDir(), "prog")
-	if err := os.WriteFile(noInterpreter, []byte("#!/no/such/node\n"), 0o755); err != nil {
+	if err := testfs.WriteExecutable(noInterpreter, []byte("#!/no/such/node\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	h := start(t, false)

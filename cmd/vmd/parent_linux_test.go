@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/vmd-dev/vmd/internal/testfs"
 	"github.com/vmd-dev/vmd/internal/vmdtest"
 )
 
@@ -33,7 +34,7 @@ func TestParentDeath(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := os.WriteFile(parent, b, 0o755); err != nil {
+			if err := testfs.WriteExecutable(parent, b, 0o755); err != nil {
 				t.Fatal(err)
 			}
 			// exec's name: the shell's comm is its file's name.

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vmd-dev/vmd/internal/testfs"
 	"github.com/vmd-dev/vmd/internal/vmdtest"
 )
 
@@ -241,7 +242,7 @@ func swapCLI(how string, content []byte, cause string) func(testing.TB, *faultEn
 			if how == "mode 0644" {
 				mode = 0o644
 			}
-			if err := os.WriteFile(fake, content, mode); err != nil {
+			if err := testfs.WriteExecutable(fake, content, mode); err != nil {
 				t.Fatalf("%s: %v", how, err)
 			}
 		}

@@ -41,6 +41,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vmd-dev/vmd/internal/testfs"
 	"github.com/vmd-dev/vmd/internal/vmdtest"
 )
 
@@ -170,7 +171,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	// The runner's own copy, so that faults can rename, chmod and replace
 	// it, and so that a fake CLI found running this path is this run's.
 	fake := filepath.Join(work, "bin", "fakeclaude")
-	if err := copyFile(cfg.Fake, fake); err != nil {
+	if err := testfs.CopyExecutable(cfg.Fake, fake); err != nil {
 		return nil, err
 	}
 	r := &runner{cfg: cfg, rep: rep, work: work, fake: fake, root: vmdtest.NewT(ctx, "vmdload", cfg.Progress)}
@@ -216,15 +217,4 @@ func buildIfEmpty(path, pkg, out string) (string, error) {
 		return "", fmt.Errorf("go build %s (run vmdload from the repository, or give -vmd and -fake): %w\n%s", pkg, err, b)
 	}
 	return out, nil
-}
-
-func copyFile(from, to string) error {
-	b, err := os.ReadFile(from)
-	if err == nil {
-		err = os.MkdirAll(filepath.Dir(to), 0o755)
-	}
-	if err == nil {
-		err = os.WriteFile(to, b, 0o755)
-	}
-	return err
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vmd-dev/vmd/internal/testbin"
+	"github.com/vmd-dev/vmd/internal/testfs"
 	"github.com/vmd-dev/vmd/internal/vmdtest"
 )
 
@@ -71,7 +72,7 @@ func TestRun(t *testing.T) {
 func TestRunCatchesWrongAnswers(t *testing.T) {
 	t.Parallel()
 	echo := filepath.Join(t.TempDir(), "echo")
-	if err := os.WriteFile(echo, []byte("#!/bin/sh\nexec cat\n"), 0o755); err != nil {
+	if err := testfs.WriteExecutable(echo, []byte("#!/bin/sh\nexec cat\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	cfg := small()

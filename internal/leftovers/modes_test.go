@@ -1,7 +1,6 @@
 package leftovers
 
 import (
-	"io"
 	"os"
 	"os/exec"
 	"os/user"
@@ -10,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/vmd-dev/vmd/internal/testfs"
 )
 
 // asNobodyEnv marks the test binary re-executed as nobody.
@@ -102,7 +103,7 @@ func runAsNobody(t *testing.T, pattern string) {
 	defer os.RemoveAll(dir)
 	// The go command builds the test binary where only root may enter.
 	bin := filepath.Join(dir, "leftovers.test")
-	if err := copyFile(os.Args[0], bin); err != nil {
+	if err := testfs.CopyExecutable(os.Args[0], bin); err != nil {
 		t.Fatal(err)
 	}
 	tmp := filepath.Join(dir, "tmp")
@@ -135,21 +136,4 @@ func nobody(t *testing.T) *syscall.Credential {
 		t.Fatalf("nobody: uid %q gid %q", u.Uid, u.Gid)
 	}
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
-}
-
-func copyFile(from, to string) error {
-	src, err := os.Open(from)
-	if err != nil {
-		return err
-	}
-	defer src.Close()
-	dst, err := os.OpenFile(to, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o755)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(dst, src); err != nil {
-		dst.Close()
-		return err
-	}
-	return dst.Close()
 }
