@@ -171,7 +171,7 @@ func (a *API) takeSubmit(ctx *fasthttp.RequestCtx) (CommandRequest, commands.Sub
 	}
 	log.Info("command received", "prompt_length", len(req.Text), "session_id", req.SessionID,
 		"timeout", req.Timeout, "stream", wantsStream(ctx), "idempotency_key", idem.key, "queue", req.Queue)
-	sub, err := a.cmds.Submit(ctx, commands.Request{Prompt: req.Text, SessionID: req.SessionID, Timeout: req.Timeout,
+	sub, err := a.cmds.Submit(storeCtx, commands.Request{Prompt: req.Text, SessionID: req.SessionID, Timeout: req.Timeout,
 		Queue: req.Queue, Key: idem.key, BodyHash: idem.hash, Log: log})
 	if err != nil {
 		a.refuse(ctx, err)

@@ -28,6 +28,16 @@ import (
 	"github.com/vmd-dev/vmd/internal/ready"
 )
 
+// storeCtx is the context of what a request asks of the layers below (a
+// store lookup, a submit, the readiness probes), never the request's own
+// *fasthttp.RequestCtx: fasthttp recycles that once the handler returns,
+// while database/sql, given it, reads it from a goroutine of its own for
+// as long as the query's rows live (the race detector caught that read
+// against the recycling). The lookups are bounded by the store's busy
+// timeout and the probes by their own; an event stream's pages are read
+// after its handler has returned.
+var storeCtx = context.Background()
+
 const (
 	// idleTimeout closes a keep-alive connection left unused this long.
 	idleTimeout = time.Minute

@@ -30,7 +30,7 @@ type notReadyBody struct {
 func (a *API) ready(ctx *fasthttp.RequestCtx) {
 	checks := map[string]ready.Status{}
 	var failing []string
-	for _, r := range a.d.Prober.Run(ctx) {
+	for _, r := range a.d.Prober.Run(storeCtx) {
 		checks[r.Name] = r.Status
 		if !r.OK {
 			failing = append(failing, r.Name)

@@ -66,7 +66,7 @@ func (a *API) record(ctx *fasthttp.RequestCtx, id string) {
 
 // lookup finds a record, answering 404 or 500 when it cannot.
 func (a *API) lookup(ctx *fasthttp.RequestCtx, id string) (store.Record, bool) {
-	rec, err := a.cmds.Get(ctx, id)
+	rec, err := a.cmds.Get(storeCtx, id)
 	switch {
 	case errors.Is(err, commands.ErrNotFound):
 		writeJSON(ctx, fasthttp.StatusNotFound, errNoCommand)
@@ -139,7 +139,7 @@ func (a *API) list(ctx *fasthttp.RequestCtx) {
 			return
 		}
 	}
-	recs, next, err := a.cmds.List(ctx, limit, before)
+	recs, next, err := a.cmds.List(storeCtx, limit, before)
 	if err != nil {
 		a.storeFailed(ctx, err)
 		return

@@ -3,7 +3,6 @@ package httpapi
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -61,8 +60,7 @@ func streamOf(cmd *commands.Command, after int64, cancelOnLeave bool) streamSour
 func (a *API) endedOf(rec store.Record, after int64) streamSource {
 	id := rec.ID
 	past := func(after int64) ([]commands.Event, int64, error) {
-		// The stream runs once the handler has returned: not on its ctx.
-		return a.cmds.EventPage(context.Background(), id, after)
+		return a.cmds.EventPage(storeCtx, id, after)
 	}
 	return streamSource{past: past, after: after, status: rec.Status, body: rec.Body}
 }
