@@ -29,35 +29,27 @@ func checkDurable(t *testing.T, c *contract) {
 	interruptedBody := `{"text":"say partial\nsleep 1h"}`
 	leaveInterrupted(t, dir, "wamid.interrupted", interruptedBody)
 	s := &server{vmdtest.Start(t, vmdtest.Options{Bin: fake, StateDir: dir, Token: token, MaxBody: 4096, Loopback: true})}
-	do := func(method, path, body string, header ...string) *exchange {
-		t.Helper()
-		ex, err := s.send(method, path, body, header...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ex
-	}
 	var rec struct{ ID string }
 	// A command left running by a killed vmd, replayed by its key.
-	c.check(t, do("POST", "/command", interruptedBody, keyed("wamid.interrupted")...), 503)
-	c.check(t, do("POST", "/command", `{"text":"say other"}`, keyed("wamid.interrupted")...), 422)
+	c.check(t, s.must(t, "POST", "/command", interruptedBody, keyed("wamid.interrupted")...), 503)
+	c.check(t, s.must(t, "POST", "/command", `{"text":"say other"}`, keyed("wamid.interrupted")...), 422)
 
-	sub := do("POST", "/commands", `{"text":"say hi"}`, keyed("wamid.1")...)
+	sub := s.must(t, "POST", "/commands", `{"text":"say hi"}`, keyed("wamid.1")...)
 	c.check(t, sub, 202)
 	json.Unmarshal(sub.body, &rec)
 	vmdtest.Eventually(t, "the command to end", func() bool { return !s.Commands.Busy() })
-	c.check(t, do("POST", "/commands", `{"text":"say hi"}`, keyed("wamid.1")...), 202)
-	c.check(t, do("POST", "/commands", `{"text":"say else"}`, keyed("wamid.1")...), 422)
-	c.check(t, do("POST", "/commands", `{"text":""}`, posting...), 400)
-	c.check(t, do("POST", "/commands", `{"text":"x"}`, keyed(strings.Repeat("k", 256))...), 400)
-	c.check(t, do("POST", "/commands", `{"text":"`+strings.Repeat("x", 5000)+`"}`, posting...), 413)
-	c.check(t, do("GET", "/commands", "", auth...), 200)
-	c.check(t, do("GET", "/commands?limit=1&before="+rec.ID, "", auth...), 200)
-	c.check(t, do("GET", "/commands?limit=0", "", auth...), 400)
-	c.check(t, do("GET", "/commands/"+rec.ID, "", auth...), 200)
-	c.check(t, do("GET", "/commands/01a22bb3-320f-7569-929b-3222d1142243", "", auth...), 404)
-	c.check(t, do("DELETE", "/commands/"+rec.ID, "", auth...), 200)
-	c.check(t, do("DELETE", "/commands/nope", "", auth...), 404)
+	c.check(t, s.must(t, "POST", "/commands", `{"text":"say hi"}`, keyed("wamid.1")...), 202)
+	c.check(t, s.must(t, "POST", "/commands", `{"text":"say else"}`, keyed("wamid.1")...), 422)
+	c.check(t, s.must(t, "POST", "/commands", `{"text":""}`, posting...), 400)
+	c.check(t, s.must(t, "POST", "/commands", `{"text":"x"}`, keyed(strings.Repeat("k", 256))...), 400)
+	c.check(t, s.must(t, "POST", "/commands", `{"text":"`+strings.Repeat("x", 5000)+`"}`, posting...), 413)
+	c.check(t, s.must(t, "GET", "/commands", "", auth...), 200)
+	c.check(t, s.must(t, "GET", "/commands?limit=1&before="+rec.ID, "", auth...), 200)
+	c.check(t, s.must(t, "GET", "/commands?limit=0", "", auth...), 400)
+	c.check(t, s.must(t, "GET", "/commands/"+rec.ID, "", auth...), 200)
+	c.check(t, s.must(t, "GET", "/commands/01a22bb3-320f-7569-929b-3222d1142243", "", auth...), 404)
+	c.check(t, s.must(t, "DELETE", "/commands/"+rec.ID, "", auth...), 200)
+	c.check(t, s.must(t, "DELETE", "/commands/nope", "", auth...), 404)
 	c.checkStream(t, s.events(t, rec.ID, "1", auth...), "200")
 	c.check(t, s.events(t, rec.ID, "x", auth...), 400)
 	c.check(t, s.events(t, "01a22bb3-320f-7569-929b-3222d1142243", "", auth...), 404)
@@ -65,22 +57,22 @@ func checkDurable(t *testing.T, c *contract) {
 		{"GET", "/commands"}, {"POST", "/commands"}, {"GET", "/commands/" + rec.ID},
 		{"DELETE", "/commands/" + rec.ID}, {"GET", "/commands/" + rec.ID + "/events"},
 	} {
-		c.check(t, do(r.method, r.path, `{"text":"hi"}`), 401)
+		c.check(t, s.must(t, r.method, r.path, `{"text":"hi"}`), 401)
 	}
 
 	// Busy, a cancel by id, then the drain.
-	running := do("POST", "/commands", `{"text":"say started\nsleep 1h"}`, posting...)
+	running := s.must(t, "POST", "/commands", `{"text":"say started\nsleep 1h"}`, posting...)
 	c.check(t, running, 202)
 	json.Unmarshal(running.body, &rec)
-	c.check(t, do("POST", "/commands", `{"text":"say two"}`, posting...), 409)
+	c.check(t, s.must(t, "POST", "/commands", `{"text":"say two"}`, posting...), 409)
 	s.running(t, "started")
-	c.check(t, do("DELETE", "/commands/"+rec.ID, "", auth...), 200)
+	c.check(t, s.must(t, "DELETE", "/commands/"+rec.ID, "", auth...), 200)
 	vmdtest.Eventually(t, "the slot to be free", func() bool { return !s.Commands.Busy() })
 	// A command in flight holds the drain open: an idle vmd stops at once.
-	c.check(t, do("POST", "/commands", `{"text":"say again\nsleep 1h"}`, posting...), 202)
+	c.check(t, s.must(t, "POST", "/commands", `{"text":"say again\nsleep 1h"}`, posting...), 202)
 	s.running(t, "again")
 	s.Commands.Drain(time.Now().Add(time.Hour))
-	c.check(t, do("POST", "/commands", `{"text":"say late"}`, posting...), 503)
+	c.check(t, s.must(t, "POST", "/commands", `{"text":"say late"}`, posting...), 503)
 	s.Commands.Hurry()
 	checkLive(t, c)
 }
@@ -94,31 +86,23 @@ func checkLive(t *testing.T, c *contract) {
 	s := &server{vmdtest.Start(t, vmdtest.Options{Bin: fake, StateDir: dir, Token: token, Loopback: true, Warm: true, Prewarm: true,
 		Commands: func(o *commands.Options) { o.QueueMax, o.SpendLimitUSD = 1, 0.02 },
 		Tweak:    func(o *stack.Options) { o.Store.BusyTimeout = 50 * time.Millisecond }})}
-	do := func(method, path, body string, header ...string) *exchange {
-		t.Helper()
-		ex, err := s.send(method, path, body, header...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ex
-	}
 	vmdtest.Eventually(t, "the spare", func() bool { return len(s.Commands.Agents()) == 1 })
-	c.check(t, do("GET", "/status", "", auth...), 200) // the spare listed
-	first := do("POST", "/command", `{"text":"say one"}`, posting...)
+	c.check(t, s.must(t, "GET", "/status", "", auth...), 200) // the spare listed
+	first := s.must(t, "POST", "/command", `{"text":"say one"}`, posting...)
 	c.check(t, first, 200) // warm, served by the spare
-	running := do("POST", "/commands", `{"text":"say started\nsleep 1h"}`, posting...)
+	running := s.must(t, "POST", "/commands", `{"text":"say started\nsleep 1h"}`, posting...)
 	c.check(t, running, 202)
 	s.running(t, "started")
-	c.check(t, do("POST", "/commands", `{"text":"say queued","whenBusy":"queue"}`, posting...), 202) // queued
-	c.check(t, do("POST", "/command", `{"text":"say more","whenBusy":"queue"}`, posting...), 429)    // queue_full
-	c.check(t, do("GET", "/status", "", auth...), 200)                                               // a turn running, one queued, agents busy and idle
-	c.check(t, do("DELETE", "/command", "", auth...), 200)
+	c.check(t, s.must(t, "POST", "/commands", `{"text":"say queued","whenBusy":"queue"}`, posting...), 202) // queued
+	c.check(t, s.must(t, "POST", "/command", `{"text":"say more","whenBusy":"queue"}`, posting...), 429)    // queue_full
+	c.check(t, s.must(t, "GET", "/status", "", auth...), 200)                                               // a turn running, one queued, agents busy and idle
+	c.check(t, s.must(t, "DELETE", "/command", "", auth...), 200)
 	vmdtest.Eventually(t, "the queue to drain", func() bool { return !s.Commands.Busy() })
 	// The spend limit: two commands cost $0.0246 (and the cancelled one's
 	// less), past $0.02.
-	c.check(t, do("POST", "/commands", `{"text":"say hi"}`, posting...), 429)
-	c.check(t, do("GET", "/ready", "", auth...), 503) // spend failing
-	c.check(t, do("GET", "/status", "", auth...), 200)
+	c.check(t, s.must(t, "POST", "/commands", `{"text":"say hi"}`, posting...), 429)
+	c.check(t, s.must(t, "GET", "/ready", "", auth...), 503) // spend failing
+	c.check(t, s.must(t, "GET", "/status", "", auth...), 200)
 
 	// A store that takes no writes: a keyed command is not run.
 	s2 := &server{vmdtest.Start(t, vmdtest.Options{Bin: fake, StateDir: t.TempDir(), Token: token, Loopback: true,

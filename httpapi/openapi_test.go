@@ -106,6 +106,16 @@ func (ex *exchange) reset() {
 	ex.resp.Body = io.NopCloser(bytes.NewReader(ex.body))
 }
 
+// must is send for the test's goroutine: an error ends the test.
+func (s *server) must(t *testing.T, method, path, body string, header ...string) *exchange {
+	t.Helper()
+	ex, err := s.send(method, path, body, header...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ex
+}
+
 // send makes one request with the fasthttp client and returns it and its
 // answer as net/http values. It does not call t.Fatal: it may run in a
 // goroutine of its own.
@@ -363,14 +373,6 @@ func TestOpenAPI(t *testing.T) {
 	c := loadContract(t)
 	auth := []string{"Authorization", "Bearer " + token}
 	posting := []string{"Content-Type", "application/json", "Authorization", "Bearer " + token}
-	do := func(t *testing.T, s *server, method, path, body string, header ...string) *exchange {
-		t.Helper()
-		ex, err := s.send(method, path, body, header...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ex
-	}
 	// A command running in the background, its answer on the channel.
 	background := func(t *testing.T, s *server, body string) <-chan *exchange {
 		t.Helper()
@@ -416,21 +418,21 @@ func TestOpenAPI(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, m := range []string{"GET", "HEAD"} {
-			c.check(t, do(t, s, m, "/health", ""), 200)
-			c.check(t, do(t, s, m, "/status", "", auth...), 200)
-			c.check(t, do(t, s, m, "/ready", "", auth...), 200)
-			c.check(t, do(t, s, m, "/metrics", "", auth...), 200)
-			c.check(t, do(t, s, m, "/openapi.json", "", auth...), 200)
-			c.check(t, do(t, s, m, "/images/shot.png", "", auth...), 200)
-			c.check(t, do(t, s, m, "/images/%2e%2e", "", auth...), 400)
-			c.check(t, do(t, s, m, "/images/.hidden.png", "", auth...), 400)
-			c.check(t, do(t, s, m, "/images/missing.png", "", auth...), 404)
+			c.check(t, s.must(t, m, "/health", ""), 200)
+			c.check(t, s.must(t, m, "/status", "", auth...), 200)
+			c.check(t, s.must(t, m, "/ready", "", auth...), 200)
+			c.check(t, s.must(t, m, "/metrics", "", auth...), 200)
+			c.check(t, s.must(t, m, "/openapi.json", "", auth...), 200)
+			c.check(t, s.must(t, m, "/images/shot.png", "", auth...), 200)
+			c.check(t, s.must(t, m, "/images/%2e%2e", "", auth...), 400)
+			c.check(t, s.must(t, m, "/images/.hidden.png", "", auth...), 400)
+			c.check(t, s.must(t, m, "/images/missing.png", "", auth...), 404)
 		}
-		if ex := do(t, s, "GET", "/openapi.json", "", auth...); !bytes.Equal(ex.body, httpapi.OpenAPI) ||
+		if ex := s.must(t, "GET", "/openapi.json", "", auth...); !bytes.Equal(ex.body, httpapi.OpenAPI) ||
 			ex.resp.Header.Get("Content-Type") != "application/json" {
 			t.Errorf("GET /openapi.json = %s %.40q...; want application/json, openapi.json", ex.resp.Header.Get("Content-Type"), ex.body)
 		}
-		if ex := do(t, s, "GET", "/metrics", "", auth...); !strings.Contains(string(ex.body), `vmd_http_requests_total{code="200",handler="openapi"}`) {
+		if ex := s.must(t, "GET", "/metrics", "", auth...); !strings.Contains(string(ex.body), `vmd_http_requests_total{code="200",handler="openapi"}`) {
 			t.Errorf("GET /metrics does not count GET /openapi.json under handler openapi:\n%s", ex.body)
 		}
 
@@ -455,7 +457,7 @@ func TestOpenAPI(t *testing.T) {
 			{"agent error", `{"text":"agent-error API Error: 401 invalid x-api-key"}`, 502},
 		} {
 			t.Run(tt.name, func(t *testing.T) {
-				ex := do(t, s, "POST", "/command", tt.body, posting...)
+				ex := s.must(t, "POST", "/command", tt.body, posting...)
 				c.check(t, ex, tt.status)
 				checkRequest(t, ex)
 				if tt.name == "answer" {
@@ -472,17 +474,17 @@ func TestOpenAPI(t *testing.T) {
 
 		// Busy, cancelled, status while busy.
 		running := background(t, s, `{"text":"say working\nsleep 1h"}`)
-		c.check(t, do(t, s, "POST", "/command", `{"text":"say second"}`, posting...), 409)
+		c.check(t, s.must(t, "POST", "/command", `{"text":"say second"}`, posting...), 409)
 		for _, m := range []string{"GET", "HEAD"} {
-			c.check(t, do(t, s, m, "/status", "", auth...), 200)
+			c.check(t, s.must(t, m, "/status", "", auth...), 200)
 		}
-		status = do(t, s, "GET", "/status", "", auth...)
+		status = s.must(t, "GET", "/status", "", auth...)
 		if !strings.Contains(string(status.body), `"state":"busy"`) {
 			t.Errorf("GET /status while a command runs = %s; want busy", status.body)
 		}
-		c.check(t, do(t, s, "DELETE", "/command", "", auth...), 200)
+		c.check(t, s.must(t, "DELETE", "/command", "", auth...), 200)
 		c.check(t, waitAnswer(t, running), 499)
-		c.check(t, do(t, s, "DELETE", "/command", "", auth...), 404)
+		c.check(t, s.must(t, "DELETE", "/command", "", auth...), 404)
 
 		// Event streams: the answer and the result of each kind of end.
 		t.Run("stream", func(t *testing.T) {
@@ -516,15 +518,15 @@ func TestOpenAPI(t *testing.T) {
 				{"GET", "/metrics"}, {"HEAD", "/metrics"}, {"GET", "/openapi.json"}, {"HEAD", "/openapi.json"},
 				{"GET", "/images/shot.png"}, {"HEAD", "/images/shot.png"}, {"DELETE", "/command"},
 			} {
-				c.check(t, do(t, s, r.method, r.path, "", cred...), 401)
+				c.check(t, s.must(t, r.method, r.path, "", cred...), 401)
 			}
-			ex := do(t, s, "POST", "/command", `{"text":"say hi"}`, cred...)
+			ex := s.must(t, "POST", "/command", `{"text":"say hi"}`, cred...)
 			c.check(t, ex, 401)
 			// A wrong token is one the document cannot tell from the right one.
 			if ok, _ := c.v.ValidateHttpRequest(ex.req); ok && cred == nil {
 				t.Errorf("POST /command with %v: the document's security takes it; vmd answers 401", cred)
 			}
-			c.checkShared(t, "Unauthorized", do(t, s, "GET", "/nowhere", "", cred...), 401)
+			c.checkShared(t, "Unauthorized", s.must(t, "GET", "/nowhere", "", cred...), 401)
 		}
 
 		// What any route may answer.
@@ -532,10 +534,10 @@ func TestOpenAPI(t *testing.T) {
 			{"POST", "/health"}, {"PUT", "/health"}, {"GET", "/command"}, {"PATCH", "/command"}, {"POST", "/status"},
 			{"POST", "/ready"}, {"POST", "/metrics"}, {"POST", "/openapi.json"}, {"DELETE", "/images/shot.png"},
 		} {
-			c.checkShared(t, "MethodNotAllowed", do(t, s, r.method, r.path, "", auth...), 405)
+			c.checkShared(t, "MethodNotAllowed", s.must(t, r.method, r.path, "", auth...), 405)
 		}
 		for _, path := range []string{"/", "/nowhere", "/health/", "/images", "/x/../health", "/openapi.yaml"} {
-			c.checkShared(t, "RouteNotFound", do(t, s, "GET", path, "", auth...), 404)
+			c.checkShared(t, "RouteNotFound", s.must(t, "GET", path, "", auth...), 404)
 		}
 		garbage, _ := http.NewRequest("GARBAGE", "http://localhost:3001/", nil)
 		c.checkShared(t, "MalformedRequest", s.rawExchange(t, garbage, []byte("GARBAGE\r\n\r\n")), 400)
@@ -546,9 +548,9 @@ func TestOpenAPI(t *testing.T) {
 		// What a web page could make a browser send, refused before the
 		// token is looked at (issue 11): a foreign Origin, a body that is
 		// not JSON, and, without a token, a foreign Host.
-		c.checkShared(t, "Forbidden", do(t, s, "POST", "/command", `{"text":"say hi"}`,
+		c.checkShared(t, "Forbidden", s.must(t, "POST", "/command", `{"text":"say hi"}`,
 			slices.Concat(posting, []string{"Origin", "https://evil.example"})...), 403)
-		c.checkShared(t, "UnsupportedMediaType", do(t, s, "POST", "/command", `{"text":"say hi"}`,
+		c.checkShared(t, "UnsupportedMediaType", s.must(t, "POST", "/command", `{"text":"say hi"}`,
 			slices.Concat(auth, []string{"Content-Type", "text/plain"})...), 415)
 
 		// The drain: new commands refused, /ready failing, and the command
@@ -558,10 +560,10 @@ func TestOpenAPI(t *testing.T) {
 		// drained answer must hold.
 		s.running(t, "partial")
 		s.Commands.Drain(time.Now().Add(time.Hour))
-		c.check(t, do(t, s, "POST", "/command", `{"text":"say hi"}`, posting...), 503)
-		c.check(t, do(t, s, "GET", "/ready", "", auth...), 503)
-		c.check(t, do(t, s, "HEAD", "/ready", "", auth...), 503)
-		c.check(t, do(t, s, "GET", "/status", "", auth...), 200)
+		c.check(t, s.must(t, "POST", "/command", `{"text":"say hi"}`, posting...), 503)
+		c.check(t, s.must(t, "GET", "/ready", "", auth...), 503)
+		c.check(t, s.must(t, "HEAD", "/ready", "", auth...), 503)
+		c.check(t, s.must(t, "GET", "/status", "", auth...), 200)
 		s.Commands.Hurry()
 		ex = waitAnswer(t, running)
 		c.check(t, ex, 503)
@@ -588,8 +590,8 @@ func TestOpenAPI(t *testing.T) {
 
 	t.Run("CLI cannot start", func(t *testing.T) {
 		s := serve(t, setup{bin: filepath.Join(t.TempDir(), "missing-claude"), token: token})
-		c.check(t, do(t, s, "POST", "/command", `{"text":"hi"}`, posting...), 500)
-		ex := do(t, s, "GET", "/ready", "", auth...)
+		c.check(t, s.must(t, "POST", "/command", `{"text":"hi"}`, posting...), 500)
+		ex := s.must(t, "GET", "/ready", "", auth...)
 		c.check(t, ex, 503)
 		if !strings.Contains(string(ex.body), `"failing":["claude"]`) {
 			t.Errorf("GET /ready without a CLI = %s; want claude failing", ex.body)
@@ -600,24 +602,24 @@ func TestOpenAPI(t *testing.T) {
 		// No filesystem has an exbibyte free: commands are refused, with
 		// or without a stream asked for, and /ready says why.
 		s := serve(t, setup{token: token, minFree: 1 << 60})
-		ex := do(t, s, "POST", "/command", `{"text":"say hi"}`, posting...)
+		ex := s.must(t, "POST", "/command", `{"text":"say hi"}`, posting...)
 		c.check(t, ex, 507)
 		if !strings.Contains(string(ex.body), "low disk space on the workspace") {
 			t.Errorf("POST /command with the disk low = %s; want the filesystem named", ex.body)
 		}
 		c.check(t, s.stream(t, `{"text":"say hi"}`, auth...), 507)
-		ex = do(t, s, "GET", "/ready", "", auth...)
+		ex = s.must(t, "GET", "/ready", "", auth...)
 		c.check(t, ex, 503)
 		if !strings.Contains(string(ex.body), `"failing":["disk"]`) {
 			t.Errorf("GET /ready with the disk low = %s; want disk failing", ex.body)
 		}
-		c.check(t, do(t, s, "GET", "/status", "", auth...), 200)
+		c.check(t, s.must(t, "GET", "/status", "", auth...), 200)
 	})
 
 	t.Run("CLI without stream-json", func(t *testing.T) {
 		// What the CLI cannot tell is null.
 		s := serve(t, setup{plain: true, token: token})
-		ex := do(t, s, "POST", "/command", `{"text":"say hi"}`, posting...)
+		ex := s.must(t, "POST", "/command", `{"text":"say hi"}`, posting...)
 		c.check(t, ex, 200)
 		if !strings.Contains(string(ex.body), `"sessionId":null,"costUsd":null,"numTurns":null,"usage":null`) {
 			t.Errorf("answer of a plain CLI = %s; want nulls", ex.body)
@@ -630,9 +632,9 @@ func TestOpenAPI(t *testing.T) {
 	// Without a token (so the Host is checked), and with a stall timeout.
 	t.Run("no token, stall watchdog", func(t *testing.T) {
 		s := serve(t, setup{stall: 300 * time.Millisecond})
-		c.checkShared(t, "Forbidden", do(t, s, "GET", "/status", "", "Host", "evil.example"), 403)
+		c.checkShared(t, "Forbidden", s.must(t, "GET", "/status", "", "Host", "evil.example"), 403)
 		// A CLI that stalls: 504 with the text so far and the session.
-		c.check(t, do(t, s, "POST", "/command", `{"text":"say partial\nsleep 1h"}`), 504)
+		c.check(t, s.must(t, "POST", "/command", `{"text":"say partial\nsleep 1h"}`), 504)
 	})
 
 	t.Run("everything documented was seen", func(t *testing.T) {
