@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vmd-dev/vmd/internal/poll"
 	"github.com/vmd-dev/vmd/internal/vmdtest"
 )
 
@@ -230,12 +231,11 @@ func TestCommand(t *testing.T) {
 				return strings.Contains(mustPodman(t, 30*time.Second, "logs", v.name), "killed stray processes")
 			})
 			var live, zombies []string
-			vmdtest.Eventually(t, "nothing left below vmd", func() bool {
+			if !poll.Until(func() bool {
 				live, zombies = belowVMD(t, v)
 				return len(live)+len(zombies) == 0
-			})
-			if t.Failed() {
-				t.Logf("below vmd: %q, zombies: %q", live, zombies)
+			}) {
+				t.Errorf("left below vmd: %q, zombies: %q; want nothing", live, zombies)
 			}
 		})
 	}
@@ -280,6 +280,7 @@ func runCommand(t *testing.T, v *vmd) {
 // (processes podman exec starts have parent 0), and its zombies, as
 // /proc/<pid>/stat lines.
 func belowVMD(t *testing.T, v *vmd) (live, zombies []string) {
+	t.Helper()
 	left := v.exec(t, "sh", "-c", `for s in /proc/[0-9]*/stat; do read -r l <"$s" && echo "$l"; done 2>/dev/null`)
 	for _, line := range strings.Split(left, "\n") {
 		// pid (comm) state ppid ...
