@@ -119,11 +119,10 @@ func checkWebhookURL(s string) error {
 		return nil
 	}
 	u, err := url.Parse(s)
-	var ue *url.Error
 	switch {
-	case errors.As(err, &ue):
-		return fmt.Errorf("is not a URL (%v); write it like https://relay.example/hook", ue.Err)
 	case err != nil:
+		// Not url.Parse's words: they quote the part it stopped at, and an
+		// unencoded "/" or "#" in a password makes that the password.
 		return errors.New("is not a URL; write it like https://relay.example/hook")
 	case u.Opaque != "":
 		// "user:password@host/path" reads as scheme "user": show nothing.
