@@ -115,8 +115,10 @@ func (s *Store) probe() error {
 	// SQLite writes a small row into room its write-ahead log already has
 	// while a larger write fails: a probe that only wrote would call a
 	// full disk healthy right after a command's write failed on it.
-	if fs, err := disk.Measure(filepath.Dir(s.path)); err == nil && fs.Free < probeRoom {
-		return fmt.Errorf("store %s cannot be written (disk full? read-only?): its file system has %d bytes free; %s; free space", s.where(), fs.Free, whileDown)
+	if s.path != "" { // in memory, there is no file system to measure
+		if fs, err := disk.Measure(filepath.Dir(s.path)); err == nil && fs.Free < probeRoom {
+			return fmt.Errorf("store %s cannot be written (disk full? read-only?): its file system has %d bytes free; %s; free space", s.where(), fs.Free, whileDown)
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
 	defer cancel()
