@@ -29,7 +29,8 @@ const (
 	// it sooner. It only bounds the damage of a Notify the caller forgot.
 	idleWait = time.Minute
 	// storeRetry is how long Run waits after a read of the store failed
-	// it (a write that failed after a POST backs off instead, see held).
+	// it, and the longest it backs off a write that failed after a POST
+	// (see held).
 	storeRetry = 5 * time.Second
 	// batch is how many due rows one store read returns.
 	batch = 32
@@ -245,7 +246,10 @@ type heldAttempt struct {
 
 // heldFailed logs a failure to record the held attempts and returns how
 // long to wait before the next try: longer each time, as a failing
-// receiver's retries.
+// receiver's retries, but never longer than a failed read waits. The
+// store is local and nothing else is sent meanwhile, so once it takes
+// writes again the outbox goes on within storeRetry, not within the
+// receiver's MaxDelay.
 func (s *Sender) heldFailed(ctx context.Context, err error) time.Duration {
 	s.heldFails++
 	if ctx.Err() == nil {
@@ -253,7 +257,7 @@ func (s *Sender) heldFailed(ctx context.Context, err error) time.Duration {
 		s.log.Error("webhook store failed; recording the attempt again later, not sending it again",
 			"op", "record attempt", "held", len(s.held), "error", err)
 	}
-	return s.backoff(s.heldFails)
+	return min(s.backoff(s.heldFails), storeRetry)
 }
 
 // recordHeld records the held attempts; the first error stops it.

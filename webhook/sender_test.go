@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -306,6 +307,23 @@ func TestBackoff(t *testing.T) {
 			if got := s.backoff(tt.n); got < tt.min || got > tt.max {
 				t.Fatalf("backoff(%d) = %v; want %v to %v", tt.n, got, tt.min, tt.max)
 			}
+		}
+	}
+}
+
+// A record that keeps failing backs off as a receiver's retries do, up to
+// storeRetry and no further: the store is local, and the outbox waits on it.
+func TestHeldBackoffCapped(t *testing.T) {
+	t.Parallel()
+	s := &Sender{opts: Options{}.withDefaults(), log: hclog.NewNullLogger()}
+	fail := errors.New("disk I/O error")
+	first := s.heldFailed(context.Background(), fail)
+	if first < 2*time.Second || first > 4*time.Second {
+		t.Errorf("after the first failed record: wait %v; want 2s to 4s, as a first retry", first)
+	}
+	for n := 2; n <= 20; n++ {
+		if d := s.heldFailed(context.Background(), fail); d > storeRetry {
+			t.Fatalf("after %d failed records: wait %v; want at most %v", n, d, storeRetry)
 		}
 	}
 }
