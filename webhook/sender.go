@@ -73,14 +73,15 @@ type Sender struct {
 	secret Secret
 	log    hclog.Logger
 
-	// held are attempts made whose outcome the store could not record,
-	// by command id. Run records them before it sends anything else,
-	// backing off as after a failed attempt (heldFails counts the failed
-	// tries), and never posts them again meanwhile: a delivery made, or
-	// refused, is not made again only because the store failed. Only
-	// Run's goroutine touches them; they are lost with the process, and
-	// the outbox then sends those deliveries again (at least once).
-	held      map[string]heldAttempt
+	// held is the attempt made whose outcome the store could not record
+	// (one at most: deliverDue stops at it). Run records it before it
+	// sends anything else, backing off as after a failed attempt
+	// (heldFails counts the failed tries), and never posts it again
+	// meanwhile: a delivery made, or refused, is not made again only
+	// because the store failed. Only Run's goroutine touches it; it is
+	// lost with the process, and the outbox then sends that delivery
+	// again (at least once).
+	held      *heldAttempt
 	heldFails int
 
 	wake     chan struct{}
@@ -105,7 +106,6 @@ func New(st *store.Store, opts Options) (*Sender, error) {
 	return &Sender{
 		store: st, opts: opts, url: u.String(), shown: redact(u), secret: secret,
 		log:  opts.Logger.With("url", redact(u)),
-		held: map[string]heldAttempt{},
 		wake: make(chan struct{}, 1), stop: make(chan struct{}),
 	}, nil
 }
@@ -198,7 +198,7 @@ func (s *Sender) Run(ctx context.Context) error {
 	}
 }
 
-// deliverDue records the held attempts, then sends every due row, and
+// deliverDue records the held attempt, then sends every due row, and
 // returns how long to sleep.
 func (s *Sender) deliverDue(ctx context.Context) time.Duration {
 	if err := s.recordHeld(ctx); err != nil {
@@ -244,7 +244,7 @@ type heldAttempt struct {
 	postErr error
 }
 
-// heldFailed logs a failure to record the held attempts and returns how
+// heldFailed logs a failure to record the held attempt and returns how
 // long to wait before the next try: longer each time, as a failing
 // receiver's retries, but never longer than a failed read waits. The
 // store is local and nothing else is sent meanwhile, so once it takes
@@ -255,20 +255,19 @@ func (s *Sender) heldFailed(ctx context.Context, err error) time.Duration {
 	if ctx.Err() == nil {
 		s.storeErrors.Add(1)
 		s.log.Error("webhook store failed; recording the attempt again later, not sending it again",
-			"op", "record attempt", "held", len(s.held), "error", err)
+			"op", "record attempt", "id", s.held.o.CommandID, "error", err)
 	}
 	return min(s.backoff(s.heldFails), storeRetry)
 }
 
-// recordHeld records the held attempts; the first error stops it.
+// recordHeld records the held attempt, if any.
 func (s *Sender) recordHeld(ctx context.Context) error {
-	for id, h := range s.held {
-		if err := s.record(ctx, h); err != nil {
+	if s.held != nil {
+		if err := s.record(ctx, *s.held); err != nil {
 			return err
 		}
-		delete(s.held, id)
 	}
-	s.heldFails = 0
+	s.held, s.heldFails = nil, 0
 	return nil
 }
 
@@ -282,7 +281,7 @@ func (s *Sender) deliver(ctx context.Context, o store.Outgoing) error {
 	}
 	h := heldAttempt{o: o, a: s.outcome(o, status, err), postErr: err}
 	if err := s.record(ctx, h); err != nil {
-		s.held[o.CommandID] = h
+		s.held = &h
 		return err
 	}
 	return nil

@@ -315,7 +315,7 @@ func TestBackoff(t *testing.T) {
 // storeRetry and no further: the store is local, and the outbox waits on it.
 func TestHeldBackoffCapped(t *testing.T) {
 	t.Parallel()
-	s := &Sender{opts: Options{}.withDefaults(), log: hclog.NewNullLogger()}
+	s := &Sender{opts: Options{}.withDefaults(), log: hclog.NewNullLogger(), held: &heldAttempt{}}
 	fail := errors.New("disk I/O error")
 	first := s.heldFailed(context.Background(), fail)
 	if first < 2*time.Second || first > 4*time.Second {
