@@ -247,6 +247,7 @@ func (pl *pool) refill() {
 func (pl *pool) tick(elapsed time.Duration) {
 	s := pl.s
 	s.mu.Lock()
+	pl.prune()
 	var closing []*agent.Process
 	for _, h := range slices.Clone(pl.held) {
 		switch {
@@ -324,15 +325,23 @@ func (pl *pool) track(p *agent.Process) {
 	pl.all[p] = struct{}{}
 }
 
+// prune forgets the processes started that are done, each tick, so that
+// all does not grow with every command; the caller holds Service.mu.
+func (pl *pool) prune() {
+	for p := range pl.all {
+		if isDone(p) {
+			delete(pl.all, p)
+		}
+	}
+}
+
 // processes are the processes started that are not done yet.
 func (pl *pool) processes() []*agent.Process {
 	pl.s.mu.Lock()
 	defer pl.s.mu.Unlock()
 	var out []*agent.Process
 	for p := range pl.all {
-		if isDone(p) {
-			delete(pl.all, p)
-		} else {
+		if !isDone(p) {
 			out = append(out, p)
 		}
 	}
@@ -435,11 +444,7 @@ func (pl *pool) list() []agentEntry {
 		es = append(es, agentEntry{p: h.p, state: state, idle: time.Since(h.p.Started())})
 	}
 	for p := range pl.all {
-		if isDone(p) {
-			delete(pl.all, p)
-			continue
-		}
-		if listed[p] {
+		if isDone(p) || listed[p] {
 			continue
 		}
 		// Warm, one closed; cold, the running command's, or one whose

@@ -1,6 +1,7 @@
 package commands_test
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"syscall"
@@ -125,4 +126,18 @@ func TestDrainClosesAgents(t *testing.T) {
 			t.Errorf("agent %d alive after the drain", pid)
 		}
 	}
+}
+
+// Processes that have exited are forgotten at the next tick, with no one
+// reading /status or the metrics: a cold vmd does not keep one for every
+// command it has run.
+func TestExitedProcessesForgotten(t *testing.T) {
+	t.Parallel()
+	s := newService(t, setup{})
+	for i := range 3 {
+		c := s.submit(t, commands.Request{Prompt: "sleep 2s\nsay hi"}).Command
+		vmdtest.Eventually(t, fmt.Sprintf("command %d's process tracked", i), func() bool { return s.Tracked() == 1 })
+		vmdtest.Within(t, "the command to end", c.Done())
+	}
+	vmdtest.Eventually(t, "the exited processes forgotten", func() bool { return s.Tracked() == 0 })
 }
