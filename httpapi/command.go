@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"math"
@@ -250,9 +249,6 @@ func (a *API) refuse(ctx *fasthttp.RequestCtx, err error) {
 		writeJSON(ctx, fasthttp.StatusTooManyRequests, errorBody{Error: "spend_limit_reached", Message: spend.Error()})
 	case errors.As(err, &storage):
 		writeJSON(ctx, fasthttp.StatusInsufficientStorage, errorBody{Error: "insufficient_storage", Message: storage.Err.Error()})
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		writeJSON(ctx, fasthttp.StatusServiceUnavailable, errorBody{Error: "request_cancelled",
-			Message: "The request ended before its command could be looked up"})
 	default:
 		writeJSON(ctx, fasthttp.StatusInternalServerError, errorBody{Error: "internal_error", Message: err.Error()})
 	}
