@@ -130,7 +130,7 @@ func checkStalled(t *testing.T, s *stack, v *vmd, a answer) {
 	// and sweeps what it left: nothing of it may be left running. The
 	// spare, an agent of its own, lives on.
 	if left := s.strays(t, v); len(left) > 0 {
-		t.Errorf("when the 504 came: still running %q, no agent's", left)
+		t.Errorf("after the 504, and its sweep waited for: still running %q, no agent's", left)
 	}
 	if !strings.Contains(v.logs(), "stall") {
 		t.Errorf("vmd's log says nothing of the stall")
