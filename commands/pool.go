@@ -254,7 +254,7 @@ func (pl *pool) tick(elapsed time.Duration) {
 		case h.busy:
 		case isDone(h.p):
 			pl.forget(h)
-		case h.wait(min(elapsed, time.Since(h.since)), s.opts.WarmIdle):
+		case h.wait(time.Now(), elapsed, s.opts.WarmIdle):
 			pl.forget(h)
 			closing = append(closing, h.p)
 		}
@@ -279,12 +279,13 @@ func (pl *pool) tick(elapsed time.Duration) {
 	}
 }
 
-// wait adds elapsed, the time since the last tick (or since it began to
-// wait, if later), to the agent's idle time, and reports whether it has
-// now waited idleLimit (0: for ever). A tick far later than its period
+// wait adds elapsed, the time since the last tick (or, if later, since it
+// began to wait: an agent released just before a tick is not charged the
+// whole tick), to the agent's idle time at now, and reports whether it
+// has now waited idleLimit (0: for ever). A tick far later than its period
 // means the machine was suspended: that counts as two periods at most.
-func (h *held) wait(elapsed, idleLimit time.Duration) bool {
-	h.idle += min(elapsed, 2*tick)
+func (h *held) wait(now time.Time, elapsed, idleLimit time.Duration) bool {
+	h.idle += min(elapsed, now.Sub(h.since), 2*tick)
 	return idleLimit > 0 && h.idle >= idleLimit
 }
 
