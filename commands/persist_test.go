@@ -117,29 +117,37 @@ func TestKeyLookupFails(t *testing.T) {
 
 // A keyed command whose record the store will not take holds the slot
 // until Submit gives up on it: a cancel or a drain that meets it then
-// returns, and it never runs.
+// returns, and it never runs. The drain's deadline is an hour away: a
+// drain that waited for the command's answer would not finish.
 func TestCancelMeetsUnrecordedCommand(t *testing.T) {
 	t.Parallel()
-	s := newService(t, setup{disk: true})
-	unlock := s.lock(t)
-	defer unlock()
-	refused := make(chan error, 1)
-	go func() {
-		_, err := s.Submit(context.Background(), commands.Request{Prompt: "say never", Key: "k3", BodyHash: []byte{3}})
-		refused <- err
-	}()
-	vmdtest.Eventually(t, "the command to take the slot", s.Busy)
-	cancelled := make(chan bool, 1)
-	go func() { _, ok := s.Cancel(); cancelled <- ok }()
-	if ok := vmdtest.Within(t, "Cancel to return", cancelled); ok {
-		t.Errorf("Cancel of a command the store could not record = stopped; want nothing stopped")
-	}
-	if err := vmdtest.Within(t, "Submit to give up", refused); !errors.Is(err, commands.ErrStoreUnavailable) {
-		t.Errorf("Submit = %v; want ErrStoreUnavailable", err)
-	}
-	s.Drain(time.Now().Add(time.Minute))
-	vmdtest.Within(t, "the drain to finish", s.Done())
-	if n := s.log.Count("spawn"); n != 0 {
-		t.Errorf("%d CLIs started; want none", n)
+	for _, stop := range []string{"cancel", "drain"} {
+		t.Run(stop, func(t *testing.T) {
+			t.Parallel()
+			s := newService(t, setup{disk: true})
+			unlock := s.lock(t)
+			defer unlock()
+			refused := make(chan error, 1)
+			go func() {
+				_, err := s.Submit(context.Background(), commands.Request{Prompt: "say never", Key: "k3", BodyHash: []byte{3}})
+				refused <- err
+			}()
+			vmdtest.Eventually(t, "the command to take the slot", s.Busy)
+			if stop == "cancel" {
+				cancelled := make(chan bool, 1)
+				go func() { _, ok := s.Cancel(); cancelled <- ok }()
+				if ok := vmdtest.Within(t, "Cancel to return", cancelled); ok {
+					t.Errorf("Cancel of a command the store could not record = stopped; want nothing stopped")
+				}
+			}
+			s.Drain(time.Now().Add(time.Hour))
+			if err := vmdtest.Within(t, "Submit to give up", refused); !errors.Is(err, commands.ErrStoreUnavailable) {
+				t.Errorf("Submit = %v; want ErrStoreUnavailable", err)
+			}
+			vmdtest.Within(t, "the drain to finish", s.Done())
+			if n := s.log.Count("spawn"); n != 0 {
+				t.Errorf("%d CLIs started; want none", n)
+			}
+		})
 	}
 }
