@@ -111,6 +111,7 @@ func TestTranscriptLongResult(t *testing.T) {
 // Cut, a result of short lines, whose escapes shrink as it is read, is
 // still marked truncated: it is not the whole answer.
 func TestTranscriptLongResultOfLines(t *testing.T) {
+	t.Parallel()
 	long := `{"type":"result","is_error":false,"result":"` + strings.Repeat(`ab\n`, 1<<20) + `","session_id":"s-1"}`
 	tr, _ := read(t, 1<<16, long+"\n")
 	if text, cut := tr.answer(false); !cut || len(text) > 1<<16 || !strings.HasPrefix(text, "ab\nab\n") {
