@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -79,17 +80,11 @@ func TestListPagesByBytes(t *testing.T) {
 		}
 		path = "/commands?limit=1000&before=" + *page.Next
 	}
-	if fmt.Sprint(pages) != "[2 2 1]" || fmt.Sprint(got) != fmt.Sprint(reversed(ids)) {
-		t.Errorf("pages of %d-byte answers = %v, ids %v; want [2 2 1], every record newest first %v", third, pages, got, reversed(ids))
+	newestFirst := slices.Clone(ids)
+	slices.Reverse(newestFirst)
+	if fmt.Sprint(pages) != "[2 2 1]" || fmt.Sprint(got) != fmt.Sprint(newestFirst) {
+		t.Errorf("pages of %d-byte answers = %v, ids %v; want [2 2 1], every record newest first %v", third, pages, got, newestFirst)
 	}
-}
-
-func reversed(s []string) []string {
-	r := make([]string, len(s))
-	for i, v := range s {
-		r[len(s)-1-i] = v
-	}
-	return r
 }
 
 // The stored events of an ended command span several pages: its events

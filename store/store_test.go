@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -257,19 +258,12 @@ func TestList(t *testing.T) {
 			}
 			before = next
 		}
-		want := fmt.Sprint(reverse(ids))
+		slices.Reverse(ids)
+		want := fmt.Sprint(ids)
 		if fmt.Sprint(got) != want {
 			t.Errorf("List pages = %v; want %v (newest first)", got, want)
 		}
 	})
-}
-
-func reverse(s []string) []string {
-	r := make([]string, len(s))
-	for i, v := range s {
-		r[len(s)-1-i] = v
-	}
-	return r
 }
 
 // A page is bounded in answer bytes as well as in records: it ends before
